@@ -1,0 +1,29 @@
+# The README's two commands: `make repro` (main job) and `make test` (test suite).
+# Each creates or updates .venv with the CPU-pinned torch recipe (../shared/ENVIRONMENT.md).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: venv repro test bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Pin torch first: an unpinned torch resolves to a multi-GB CUDA build on CPU machines.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[train,dev]' torch==2.13.0
+	touch $@
+
+venv: $(VENV)/.installed
+
+repro: venv
+	@test -d .dvc || $(BIN)/dvc init --no-scm -q 2>/dev/null || $(BIN)/dvc init -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+test: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q src tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache
