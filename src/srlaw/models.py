@@ -1,0 +1,207 @@
+"""Sequential-recommendation transformers as plain ``nn.Module``s: SASRec and an HSTU-style block.
+
+Reading order: config → SASRec attention → feed-forward → SASRec block → HSTU block → the model that stacks
+them. Input is a left-padded int64 tensor of item ids ``[batch, seq]`` (0 = padding, so the most recent item is
+always the last column); output is hidden states ``[batch, seq, d_model]``. Scores over the catalogue come from
+the tied item embedding: ``hidden @ item_emb.weight.T`` (column 0 is padding).
+
+Attention uses ``F.scaled_dot_product_attention`` (SASRec) or plain matmuls (HSTU), both of which export to ONNX
+with dynamic batch and sequence axes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BACKBONES = ("sasrec", "hstu")
+
+
+@dataclass
+class ModelConfig:
+    n_items: int  # catalogue size; embedding has n_items + 1 rows (row 0 = padding)
+    max_len: int = 50  # longest input sequence (learned / relative positions up to this)
+    n_layers: int = 2  # transformer blocks
+    d_model: int = 64  # embedding and hidden width
+    n_heads: int = 1  # attention heads; must divide d_model
+    dropout: float = 0.1  # on embeddings, attention output and feed-forward
+    backbone: str = "sasrec"  # "sasrec" (pre-LN softmax attention + FFN) or "hstu" (pointwise SiLU attention, gating)
+    ffn_mult: int = 1  # SASRec feed-forward hidden = ffn_mult * d_model (the original uses 1)
+
+    def validate(self) -> None:
+        """Refuse a bad configuration before any training starts, naming the field."""
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.n_items < 1:
+            raise ValueError(f"n_items must be >= 1 (the variant is empty?), got {self.n_items}")
+        if self.max_len < 2:
+            raise ValueError(f"max_len must be >= 2, got {self.max_len}")
+        if self.n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
+        if self.d_model < 1 or self.n_heads < 1 or self.d_model % self.n_heads:
+            raise ValueError(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def attention_mask(item_ids: torch.Tensor) -> torch.Tensor:
+    """Boolean ``[batch, 1, seq, seq]``: causal, no attention to padding, but always to oneself.
+
+    Letting a padded query see itself keeps its softmax row finite (a row of all −inf gives NaN).
+    """
+    seq = item_ids.shape[1]
+    causal = torch.ones(seq, seq, dtype=torch.bool, device=item_ids.device).tril()
+    keys = (item_ids != 0)[:, None, None, :]
+    eye = torch.eye(seq, dtype=torch.bool, device=item_ids.device)
+    return (causal & keys) | eye
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2) for z in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        hidden = cfg.ffn_mult * cfg.d_model
+        self.net = nn.Sequential(nn.Linear(cfg.d_model, hidden), nn.GELU(), nn.Dropout(cfg.dropout),
+                                 nn.Linear(hidden, cfg.d_model))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class SASRecBlock(nn.Module):
+    """Pre-LN block: x + Drop(Attn(LN(x))), then x + Drop(FFN(LN(x)))."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.attn, self.ffn = CausalSelfAttention(cfg), FeedForward(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, mask):
+        x = x + self.drop(self.attn(self.ln1(x), mask))
+        return x + self.drop(self.ffn(self.ln2(x)))
+
+
+class HSTUBlock(nn.Module):
+    """HSTU-style block (Zhai et al. 2024): pointwise SiLU attention with a relative-position bias, gated by U.
+
+    U, V, Q, K = split(SiLU(W·LN(x))); A = SiLU(QKᵀ/√d_h + rab) ⊙ mask / n_valid; y = W_o(LN(A·V) ⊙ U). No FFN.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads, self.max_len = cfg.n_heads, cfg.max_len
+        self.ln_in = nn.LayerNorm(cfg.d_model)
+        self.uvqk = nn.Linear(cfg.d_model, 4 * cfg.d_model)
+        self.ln_attn = nn.LayerNorm(cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.rel_bias = nn.Embedding(cfg.max_len, cfg.n_heads)  # bias per (clamped) distance and head
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, mask):
+        b, t, d = x.shape
+        h = self.n_heads
+        u, v, q, k = F.silu(self.uvqk(self.ln_in(x))).split(d, dim=2)
+        q, k, v = (z.view(b, t, h, d // h).transpose(1, 2) for z in (q, k, v))
+        pos = torch.arange(t, device=x.device)
+        dist = (pos[:, None] - pos[None, :]).clamp(0, self.max_len - 1)
+        rab = self.rel_bias(dist).permute(2, 0, 1)[None]  # [1, h, t, t]
+        scores = F.silu(q @ k.transpose(-1, -2) / math.sqrt(d // h) + rab) * mask
+        n_valid = mask.sum(-1, keepdim=True).clamp(min=1)
+        y = (scores / n_valid) @ v
+        y = y.transpose(1, 2).reshape(b, t, d)
+        return x + self.drop(self.out(self.ln_attn(y) * u))
+
+
+class SequentialRecommender(nn.Module):
+    """Item + position embeddings, a stack of blocks, a final LayerNorm; scores via the tied item embedding."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.item_emb = nn.Embedding(cfg.n_items + 1, cfg.d_model, padding_idx=0)
+        # HSTU carries order in its relative bias; SASRec needs learned absolute positions.
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model) if cfg.backbone == "sasrec" else None
+        self.emb_drop = nn.Dropout(cfg.dropout)
+        block = SASRecBlock if cfg.backbone == "sasrec" else HSTUBlock
+        self.blocks = nn.ModuleList(block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+
+    def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Hidden states ``[batch, seq, d_model]`` for left-padded ``item_ids`` (seq <= max_len)."""
+        x = self.item_emb(item_ids) * math.sqrt(self.cfg.d_model)
+        if self.pos_emb is not None:
+            t = item_ids.shape[1]
+            # positions count back from the newest item, so left padding never shifts the recent ones
+            pos = torch.arange(self.cfg.max_len - t, self.cfg.max_len, device=item_ids.device)
+            x = x + self.pos_emb(pos)[None]
+        keep = (item_ids != 0).unsqueeze(-1).to(x.dtype)
+        x = self.emb_drop(x) * keep
+        mask = attention_mask(item_ids)
+        for blk in self.blocks:
+            x = blk(x, mask) * keep
+        return self.ln_f(x)
+
+    def score_last(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Scores over all items ``[batch, n_items + 1]`` at the last position (column 0 = padding)."""
+        h = self.forward(item_ids)[:, -1, :]
+        return h @ self.item_emb.weight.T
+
+    def get_num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count; ``non_embedding=True`` leaves out item and position embeddings.
+
+        The law's size axis is the non-embedding count (Kaplan et al. 2020): embedding rows scale with the
+        catalogue, not with model capacity, and position embeddings scale with max_len.
+        """
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.item_emb.weight.numel()
+            if self.pos_emb is not None:
+                n -= self.pos_emb.weight.numel()
+        return n
+
+
+class LastPositionScorer(nn.Module):
+    """Wraps a model as ``item_ids -> scores at the last position``: the ONNX export signature."""
+
+    def __init__(self, model: SequentialRecommender):
+        super().__init__()
+        self.model = model
+
+    def forward(self, item_ids):
+        return self.model.score_last(item_ids)
