@@ -37,6 +37,32 @@ def _cmd_entropy(args) -> None:
           f"H(next|prev)={scores['conditional_entropy_miller_madow']:.4f}", file=sys.stderr)
 
 
+def _cmd_train(args) -> None:
+    from srlaw.pipeline_params import load_params
+    from srlaw.stages.train_stage import train_grid_point
+    m = train_grid_point(load_params(args.params), args.variant, args.n_layers, args.d_model)
+    if m:
+        print(f"trained {args.variant} L={args.n_layers} d={args.d_model}: valid ndcg@10={m['valid']['ndcg@10']:.4f} "
+              f"test ndcg@10={m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['train_seconds']:.0f} s)",
+              file=sys.stderr)
+
+
+def _cmd_fit(args) -> None:
+    from srlaw.pipeline_params import load_params
+    from srlaw.stages.fit_stage import run_fit_stage
+    law = run_fit_stage(load_params(args.params))
+    se = law["validation"]["scale_extrapolation"]
+    print(f"law: {law['form']} (runner-up {law['runner_up']}); scale-extrapolation MAPE "
+          + ", ".join(f"{m}={100 * se[m]['mape']:.1f}%" for m in law["metric"]), file=sys.stderr)
+
+
+def _cmd_export(args) -> None:
+    from srlaw.pipeline_params import load_params
+    from srlaw.stages.export_stage import run_export_stage
+    manifest = run_export_stage(load_params(args.params))
+    print(f"exported {len(manifest['files'])} artifact files; manifest at artifacts/manifest.json", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="srlaw", description="Performance laws for sequential recommenders.")
     p.add_argument("--version", action="version", version=f"srlaw {__version__}")
@@ -60,6 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--r", type=float, default=0.2, help="ApEn tolerance (default 0.2)")
     sp.add_argument("--max-len", type=int, default=None, help="use each user's last N items")
     sp.set_defaults(func=_cmd_entropy)
+
+    sp = sub.add_parser("train", help="train one grid point (variant x depth x width)",
+                        description="Train on data/prepared/VARIANT with the 'train' section of params.yaml; "
+                                    "writes runs/VARIANT-L-D/metrics.json and checkpoints (resumable).")
+    sp.add_argument("--variant", required=True)
+    sp.add_argument("--n-layers", type=int, required=True)
+    sp.add_argument("--d-model", type=int, required=True)
+    sp.add_argument("--params", default="params.yaml")
+    sp.set_defaults(func=_cmd_train)
+
+    sp = sub.add_parser("fit", help="fit and validate the performance law (artifacts/law)",
+                        description="Collect every grid run, validate each law form on held-out points, refit "
+                                    "the winner with bootstrap; writes artifacts/law/law.json, report.md, plots/.")
+    sp.add_argument("--params", default="params.yaml")
+    sp.set_defaults(func=_cmd_fit)
+
+    sp = sub.add_parser("export", help="export the ONNX reference model, latencies and the manifest",
+                        description="Write artifacts/model/model.onnx (+ model.json, item_map.npy), "
+                                    "artifacts/law/latency.json and artifacts/manifest.json.")
+    sp.add_argument("--params", default="params.yaml")
+    sp.set_defaults(func=_cmd_export)
     return p
 
 

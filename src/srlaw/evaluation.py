@@ -2,7 +2,7 @@
 
 Conventions (one place, used by training, benchmarks and tests):
 - column 0 (padding) and every item already in the user's input history get score −inf; a target that was seen
-  before (a repeat) is therefore a miss — the same as the reference implementations;
+  before (a repeat) is therefore a miss at every K — the same as the reference implementations;
 - rank of the target = number of *other* items whose score is >= the target's (ties count against the target,
   so a constant model scores no better than chance);
 - HR@K = [rank < K], NDCG@K = [rank < K] / log2(rank + 2), MRR = 1 / (rank + 1); all averaged over users.
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 KS = (1, 5, 10, 20, 50)
+MISS_RANK = 2**53  # rank given to a filtered target: beyond every K, MRR contribution ~0
 
 
 def metric_names(ks=KS) -> list[str]:
@@ -28,9 +29,10 @@ def filter_seen_(scores: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
 
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """0-based pessimistic rank of each target: #{j ≠ t : s_j >= s_t}."""
+    """0-based pessimistic rank of each target: #{j ≠ t : s_j >= s_t}; a filtered (−inf) target ranks last."""
     t = scores.gather(1, targets.long()[:, None])
-    return (scores >= t).sum(dim=1) - 1
+    ranks = (scores >= t).sum(dim=1) - 1
+    return torch.where(torch.isneginf(t[:, 0]), torch.full_like(ranks, MISS_RANK), ranks)
 
 
 def ranking_metric_sums(ranks: torch.Tensor, ks=KS) -> dict[str, float]:
@@ -60,7 +62,7 @@ def evaluate_naive(scores: np.ndarray, targets, histories, ks=KS) -> dict[str, f
         seen = set(int(h) for h in hist if h != 0) | {0}
         filtered = [float("-inf") if j in seen else s for j, s in enumerate(row)]
         st = filtered[int(t)]
-        rank = sum(1 for j, s in enumerate(filtered) if j != t and s >= st)
+        rank = MISS_RANK if st == float("-inf") else sum(1 for j, s in enumerate(filtered) if j != t and s >= st)
         for k in ks:
             if rank < k:
                 totals[f"hr@{k}"] += 1.0

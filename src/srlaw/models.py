@@ -56,11 +56,10 @@ def attention_mask(item_ids: torch.Tensor) -> torch.Tensor:
 
     Letting a padded query see itself keeps its softmax row finite (a row of all −inf gives NaN).
     """
-    seq = item_ids.shape[1]
-    causal = torch.ones(seq, seq, dtype=torch.bool, device=item_ids.device).tril()
+    pos = torch.arange(item_ids.shape[1], device=item_ids.device)
+    causal = pos[None, :] <= pos[:, None]  # comparisons, not tril/eye: those export to ops ORT lacks for bool
     keys = (item_ids != 0)[:, None, None, :]
-    eye = torch.eye(seq, dtype=torch.bool, device=item_ids.device)
-    return (causal & keys) | eye
+    return (causal & keys) | (pos[None, :] == pos[:, None])
 
 
 class CausalSelfAttention(nn.Module):
@@ -197,11 +196,17 @@ class SequentialRecommender(nn.Module):
 
 
 class LastPositionScorer(nn.Module):
-    """Wraps a model as ``item_ids -> scores at the last position``: the ONNX export signature."""
+    """Wraps a model as ``item_ids -> scores at the last position``: the ONNX export signature.
+
+    Input ``item_ids`` int64 ``[batch, seq]``, left-padded with 0; output ``scores`` ``[batch, n_items + 1]``.
+    """
 
     def __init__(self, model: SequentialRecommender):
         super().__init__()
         self.model = model
 
     def forward(self, item_ids):
-        return self.model.score_last(item_ids)
+        scores = self.model.score_last(item_ids)
+        # column 0 is padding: -inf so it never enters a top-k
+        pad = torch.arange(scores.shape[1], device=scores.device) == 0
+        return scores.masked_fill(pad, float("-inf"))

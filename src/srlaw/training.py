@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ class TrainConfig:
     num_workers: int = 0
     val_check_interval_epochs: int = 1
     max_minutes: float | None = None  # wall-clock cap on fitting (early stopping usually ends it first)
-    progress_bar: bool = True
+    progress_bar: bool | None = True  # None: only when stderr is a terminal
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -254,7 +255,7 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         accelerator=train_cfg.accelerator, devices=train_cfg.devices, strategy=train_cfg.strategy,
         num_nodes=train_cfg.num_nodes, precision=precision, max_epochs=train_cfg.max_epochs,
         deterministic=train_cfg.deterministic, callbacks=callbacks, logger=loggers or False,
-        enable_progress_bar=train_cfg.progress_bar, enable_model_summary=False,
+        enable_progress_bar=sys.stderr.isatty() if train_cfg.progress_bar is None else train_cfg.progress_bar, enable_model_summary=False,
         check_val_every_n_epoch=train_cfg.val_check_interval_epochs,
         max_time={"minutes": train_cfg.max_minutes} if train_cfg.max_minutes else None, num_sanity_val_steps=0,
         default_root_dir=str(run_dir),

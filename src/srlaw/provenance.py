@@ -1,0 +1,59 @@
+"""Provenance for artifacts: code version, package versions, hashes of files and params."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from srlaw import __version__
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_json(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def git_commit(cwd=".") -> dict:
+    """HEAD commit and whether the work tree had uncommitted changes; 'unknown' outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
+        return {"commit": commit or "unknown", "dirty": dirty if commit else None}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None}
+
+
+def package_versions(names=("numpy", "scipy", "torch", "lightning", "onnx", "onnxruntime", "dvc")) -> dict:
+    out = {"srlaw": __version__, "python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def provenance_record(params: dict | None = None, cwd=".") -> dict:
+    rec = {"srlaw_version": __version__, "git": git_commit(cwd), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "versions": package_versions()}
+    if params is not None:
+        rec["params_sha256"] = sha256_json({k: v for k, v in params.items() if not k.startswith("_")})
+    return rec
+
+
+def file_entry(path: Path) -> dict:
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}

@@ -1,0 +1,103 @@
+"""DVC stage ``export``: the ONNX reference model, per-configuration latencies, and the artifact manifest."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from srlaw.atomic_write import write_json_atomic
+from srlaw.pipeline_params import ParamsError, field
+from srlaw.provenance import file_entry, package_versions, provenance_record, sha256_file
+from srlaw.stages.data_stages import PREPARED_DIR
+from srlaw.stages.train_stage import RUNS_DIR, run_name
+
+ARTIFACTS = Path("artifacts")
+
+
+def choose_reference(params: dict, runs_dir: Path = RUNS_DIR) -> dict:
+    """The grid point to export: the best validation NDCG@10 on ``export.variant``, or an explicit one."""
+    variant = field(params, "export.variant")
+    ref = field(params, "export.reference", "best")
+    if isinstance(ref, dict):
+        missing = {"n_layers", "d_model"} - set(ref)
+        if missing:
+            raise ParamsError(f"{params['_path']}: export.reference needs n_layers and d_model (missing {sorted(missing)})")
+        name = run_name(variant, ref["n_layers"], ref["d_model"])
+        return {"run": name, **json.loads((runs_dir / name / "metrics.json").read_text())}
+    if ref != "best":
+        raise ParamsError(f"{params['_path']}: export.reference must be 'best' or {{n_layers, d_model}}, got {ref!r}")
+    best = None
+    for n_layers in field(params, "grid.n_layers"):
+        for d_model in field(params, "grid.d_model"):
+            name = run_name(variant, n_layers, d_model)
+            m = json.loads((runs_dir / name / "metrics.json").read_text())
+            if best is None or m["valid"]["ndcg@10"] > best["valid"]["ndcg@10"]:
+                best = {"run": name, **m}
+    return best
+
+
+def parity_inputs(dataset_dir: Path, max_len: int, rows: int, seed: int) -> np.ndarray:
+    """Left-padded test inputs of ``rows`` users (varied lengths, as served)."""
+    from srlaw.dataset import load_dataset
+    from srlaw.training import left_pad
+    ds = load_dataset(dataset_dir)
+    users = np.random.default_rng(seed).choice(ds.n_users, min(rows, ds.n_users), replace=False)
+    return left_pad([np.asarray(ds.sequence(u))[:-1] for u in users], max_len)
+
+
+def run_export_stage(params: dict, out: Path = ARTIFACTS, runs_dir: Path = RUNS_DIR) -> dict:
+    from srlaw.onnx_export import export_onnx, latency_table, load_checkpoint_model, ort_session, parity
+
+    ref = choose_reference(params, runs_dir)
+    model = load_checkpoint_model(runs_dir / ref["run"] / "checkpoints" / "best.ckpt")
+    model_dir = out / "model"
+    onnx_path = export_onnx(model, model_dir / "model.onnx")
+    variant = field(params, "export.variant")
+    data_dir = PREPARED_DIR / variant
+    x = parity_inputs(data_dir, model.cfg.max_len, int(field(params, "export.parity_rows", 256)), int(field(params, "seed")))
+    check = parity(model, ort_session(str(onnx_path)), x)
+    if check["max_abs_diff"] > 1e-4 or not check["top10_identical"]:
+        raise RuntimeError(f"{onnx_path}: ONNX Runtime disagrees with torch ({check}); not shipping it")
+    stats = json.loads((data_dir / "stats.json").read_text())
+    model_json = {
+        "input": {"name": "item_ids", "dtype": "int64", "shape": ["batch", "seq"], "max_seq": model.cfg.max_len,
+                  "padding": "left, with item id 0; the newest item is the last column",
+                  "ids": "canonical ids 1..n_items; item_map.npy maps canonical id -> raw item id (index 0 = padding)"},
+        "output": {"name": "scores", "dtype": "float32", "shape": ["batch", model.cfg.n_items + 1],
+                   "meaning": "scores over all items at the last position; column 0 (padding) is -inf"},
+        "config": model.cfg.to_dict(), "max_len": model.cfg.max_len, "n_items": model.cfg.n_items,
+        "run": ref["run"], "variant": variant, "data_content_hash": stats["content_hash"],
+        "item_map_sha256": sha256_file(data_dir / "item_map.npy"),
+        "params_non_embedding": ref["params_non_embedding"], "params_total": ref["params_total"],
+        "metrics": {"valid": ref["valid"], "test": ref["test"]}, "parity": check,
+        "opset": 17, "provenance": provenance_record(params),
+    }
+    import shutil
+    shutil.copyfile(data_dir / "item_map.npy", model_dir / "item_map.npy")
+    write_json_atomic(model_dir / "model.json", model_json)
+
+    configs = [(n, d) for n in field(params, "grid.n_layers") for d in field(params, "grid.d_model")]
+    t0 = time.perf_counter()
+    rows = latency_table(configs, model.cfg.n_items, model.cfg.max_len, backbone=model.cfg.backbone,
+                         batch=int(field(params, "export.latency_batch", 1)),
+                         repeats=int(field(params, "export.latency_repeats", 50)))
+    import platform
+    write_json_atomic(out / "law" / "latency.json", {
+        "configs": rows, "batch": int(field(params, "export.latency_batch", 1)), "seq": model.cfg.max_len,
+        "n_items": model.cfg.n_items, "runtime": "onnxruntime CPUExecutionProvider",
+        "machine": f"{platform.machine()} {platform.processor()}".strip(), "seconds": time.perf_counter() - t0})
+    return write_manifest(out, params)
+
+
+def write_manifest(out: Path, params: dict) -> dict:
+    """sha256 and size of every artifact file (paths relative to ``out``), plus versions and provenance."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and path.name != "manifest.json" and not path.name.startswith("."):
+            files[path.relative_to(out).as_posix()] = file_entry(path)
+    manifest = {"files": files, "versions": package_versions(), "provenance": provenance_record(params)}
+    write_json_atomic(out / "manifest.json", manifest)
+    return manifest

@@ -1,0 +1,133 @@
+"""DVC stage ``fit``: collect the grid's runs, validate every law form on held-out points, write law.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from srlaw.atomic_write import write_json_atomic
+from srlaw.law_fit import LawFitError, PerformanceLaw, RunTable, select_form
+from srlaw.law_forms import get_form
+from srlaw.pipeline_params import ParamsError, field
+from srlaw.provenance import provenance_record
+from srlaw.stages.data_stages import SCORES_DIR
+from srlaw.stages.train_stage import RUNS_DIR, run_name
+
+LAW_DIR = Path("artifacts/law")
+SCHEMA_VERSION = "1.0"
+
+
+def data_score(scores: dict, key: str, path) -> float:
+    """``scores['effective_data']['apen_mean']`` for key ``'effective_data.apen_mean'``, with a clear error."""
+    node = scores
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ParamsError(f"{path}: no score {key!r} (law.data_score in params.yaml)")
+        node = node[part]
+    return float(node)
+
+
+def collect_runs(params: dict, runs_dir: Path = RUNS_DIR, scores_dir: Path = SCORES_DIR):
+    """Every grid point's metrics joined with its variant's data score; returns (records, variants)."""
+    key = field(params, "law.data_score")
+    split = field(params, "law.split", "test")
+    metrics = field(params, "law.metrics")
+    records, variants = [], {}
+    for variant in field(params, "grid.variants"):
+        spath = scores_dir / variant / "entropy.json"
+        if not spath.is_file():
+            raise FileNotFoundError(f"{spath}: missing; run the entropy stage for variant {variant!r}")
+        scores = json.loads(spath.read_text())
+        variants[variant] = {"content_hash": scores["content_hash"], "data": data_score(scores, key, spath),
+                             "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
+                             "effective_data": scores.get("effective_data", {})}
+        for n_layers in field(params, "grid.n_layers"):
+            for d_model in field(params, "grid.d_model"):
+                mpath = runs_dir / run_name(variant, n_layers, d_model) / "metrics.json"
+                if not mpath.is_file():
+                    raise FileNotFoundError(f"{mpath}: missing; run the train stage for this grid point")
+                m = json.loads(mpath.read_text())
+                if m.get("data_content_hash") != scores["content_hash"]:
+                    raise ValueError(f"{mpath}: trained on data {m.get('data_content_hash', '?')[:12]} but "
+                                     f"{spath} scores {scores['content_hash'][:12]}; re-run dvc repro")
+                rec = {"variant": variant, "n_layers": m["n_layers"], "d_model": m["d_model"],
+                       "params_non_embedding": m["params_non_embedding"], "params_total": m["params_total"],
+                       "data": variants[variant]["data"], "split": split}
+                for metric in metrics:
+                    rec[metric] = float(m[split][metric])
+                records.append(rec)
+    return records, variants
+
+
+def fit_law(params: dict, records: list[dict], variants: dict) -> dict:
+    """Select the form on held-out error, refit the winner on all runs with bootstrap; the law.json document."""
+    metrics = field(params, "law.metrics")
+    forms = field(params, "law.forms")
+    fraction = float(field(params, "law.holdout_fraction"))
+    fit_kw = {"huber_delta": float(field(params, "law.huber_delta")), "n_starts": int(field(params, "law.n_starts")),
+              "seed": int(field(params, "seed"))}
+    table = RunTable.from_records(records, metrics)
+    selection = select_form(table, metrics, forms, fraction, **fit_kw)
+    winner = selection["winner"]
+    form = get_form(winner)
+    laws = {}
+    for metric in metrics:
+        laws[metric] = PerformanceLaw(winner, n_bootstrap=int(field(params, "law.n_bootstrap")), **fit_kw).fit(
+            table.n_layers, table.d_model, table.data, table.metrics[metric])
+    chosen = selection["forms"][winner]["metrics"]
+    validation = {
+        "scale_extrapolation": {m: chosen[m]["scale_extrapolation"] for m in metrics},
+        "leave_one_variant_out": {m: chosen[m]["leave_one_variant_out"] for m in metrics},
+        "in_sample_r2": {m: chosen[m]["in_sample_r2"] for m in metrics},
+        "selection": {"criterion": selection["criterion"], "ranking": selection["ranking"],
+                      "scores": {n: selection["forms"][n]["selection_score"] for n in selection["ranking"]},
+                      "forms": {n: {m: {"scale_extrapolation_mape": f["metrics"][m]["scale_extrapolation"].get("mape"),
+                                        "leave_one_variant_out_mape": f["metrics"][m]["leave_one_variant_out"].get("mape"),
+                                        "in_sample_r2": f["metrics"][m]["in_sample_r2"]}
+                                    for m in metrics} for n, f in selection["forms"].items()}},
+    }
+    # Interval width uses the larger of in-sample scatter and held-out RMSE: in-sample alone is too optimistic.
+    noise = {}
+    for m in metrics:
+        pts = chosen[m]["scale_extrapolation"].get("points", [])
+        held_rmse = float(np.sqrt(np.mean([(p["predicted"] - p["observed"]) ** 2 for p in pts]))) if pts else 0.0
+        noise[m] = {"residual_std": laws[m].residual_std_, "heldout_rmse": held_rmse,
+                    "sigma": max(laws[m].residual_std_, held_rmse if np.isfinite(held_rmse) else 0.0)}
+    pne = np.array([r["params_non_embedding"] for r in records], float)
+    train = {k: v for k, v in field(params, "train").items()}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "form": winner,
+        "form_version": form.version,
+        "form_description": form.description,
+        "runner_up": selection["runner_up"],
+        "param_names": list(form.param_names),
+        "metric": list(metrics),
+        "params": {m: dict(zip(form.param_names, map(float, laws[m].params_))) for m in metrics},
+        "bootstrap": {m: laws[m].bootstrap_.tolist() for m in metrics},
+        "noise": noise,
+        "domain": {**laws[metrics[0]].domain_, "params_non_embedding": [float(pne.min()), float(pne.max())]},
+        "data_axis": {"score": field(params, "law.data_score"),
+                      "description": "D in the law: this key of each variant's entropy.json"},
+        "validation": validation,
+        "variants": variants,
+        "runs": records,
+        "training_protocol": {"backbone": train.get("backbone"), "split": field(params, "law.split", "test"),
+                              "evaluation": "full ranking over all items, seen items filtered, leave-one-out",
+                              "train": train, "seed": field(params, "seed")},
+        "provenance": provenance_record(params),
+    }
+
+
+def run_fit_stage(params: dict, out_dir: Path = LAW_DIR) -> dict:
+    records, variants = collect_runs(params)
+    try:
+        law = fit_law(params, records, variants)
+    except LawFitError as e:
+        raise ValueError(f"fit: {e}") from None
+    write_json_atomic(out_dir / "law.json", law)
+    from srlaw.law_report import write_report
+    write_report(law, out_dir)
+    return law

@@ -1,0 +1,48 @@
+"""Shared fixtures: paths to the repo and to ../shared/data, and a helper that skips with a clear reason."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def shared_file(rel: str) -> Path:
+    """A file under ../shared/data, or skip: licence-restricted data is never shipped with the project."""
+    path = SHARED_DATA / rel
+    if not path.is_file():
+        pytest.skip(f"{path} not present: this dataset may not be redistributed, so it lives only in ../shared/data")
+    return path
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    """A temporary copy of the project (sources, params, dvc.yaml, embedded data) with DVC initialised."""
+    dst = tmp_path / "repo"
+    ignore = shutil.ignore_patterns(".venv", ".git", "runs", "prepared", "__pycache__", ".pytest_cache", "artifacts",
+                                    ".devdata", "*.egg-info", "tmp", "cache")
+    shutil.copytree(ROOT, dst, ignore=ignore)
+    return dst
+
+
+def dvc_env(tmp_path) -> dict:
+    """Environment for a subprocess `dvc`: no analytics, a private site cache, this venv's `srlaw` on PATH."""
+    env = dict(os.environ)
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["DVC_SITE_CACHE_DIR"] = str(tmp_path / "dvc-site-cache")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def run_dvc(args, cwd, env, timeout=900):
+    dvc = Path(sys.executable).parent / "dvc"
+    proc = subprocess.run([str(dvc), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
