@@ -63,6 +63,45 @@ def _cmd_export(args) -> None:
     print(f"exported {len(manifest['files'])} artifact files; manifest at artifacts/manifest.json", file=sys.stderr)
 
 
+def _parse_target(text: str) -> dict:
+    if "=" not in text:
+        raise SystemExit(f"srlaw advise: --target must look like ndcg@10=0.18, got {text!r}")
+    metric, value = text.split("=", 1)
+    return {metric.strip(): float(value)}
+
+
+def _cmd_advise(args) -> None:
+    import json
+    from srlaw.predictor import Law
+    law = Law.load(args.law)
+    budget = {}
+    if args.max_params is not None:
+        budget["params"] = args.max_params
+    if args.max_latency_ms is not None:
+        budget["latency_ms"] = args.max_latency_ms
+    advice = law.advise(target=_parse_target(args.target) if args.target else None, budget=budget,
+                        data=args.data, variant=args.variant if args.data is None else None, top=args.top)
+    if args.json:
+        print(json.dumps(advice.to_dict(), indent=2))
+        return
+    m = advice.metric
+    print(f"law: {law.doc['form']} ({args.law}); metric {m}; budget {budget or 'none'}")
+    print(f"{'rank':>4} {'layers':>6} {'d_model':>7} {m:>9} {'95% interval':>19} {'params':>10} {'latency ms':>10}")
+    for i, r in enumerate(advice.ranked, 1):
+        lat = "n/a" if r["latency_ms"] is None else f"{r['latency_ms']:.3f}{'' if r['latency_measured'] else '*'}"
+        print(f"{i:>4} {r['n_layers']:>6} {r['d_model']:>7} {r[m]:>9.4f} [{r['lower']:>8.4f}, {r['upper']:>8.4f}] "
+              f"{r['params_total']:>10,} {lat:>10}")
+    print(f"excluded {advice.excluded_count} candidates: " +
+          ", ".join(f"{k} {v}" for k, v in advice.exclusion_counts.items() if v))
+    if advice.binding:
+        b = advice.best_achievable
+        print(f"nothing qualifies: '{advice.binding}' binds; best achievable: {b['n_layers']} layers x {b['d_model']} "
+              f"-> {m} {b[m]:.4f}, {b['params_total']:,} params")
+    if advice.optimum:
+        print(f"analytic optimum of the form: {advice.optimum}")
+    print("* latency estimated from the configurations measured at export")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="srlaw", description="Performance laws for sequential recommenders.")
     p.add_argument("--version", action="version", version=f"srlaw {__version__}")
@@ -107,16 +146,30 @@ def build_parser() -> argparse.ArgumentParser:
                                     "artifacts/law/latency.json and artifacts/manifest.json.")
     sp.add_argument("--params", default="params.yaml")
     sp.set_defaults(func=_cmd_export)
+
+    sp = sub.add_parser("advise", help="which depth and width to deploy under a target and a budget",
+                        description="Rank (n_layers, d_model) by the law's prediction under a target metric, "
+                                    "a parameter budget and a latency budget.")
+    sp.add_argument("--law", default="artifacts/law", help="law.json or the folder holding it")
+    sp.add_argument("--target", help="e.g. ndcg@10=0.18 (default: maximise the metric)")
+    sp.add_argument("--max-params", type=float, help="total parameter budget, e.g. 5e6")
+    sp.add_argument("--max-latency-ms", type=float, help="batch-1 ONNX Runtime latency budget")
+    sp.add_argument("--variant", default="full", help="data variant the law knows (default: full)")
+    sp.add_argument("--data", type=float, help="data value D for your dataset (overrides --variant)")
+    sp.add_argument("--top", type=int, default=10)
+    sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sp.set_defaults(func=_cmd_advise)
     return p
 
 
 def main(argv=None) -> int:
-    from srlaw.readers import InputFormatError
     from srlaw.pipeline_params import ParamsError
+    from srlaw.predictor import LawError
+    from srlaw.readers import InputFormatError
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (InputFormatError, ParamsError, FileNotFoundError, ValueError) as e:
+    except (InputFormatError, ParamsError, LawError, FileNotFoundError, ValueError) as e:
         print(f"srlaw {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

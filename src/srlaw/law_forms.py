@@ -18,28 +18,27 @@ Forms (SCIENCE.md §1–2):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 PF = 2.0  # the public script's fixed pf1 = pf2
 
 
-@dataclass(frozen=True)
 class LawForm:
-    """A named, versioned law: parameter names with bounds, a numpy ``predict`` and start values for fitting."""
+    """A named, versioned law: parameter names with bounds, a numpy ``predict`` and start values for fitting.
 
-    name: str
-    version: int
-    param_names: tuple[str, ...]
-    lower: tuple[float, ...]
-    upper: tuple[float, ...]
-    fn: Callable  # fn(theta, N, d, D) -> P
-    starts: Callable  # starts(y) -> list of start vectors (a grid, Chinchilla "approach 3" style)
-    bounded: bool  # predictions stay in [0, 1] for in-bound parameters
-    description: str = ""
-    optimum: Callable | None = field(default=None)  # optimum(theta) -> {"n_layers": N*, "d_model": d*} or None
+    ``fn(theta, N, d, D) -> P``; ``starts(y)`` gives a grid of start vectors (Chinchilla "approach 3" style);
+    ``optimum(theta)`` gives the analytic (N*, d*) where the form has one. A plain class, not a dataclass:
+    importing dataclasses (and with it inspect) would double the predictor's import time.
+    """
+
+    __slots__ = ("name", "version", "param_names", "lower", "upper", "fn", "starts", "bounded", "description",
+                 "optimum")
+
+    def __init__(self, name, version, param_names, lower, upper, fn, starts, bounded, description="", optimum=None):
+        self.name, self.version, self.param_names = name, version, tuple(param_names)
+        self.lower, self.upper, self.fn, self.starts = tuple(lower), tuple(upper), fn, starts
+        self.bounded, self.description, self.optimum = bounded, description, optimum
 
     @property
     def n_params(self) -> int:

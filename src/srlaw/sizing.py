@@ -1,0 +1,36 @@
+"""Parameter counts of srlaw's models as closed-form numpy expressions (no torch).
+
+The predictor sizes candidate configurations without building them; a test checks these formulas against
+``SequentialRecommender.get_num_params`` for both backbones, so they cannot drift from the model code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def non_embedding_params(n_layers, d_model, backbone: str = "sasrec", ffn_mult: int = 1, n_heads: int = 1,
+                         max_len: int = 50):
+    """Parameters outside the item and position embeddings (the law's size axis)."""
+    L = np.asarray(n_layers, dtype=np.int64)
+    d = np.asarray(d_model, dtype=np.int64)
+    ln = 2 * d
+    if backbone == "sasrec":
+        attn = 3 * d * d + 3 * d + d * d + d
+        h = ffn_mult * d
+        ffn = d * h + h + h * d + d
+        per_layer = 2 * ln + attn + ffn
+    elif backbone == "hstu":
+        # LN in, UVQK projection, LN on the attention output, output projection, relative bias per head
+        per_layer = ln + 4 * d * d + 4 * d + ln + d * d + d + max_len * n_heads
+    else:
+        raise ValueError(f"backbone must be 'sasrec' or 'hstu', got {backbone!r}")
+    return L * per_layer + ln  # + the final LayerNorm
+
+
+def total_params(n_layers, d_model, n_items: int, max_len: int, backbone: str = "sasrec", ffn_mult: int = 1,
+                 n_heads: int = 1):
+    """All parameters: non-embedding + item embedding (n_items + 1 rows) + position embedding (SASRec)."""
+    d = np.asarray(d_model, dtype=np.int64)
+    emb = (n_items + 1) * d + (max_len * d if backbone == "sasrec" else 0)
+    return non_embedding_params(n_layers, d_model, backbone, ffn_mult, n_heads, max_len) + emb
