@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def shared_file(rel: str) -> Path:
+def _shared_file(rel: str) -> Path:
     """A file under ../shared/data, or skip: licence-restricted data is never shipped with the project."""
     path = SHARED_DATA / rel
     if not path.is_file():
@@ -32,7 +32,13 @@ def repo_copy(tmp_path):
     return dst
 
 
-def dvc_env(tmp_path) -> dict:
+@pytest.fixture
+def shared_file():
+    """``shared_file('ml-1m/ml-1m.txt')``: the path, or a skip naming why the file is not here."""
+    return _shared_file
+
+
+def _dvc_env(tmp_path) -> dict:
     """Environment for a subprocess `dvc`: no analytics, a private site cache, this venv's `srlaw` on PATH."""
     env = dict(os.environ)
     env["DVC_NO_ANALYTICS"] = "1"
@@ -41,8 +47,14 @@ def dvc_env(tmp_path) -> dict:
     return env
 
 
-def run_dvc(args, cwd, env, timeout=900):
-    dvc = Path(sys.executable).parent / "dvc"
-    proc = subprocess.run([str(dvc), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
+@pytest.fixture
+def dvc(tmp_path):
+    """``dvc(args, cwd)``: run this venv's dvc with a controlled environment; assert it succeeded."""
+    env = _dvc_env(tmp_path)
+
+    def run(args, cwd, timeout=900):
+        exe = Path(sys.executable).parent / "dvc"
+        proc = subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+        return proc
+    return run

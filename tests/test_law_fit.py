@@ -1,0 +1,80 @@
+"""Every law form recovers its parameters from noisy synthetic data and predicts held-out points."""
+
+import math
+
+import numpy as np
+import pytest
+
+from srlaw.law_fit import (LawFitError, PerformanceLaw, RunTable, leave_one_variant_out_error,
+                           scale_extrapolation_error, select_form)
+from srlaw.law_forms import FORMS, get_form, mape
+
+TRUE = {
+    "paper": [0.01, 0.02, 0.8, 0.6, 0.3, 0.05, -8.0],
+    "paper_script": [0.02, 0.03, 0.5, 0.4, 0.05, 0.6],
+    "saturating": [0.30, 0.05, 0.7, 0.4, 0.5, 0.3, 0.6, 1e-6],
+    "logistic": [0.5, -2.5, 0.15, 0.3, 0.1, 2e-7],
+}
+
+
+def synthetic(form_name, noise=0.003, seed=0, depths=(1, 2, 3, 4, 6), widths=(16, 32, 64, 128), datas=(800, 2000, 5000)):
+    form = get_form(form_name)
+    N, d, D = (a.ravel() for a in np.meshgrid(depths, widths, datas, indexing="ij"))
+    clean = form.predict(TRUE[form_name], N, d, D)
+    y = clean * (1 + noise * np.random.default_rng(seed).standard_normal(len(clean)))
+    return N.astype(float), d.astype(float), D.astype(float), y, clean
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_fit_recovers_form_and_predicts_held_out(name):
+    N, d, D, y, clean = synthetic(name)
+    train = (N * d * d) <= np.quantile(N * d * d, 0.6)
+    law = PerformanceLaw(name, n_starts=24, n_bootstrap=0, seed=1).fit(N[train], d[train], D[train], y[train])
+    assert mape(clean[~train], law.predict(N[~train], d[~train], D[~train])) < 0.03
+    assert law.r2_ > 0.9 and law.domain_["n_layers"] == [1.0, 6.0] or law.domain_["n_layers"][1] <= 6.0
+
+
+def test_logistic_parameters_recovered():
+    N, d, D, y, _ = synthetic("logistic", noise=0.0005)
+    law = PerformanceLaw("logistic", n_starts=32, n_bootstrap=0).fit(N, d, D, y)
+    assert np.allclose(law.params_[:5], TRUE["logistic"][:5], rtol=0.1, atol=0.02)
+
+
+def test_bootstrap_intervals_cover_truth_at_about_nominal_rate():
+    form = get_form("logistic")
+    hits, total = 0, 0
+    for seed in range(12):
+        N, d, D, y, clean = synthetic("logistic", noise=0.02, seed=seed, depths=(1, 2, 4), widths=(16, 32, 64),
+                                      datas=(1000, 4000))
+        law = PerformanceLaw("logistic", n_starts=8, n_bootstrap=30, seed=seed).fit(N, d, D, y)
+        preds = np.array([form.predict(b, N, d, D) for b in law.bootstrap_])
+        lo, hi = np.nanpercentile(preds, 2.5, axis=0), np.nanpercentile(preds, 97.5, axis=0)
+        hits += int(((clean >= lo) & (clean <= hi)).sum())
+        total += len(clean)
+    assert 0.6 <= hits / total <= 1.0  # parameter-uncertainty bands for the mean: near nominal, not collapsed
+
+
+def test_too_few_runs_refused_naming_form():
+    with pytest.raises(LawFitError, match="'saturating' has 8 parameters and needs at least 9 runs, got 5"):
+        PerformanceLaw("saturating").fit([1, 2, 3, 4, 5], [16] * 5, [1] * 5, [0.1] * 5)
+
+
+def _table(name="logistic", noise=0.003):
+    N, d, D, y, _ = synthetic(name, noise=noise)
+    variant = np.array([f"v{int(x)}" for x in D])
+    pne = N * d * d * 6
+    return RunTable(variant, N, d, pne, D, {"ndcg@10": y, "hr@10": y * 1.7})
+
+
+def test_scale_extrapolation_and_lovo_on_synthetic():
+    t = _table()
+    se = scale_extrapolation_error(t, "ndcg@10", "logistic", fraction=0.25, n_starts=16)
+    assert se["mape"] < 0.03 and se["n"] > 0 and se["fit_params_max"] <= 0.25 * t.params_non_embedding.max()
+    lovo = leave_one_variant_out_error(t, "ndcg@10", "logistic", n_starts=16)
+    assert lovo["mape"] < 0.05 and set(lovo["per_variant"]) == {"v800", "v2000", "v5000"}
+
+
+def test_select_form_prefers_held_out_accuracy():
+    sel = select_form(_table("saturating"), ["ndcg@10"], ["saturating", "paper"], fraction=0.25, n_starts=16)
+    assert sel["winner"] == "saturating" and sel["runner_up"] == "paper"
+    assert math.isfinite(sel["forms"]["saturating"]["selection_score"])

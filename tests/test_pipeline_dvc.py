@@ -1,0 +1,81 @@
+"""`dvc repro` of the whole pipeline on the embedded data in a temporary copy of the repo; push/pull of artifacts."""
+
+import json
+import shutil
+from importlib import resources
+
+import jsonschema
+import numpy as np
+import pytest
+import yaml
+
+from srlaw.predictor import Law
+from srlaw.provenance import sha256_file
+
+pytestmark = pytest.mark.slow
+
+
+def shrink_params(repo):
+    """A tiny grid so the whole pipeline runs in a couple of minutes on 2 cores."""
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    p["variants"] = {"users25": {"user_fraction": 0.25}, "users50": {"user_fraction": 0.5}}
+    p["train"].update({"max_len": 10, "max_epochs": 1, "batch_size": 256})
+    p["grid"] = {"variants": ["users25", "users50"], "n_layers": [1, 2, 3], "d_model": [8, 16, 32]}
+    p["law"].update({"forms": ["logistic", "paper_script"], "n_starts": 4, "n_bootstrap": 5})
+    p["export"].update({"variant": "users25", "latency_repeats": 5, "parity_rows": 64})
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    dvc = (repo / "dvc.yaml").read_text()
+    for name in ("full", "last50", "noise20"):  # foreach lists follow the variants kept
+        dvc = dvc.replace(f"      - {name}\n", "")
+    (repo / "dvc.yaml").write_text(dvc)
+
+
+def test_dvc_repro_produces_every_artifact_and_push_pull(repo_copy, tmp_path, dvc):
+    shrink_params(repo_copy)
+    shutil.rmtree(repo_copy / ".dvc", ignore_errors=True)
+    dvc(["init", "--no-scm", "-q"], repo_copy)
+    dvc(["repro"], repo_copy, timeout=1200)
+
+    art = repo_copy / "artifacts"
+    law_doc = json.loads((art / "law" / "law.json").read_text())
+    schema = json.loads(resources.files("srlaw").joinpath("schemas/law.schema.json").read_text())
+    jsonschema.validate(law_doc, schema)
+    for metric in ("hr@10", "ndcg@10"):
+        se = law_doc["validation"]["scale_extrapolation"][metric]
+        assert 0 <= se["mape"] and se["max_abs_error"] >= 0 and se["n"] > 0
+    assert set(law_doc["variants"]) == {"users25", "users50"}
+    prepared = json.loads((repo_copy / "data" / "prepared" / "users25" / "stats.json").read_text())
+    assert law_doc["variants"]["users25"]["content_hash"] == prepared["content_hash"]
+    for png in ("observed_vs_predicted", "metric_vs_depth", "metric_vs_width", "residuals"):
+        assert (art / "law" / "plots" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Held-out validation" in (art / "law" / "report.md").read_text()
+
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert {"law/law.json", "law/latency.json", "model/model.onnx", "model/model.json"} <= set(manifest["files"])
+    for rel, entry in manifest["files"].items():
+        assert sha256_file(art / rel) == entry["sha256"] and (art / rel).stat().st_size == entry["bytes"]
+
+    model = json.loads((art / "model" / "model.json").read_text())
+    assert model["parity"]["max_abs_diff"] <= 1e-4 and model["parity"]["top10_identical"]
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(art / "model" / "model.onnx"), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = sess.get_inputs(), sess.get_outputs()
+    assert inp.name == "item_ids" and inp.type == "tensor(int64)" and out.name == "scores"
+    scores = sess.run(None, {"item_ids": np.array([[0, 0, 3, 5]], dtype=np.int64)})[0]
+    assert scores.shape == (1, model["n_items"] + 1) and np.isneginf(scores[0, 0])
+
+    law = Law.load(art / "law")  # the manifest beside it is verified
+    assert law.predict(n_layers=2, d_model=16, variant="users50").value > 0
+
+    metrics = dvc(["metrics", "show", "--json"], repo_copy).stdout
+    assert "ndcg@10" in metrics and "params_non_embedding" in metrics
+
+    # the artifacts travel through a DVC remote (a local folder here; S3 for teams, see README)
+    remote = tmp_path / "remote"
+    dvc(["remote", "add", "-d", "local", str(remote)], repo_copy)
+    dvc(["push"], repo_copy)
+    onnx_sha = manifest["files"]["model/model.onnx"]["sha256"]
+    shutil.rmtree(art / "model")
+    shutil.rmtree(repo_copy / ".dvc" / "cache")
+    dvc(["pull", "export"], repo_copy)
+    assert sha256_file(art / "model" / "model.onnx") == onnx_sha

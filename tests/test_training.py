@@ -1,0 +1,106 @@
+"""Training: a tiny model learns a deterministic rule, resumes from a checkpoint, refuses bad configs, runs DDP."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from srlaw.dataset import build_dataset, save_dataset
+from srlaw.evaluation import evaluate_scores
+from srlaw.models import ModelConfig
+from srlaw.pipeline_params import ParamsError
+from srlaw.readers import Interactions
+from srlaw.stages.train_stage import configs_from_params
+from srlaw.training import SequenceDataModule, TrainConfig, train_run
+
+N_ITEMS = 50
+
+
+@pytest.fixture(scope="module")
+def rule_dataset(tmp_path_factory):
+    """Every user walks i -> i+1 (mod 50) from a random start: the next item is fully determined."""
+    rng = np.random.default_rng(0)
+    users, items = [], []
+    for u in range(300):
+        start = rng.integers(0, N_ITEMS)
+        seq = (start + np.arange(12)) % N_ITEMS + 1
+        users += [u] * len(seq)
+        items += seq.tolist()
+    ds, _ = build_dataset(Interactions(np.array(users), np.array(items), None, None, "synthetic"))
+    path = tmp_path_factory.mktemp("rule") / "data"
+    save_dataset(ds, path)
+    return path
+
+
+def small(**kw):
+    base = dict(max_epochs=12, patience=12, batch_size=32, lr=5e-3, progress_bar=False, accelerator="cpu",
+                devices=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_learns_deterministic_rule_far_above_popularity(rule_dataset, tmp_path):
+    m = train_run(rule_dataset, tmp_path / "run", ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=16,
+                                                              dropout=0.0), small())
+    dm = SequenceDataModule(rule_dataset, 10, 32, 512, 0)
+    counts = np.bincount(dm.train_targets.ravel(), minlength=N_ITEMS + 1).astype(np.float32)
+    inputs, targets, history = next(iter(dm.eval_dataloader("test")))
+    pop = evaluate_scores(torch.from_numpy(np.tile(counts, (len(targets), 1))), targets, history)
+    assert m["test"]["hr@10"] > 0.9 and pop["hr@10"] < 0.4
+    assert m["params_non_embedding"] < m["params_total"]
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("variant", "backbone", "n_layers", "d_model", "params_non_embedding", "params_total"):
+        assert key in saved or key == "variant"
+    assert set(saved["valid"]) >= {"hr@10", "ndcg@10", "hr@50", "ndcg@1", "mrr"}
+
+
+def test_hstu_and_sampled_softmax_train(rule_dataset, tmp_path):
+    m = train_run(rule_dataset, tmp_path / "run", ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=16,
+                                                              backbone="hstu", dropout=0.0),
+                  small(loss="sampled", n_negatives=10))
+    assert m["backbone"] == "hstu" and m["test"]["hr@10"] > 0.5
+
+
+def test_resume_from_last_checkpoint(rule_dataset, tmp_path):
+    cfg = ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=8)
+    first = train_run(rule_dataset, tmp_path / "run", cfg, small(max_epochs=2))
+    assert first["epochs"] == 2 and not first["resumed"]
+    (tmp_path / "run" / "metrics.json").unlink()  # as if the process had been killed before writing metrics
+    again = train_run(rule_dataset, tmp_path / "run", cfg, small(max_epochs=3))
+    assert again["resumed"] and again["epochs"] == 3
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 2  # epochs 0-1 came from the first attempt; only epoch 2 was trained again
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"n_heads": 3}, "n_heads \\(3\\) must divide d_model \\(16\\)"),
+    ({"backbone": "rnn"}, "backbone must be one of"),
+    ({"max_len": 1}, "max_len must be >= 2"),
+    ({"loss": "bpr"}, "loss must be one of"),
+    ({"warmup": 3}, "unknown keys under 'train': \\['warmup'\\]"),
+])
+def test_bad_train_config_refused_before_training(change, message):
+    params = {"_path": "params.yaml", "seed": 0, "train": {"backbone": "sasrec", "max_len": 20, **change}}
+    with pytest.raises(ParamsError, match=message):
+        configs_from_params(params, n_layers=1, d_model=16, n_items=10)
+
+
+def test_ddp_two_processes_on_cpu(rule_dataset, tmp_path):
+    script = tmp_path / "ddp_run.py"
+    script.write_text(textwrap.dedent(f"""
+        from srlaw.models import ModelConfig
+        from srlaw.training import TrainConfig, train_run
+        if __name__ == "__main__":
+            m = train_run({str(rule_dataset)!r}, {str(tmp_path / 'run')!r},
+                          ModelConfig(n_items={N_ITEMS}, max_len=10, n_layers=1, d_model=8),
+                          TrainConfig(max_epochs=2, patience=5, batch_size=32, accelerator="cpu", devices=2,
+                                      strategy="ddp", progress_bar=False, deterministic=False))
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and 0 <= metrics["test"]["hr@10"] <= 1
+    assert "world_size=2" in proc.stderr or "GLOBAL_RANK: 1" in proc.stderr or "Initializing distributed" in proc.stderr
