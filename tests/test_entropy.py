@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from srlaw.entropy import (apen_per_sequence, approximate_entropy, approximate_entropy_naive, conditional_entropy,
+                           markov_probe,
                            entropy_scores, lz_entropy_rate, pooled_apen)
 
 antropy = pytest.importorskip("antropy", reason="antropy is the dev-extra test oracle (pip install -e '.[dev]')")
@@ -114,3 +115,53 @@ def test_cli_entropy_on_raw_file(tmp_path):
     out = json.loads(proc.stdout)
     assert out["n_users"] == 5 and out["n_items"] == 8 and out["n_tokens"] == 25
     assert out["apen_mean"] == pytest.approx(math.log(4 / 3))  # 5 distinct items, m = 2
+
+
+def _markov_chain(n_states, n_steps, seed, concentration=0.3):
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.full(n_states, concentration), size=n_states)
+    evals, evecs = np.linalg.eig(P.T)
+    pi = np.real(evecs[:, np.argmin(np.abs(evals - 1))])
+    pi /= pi.sum()
+    rate = float(-(pi[:, None] * P * np.log(np.where(P > 0, P, 1))).sum())
+    cum = P.cumsum(1)
+    x = np.empty(n_steps, dtype=np.int64)
+    x[0] = 0
+    u = rng.random(n_steps)
+    for t in range(1, n_steps):
+        x[t] = min(np.searchsorted(cum[x[t - 1]], u[t]), n_states - 1)
+    return x + 1, rate
+
+
+def test_conditional_entropy_of_known_markov_chain():
+    x, rate = _markov_chain(8, 100_000, seed=0)
+    items, off = _one_user(x)
+    assert conditional_entropy(items, off, order=1) == pytest.approx(rate, rel=0.01)
+    # few samples per context: the plug-in is visibly low, Miller–Madow lands closer to the truth
+    x, rate = _markov_chain(40, 3_000, seed=1, concentration=1.0)
+    items, off = _one_user(x)
+    plug = conditional_entropy(items, off, order=1)
+    mm = conditional_entropy(items, off, order=1, correction="miller-madow")
+    assert plug < rate - 0.1 and abs(mm - rate) < abs(plug - rate)
+
+
+def _users_from_chain(x, length):
+    n = len(x) // length
+    return x[: n * length], np.arange(0, n * length + 1, length)
+
+
+def test_markov_probe_cross_entropy_approaches_rate_as_data_grows():
+    x, rate = _markov_chain(30, 200_000, seed=2, concentration=0.5)
+    small = markov_probe(*_users_from_chain(x[:3_000], 20), n_items=30)
+    large = markov_probe(*_users_from_chain(x, 20), n_items=30)
+    assert abs(large["markov_cross_entropy"] - rate) < 0.05
+    assert abs(large["markov_cross_entropy"] - rate) < abs(small["markov_cross_entropy"] - rate)
+
+
+def test_markov_probe_ranks_deterministic_data_perfectly_and_noise_at_chance():
+    cycle = np.tile(np.arange(1, 101), 60)  # users each walk the same 100-item cycle from different starts
+    items, off = _users_from_chain(np.roll(cycle, 7), 30)
+    assert markov_probe(items, off, n_items=100)["markov_hr@10"] > 0.95
+    noise = np.random.default_rng(0).integers(1, 101, 30_000)
+    items, off = _users_from_chain(noise, 30)
+    assert markov_probe(items, off, n_items=100)["markov_hr@10"] < 0.2  # chance is 10 / 100

@@ -128,6 +128,22 @@ def _apen_exact_batch(items, offsets, m, signed):
     return out
 
 
+CHUNK_TOKENS = 1 << 15  # users are scored in blocks of about this many items: bounded memory, same result
+
+
+def _apen_exact_chunked(items, offsets, m, signed, chunk_tokens: int = CHUNK_TOKENS):
+    """:func:`_apen_exact_batch` over blocks of whole users, so peak memory does not grow with the dataset."""
+    n_users = len(offsets) - 1
+    out = np.empty(n_users)
+    bounds = np.searchsorted(offsets, np.arange(0, offsets[-1], chunk_tokens), side="right") - 1
+    cuts = np.unique(np.concatenate([bounds, [n_users]]))
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        lo, hi = offsets[a], offsets[b]
+        block = np.asarray(items[lo:hi], dtype=np.int64)
+        out[a:b] = _apen_exact_batch(block, offsets[a:b + 1] - lo, m, signed)
+    return out
+
+
 def _apen_pairwise(seq: np.ndarray, m: int, r: float, signed: bool) -> float:
     """One sequence, any r: vectorised Chebyshev distances between all templates (O(L²) memory)."""
     n = len(seq)
@@ -199,7 +215,7 @@ def apen_per_sequence(items, offsets, m: int = 2, r: float = 0.2, max_len: int |
     if r < 0:
         return np.full(n_users, np.nan)
     if 0 <= r < 1 and _is_integer_array(items):
-        return _apen_exact_batch(np.asarray(items, dtype=np.int64), np.asarray(offsets, dtype=np.int64), m, signed)
+        return _apen_exact_chunked(items, np.asarray(offsets, dtype=np.int64), m, signed)
     out = np.empty(n_users)
     for u in _progress(range(n_users), n_users, "ApEn (pairwise)"):
         out[u] = _apen_pairwise(items[offsets[u]:offsets[u + 1]], m, r, signed)
@@ -322,6 +338,8 @@ def entropy_scores(items, offsets, n_items: int, m: int = 2, r: float = 0.2, max
         "lz_entropy_rate": lz_entropy_rate(trunc_items, trunc_off),
     }
     lengths = np.diff(trunc_off)
+    probe = markov_probe(items, offsets, n_items)  # on full histories: the data a model trains on
+    scores.update(probe)
     return {
         "n_users": int(len(trunc_off) - 1),
         "n_items": int(n_items),
@@ -331,9 +349,81 @@ def entropy_scores(items, offsets, n_items: int, m: int = 2, r: float = 0.2, max
             name: effective_data(n_tokens, scores[name], n_items)
             for name in ("apen_mean", "pooled_apen", "conditional_entropy_miller_madow", "lz_entropy_rate")
         },
+        # tokens a cheap model already predicts: size and difficulty in one number
+        "predictable_tokens": float(n_tokens * scores["markov_ndcg@10"]),
         "params": {"m": int(m), "r": float(r), "max_len": max_len, "signed": bool(signed),
                    "apen_convention": APEN_CONVENTION, "conditional_entropy_order": 1,
                    "d_prime_normalisation": D_PRIME_NORMALISATION},
         "length_mean": float(lengths.mean()) if len(lengths) else 0.0,
         "seconds": {"apen": t_apen, "total": time.perf_counter() - t0},
     }
+
+
+# ---------------------------------------------------------------- held-out predictability (a cheap difficulty probe)
+
+def _transition_csr(items, offsets, n_items):
+    """First-order transition counts of the training part (all but each user's last two items), as CSR arrays."""
+    items = np.asarray(items, dtype=np.int64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    end = np.repeat(offsets[1:], np.diff(offsets))
+    pos = np.arange(len(items))
+    src = np.flatnonzero(pos + 1 < end - 2)  # transitions (t -> t+1) with t+1 inside the training part
+    key = items[src] * (n_items + 1) + items[src + 1]
+    uniq, counts = np.unique(key, return_counts=True)
+    rows, cols = uniq // (n_items + 1), uniq % (n_items + 1)
+    indptr = np.zeros(n_items + 2, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_items + 1), out=indptr[1:])
+    train_mask = pos < end - 2
+    unigram = np.bincount(items[train_mask], minlength=n_items + 1).astype(np.float64)
+    row_totals = np.bincount(rows, weights=counts, minlength=n_items + 1)
+    return indptr, cols, counts.astype(np.float64), unigram, row_totals
+
+
+def markov_probe(items, offsets, n_items: int, ks=(10,), batch: int = 1024) -> dict:
+    """Held-out predictability of a smoothed first-order Markov model (seconds, not a transformer run).
+
+    Fitted on the training split (all but each user's last two items) and scored on the validation targets
+    (second-to-last item, context = the item before it). Witten–Bell interpolation with an add-one unigram:
+    P(j | i) = (c(i, j) + T(i) · P1(j)) / (c(i) + T(i)), T(i) = number of distinct successors of i
+    (Witten & Bell 1991; Chen & Goodman 1999). Returns the held-out cross-entropy in nats per token and the
+    probe's full-ranking HR@K / NDCG@K (training items filtered, as for the transformers).
+    """
+    items = np.asarray(items, dtype=np.int64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    users = np.flatnonzero(lengths >= 3)
+    indptr, cols, counts, unigram, c_row = _transition_csr(items, offsets, n_items)
+    p1 = (unigram + 1.0) / (unigram[1:].sum() + n_items)
+    p1[0] = 0.0
+    t_row = np.diff(indptr).astype(np.float64)
+    ctx = items[offsets[users + 1] - 3]
+    tgt = items[offsets[users + 1] - 2]
+    sums = {f"hr@{k}": 0.0 for k in ks} | {f"ndcg@{k}": 0.0 for k in ks}
+    ce = 0.0
+    for a in range(0, len(users), batch):
+        u, c, t = users[a:a + batch], ctx[a:a + batch], tgt[a:a + batch]
+        denom = c_row[c] + t_row[c]
+        scores = np.where(denom[:, None] > 0, (t_row[c][:, None] * p1[None, :]) / np.maximum(denom, 1e-300)[:, None],
+                          p1[None, :])
+        starts, stops = indptr[c], indptr[c + 1]
+        nnz = stops - starts
+        r = np.repeat(np.arange(len(u)), nnz)
+        idx = np.concatenate([np.arange(s, e) for s, e in zip(starts, stops)]) if nnz.sum() else np.zeros(0, int)
+        scores[r, cols[idx]] += counts[idx] / denom[r]
+        ce -= np.log(scores[np.arange(len(u)), t]).sum()
+        # rank with the user's training items filtered (as the transformers are evaluated)
+        hist_r = np.repeat(np.arange(len(u)), lengths[u] - 2)
+        hist_i = np.concatenate([items[offsets[x]:offsets[x + 1] - 2] for x in u])
+        st = scores[np.arange(len(u)), t].copy()
+        scores[hist_r, hist_i] = -np.inf
+        scores[:, 0] = -np.inf
+        seen_target = np.isneginf(scores[np.arange(len(u)), t])
+        rank = (scores >= st[:, None]).sum(1) - 1
+        rank = np.where(seen_target, np.iinfo(np.int64).max // 2, rank)
+        for k in ks:
+            hit = rank < k
+            sums[f"hr@{k}"] += hit.sum()
+            sums[f"ndcg@{k}"] += (hit / np.log2(np.minimum(rank, k) + 2)).sum()
+    n = max(len(users), 1)
+    return {"markov_cross_entropy": float(ce / n), **{f"markov_{k}": float(v / n) for k, v in sums.items()},
+            "markov_users": int(len(users))}

@@ -41,6 +41,16 @@ def configs_from_params(params: dict, n_layers: int, d_model: int, n_items: int)
     return model_cfg, train_cfg
 
 
+def code_hash() -> str:
+    """sha256 of the modules that define a run: a checkpoint made by other code is never resumed."""
+    import hashlib
+    from srlaw import evaluation, models, training
+    h = hashlib.sha256()
+    for mod in (models, training, evaluation):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()
+
+
 def train_grid_point(params: dict, variant: str, n_layers: int, d_model: int, run_dir: Path | None = None) -> dict:
     """Train one configuration; resume its last checkpoint only if it was made by the same configuration."""
     from dataclasses import asdict
@@ -52,7 +62,8 @@ def train_grid_point(params: dict, variant: str, n_layers: int, d_model: int, ru
     stats = read_stats(data_dir)
     model_cfg, train_cfg = configs_from_params(params, n_layers, d_model, stats["n_items"])
     run_dir = run_dir or RUNS_DIR / run_name(variant, n_layers, d_model)
-    fingerprint = {"model": model_cfg.to_dict(), "train": asdict(train_cfg), "data": stats["content_hash"]}
+    fingerprint = {"model": model_cfg.to_dict(), "train": asdict(train_cfg), "data": stats["content_hash"],
+                   "code": code_hash()}
     stamp = run_dir / "checkpoints" / "config.json"
     if stamp.is_file() and json.loads(stamp.read_text()) != fingerprint:
         shutil.rmtree(run_dir / "checkpoints")  # made by another configuration: never resume it

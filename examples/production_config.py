@@ -1,0 +1,57 @@
+"""A deployment config that sizes its sequential recommender with a fitted srlaw law.
+
+Only numpy and srlaw.predictor are needed at deploy time (no torch, no DVC). Run:
+
+    python examples/production_config.py --law artifacts/law --target-ndcg 0.04 --max-params 5e6 --max-latency-ms 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from srlaw.predictor import Law, LawError
+
+
+def choose_model_size(law_path: str, target_ndcg: float | None, max_params: float, max_latency_ms: float | None,
+                      variant: str = "full", data: float | None = None) -> dict:
+    """The deployment's model block: the cheapest (n_layers, d_model) predicted to reach the target within budget."""
+    law = Law.load(law_path)
+    budget = {"params": max_params}
+    if max_latency_ms is not None:
+        budget["latency_ms"] = max_latency_ms
+    target = {"ndcg@10": target_ndcg} if target_ndcg is not None else None
+    advice = law.advise(target=target, budget=budget, data=data, variant=None if data is not None else variant)
+    if not advice.ranked:
+        best = advice.best_achievable
+        return {"status": "infeasible", "binding": advice.binding,
+                "best_achievable": {k: best[k] for k in ("n_layers", "d_model", "ndcg@10", "params_total")}}
+    pick = advice.ranked[0]
+    return {"status": "ok", "model": {"backbone": law.doc["training_protocol"]["backbone"],
+                                      "n_layers": pick["n_layers"], "d_model": pick["d_model"]},
+            "expected_ndcg@10": {"value": pick["ndcg@10"], "interval95": [pick["lower"], pick["upper"]]},
+            "params_total": pick["params_total"], "latency_ms": pick["latency_ms"],
+            "law": {"form": law.doc["form"], "git": law.doc["provenance"]["git"]["commit"]}}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--law", default="artifacts/law")
+    p.add_argument("--target-ndcg", type=float, default=None)
+    p.add_argument("--max-params", type=float, default=5e6)
+    p.add_argument("--max-latency-ms", type=float, default=None)
+    p.add_argument("--variant", default="full")
+    p.add_argument("--data", type=float, default=None, help="your dataset's data value D (law.json data_axis)")
+    args = p.parse_args(argv)
+    try:
+        cfg = choose_model_size(args.law, args.target_ndcg, args.max_params, args.max_latency_ms, args.variant, args.data)
+    except LawError as e:
+        print(f"production_config: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(cfg, indent=2))
+    return 0 if cfg["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""examples/production_config.py against the law artifact that `dvc repro` produced (committed under artifacts/)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from srlaw.predictor import Law
+
+ROOT = Path(__file__).resolve().parents[1]
+LAW = ROOT / "artifacts" / "law"
+
+
+def run_example(*args):
+    return subprocess.run([sys.executable, str(ROOT / "examples" / "production_config.py"), "--law", str(LAW), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_example_picks_the_cheapest_config_meeting_the_target():
+    if not (LAW / "law.json").is_file():
+        pytest.fail(f"{LAW}/law.json missing: run `make repro` and commit artifacts/law")
+    law = Law.load(LAW)
+    best = law.advise(objective="max", variant="full").ranked[0]
+    target = 0.9 * best["ndcg@10"]
+    proc = run_example("--target-ndcg", str(target), "--max-params", "5e6")
+    assert proc.returncode == 0, proc.stderr
+    cfg = json.loads(proc.stdout)
+    assert cfg["status"] == "ok" and cfg["expected_ndcg@10"]["value"] >= target
+    assert cfg["params_total"] <= best["params_total"]
+    cheapest = law.advise(target={"ndcg@10": target}, budget={"params": 5e6}, variant="full").ranked[0]
+    assert (cfg["model"]["n_layers"], cfg["model"]["d_model"]) == (cheapest["n_layers"], cheapest["d_model"])
+
+
+def test_example_reports_binding_constraint():
+    proc = run_example("--target-ndcg", "0.99", "--max-params", "5e6")
+    assert proc.returncode == 1
+    cfg = json.loads(proc.stdout)
+    assert cfg["status"] == "infeasible" and cfg["binding"] == "target"
