@@ -19,7 +19,7 @@ def shrink_params(repo):
     """A tiny grid so the whole pipeline runs in a couple of minutes on 2 cores."""
     p = yaml.safe_load((repo / "params.yaml").read_text())
     p["variants"] = {"users25": {"user_fraction": 0.25}, "users50": {"user_fraction": 0.5}}
-    p["train"].update({"max_len": 10, "max_epochs": 1, "batch_size": 256})
+    p["train"].update({"max_len": 10, "max_epochs": 3, "batch_size": 128, "lr": 0.01})
     p["grid"] = {"variants": ["users25", "users50"], "n_layers": [1, 2, 3], "d_model": [8, 16, 32]}
     p["law"].update({"forms": ["logistic", "paper_script"], "n_starts": 4, "n_bootstrap": 5})
     p["export"].update({"variant": "users25", "latency_repeats": 5, "parity_rows": 64})

@@ -168,8 +168,10 @@ def _errors(y, pred) -> dict:
     pred = np.asarray(pred, float)
     if not np.all(np.isfinite(pred)):
         return {"mape": math.inf, "max_abs_error": math.inf, "max_rel_error": math.inf, "n": int(len(y))}
+    nonzero = y != 0
     return {"mape": mape(y, pred), "max_abs_error": float(np.max(np.abs(pred - y))),
-            "max_rel_error": float(np.max(np.abs(pred - y) / np.abs(y))), "n": int(len(y))}
+            "max_rel_error": float(np.max(np.abs(pred - y)[nonzero] / np.abs(y[nonzero]))) if nonzero.any() else math.nan,
+            "n": int(len(y)), "n_zero_observed": int((~nonzero).sum())}
 
 
 def scale_extrapolation_error(table: RunTable, metric: str, form: str, fraction: float = 0.25, **fit_kw) -> dict:

@@ -148,9 +148,13 @@ def get_form(name: str) -> LawForm:
 
 
 def mape(y_true, y_pred) -> float:
-    """Mean absolute percentage error as a fraction (0.03 = 3 %)."""
+    """Mean absolute percentage error as a fraction (0.03 = 3 %), over the points with a non-zero observation.
+
+    A run that scored exactly 0 (a tiny evaluation set) has no percentage error; nan if every point is 0.
+    """
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    return float(np.mean(np.abs(y_pred - y_true) / np.abs(y_true)))
+    ok = y_true != 0
+    return float(np.mean(np.abs(y_pred[ok] - y_true[ok]) / np.abs(y_true[ok]))) if ok.any() else math.nan
 
 
 def r_squared(y_true, y_pred) -> float:

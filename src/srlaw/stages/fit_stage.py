@@ -107,6 +107,9 @@ def fit_law(params: dict, records: list[dict], variants: dict) -> dict:
         "metric": list(metrics),
         "params": {m: dict(zip(form.param_names, map(float, laws[m].params_))) for m in metrics},
         "bootstrap": {m: laws[m].bootstrap_.tolist() for m in metrics},
+        "params_ci95": {m: {k: [float(lo), float(hi)] for k, lo, hi in zip(
+            form.param_names, *np.nanpercentile(laws[m].bootstrap_, [2.5, 97.5], axis=0))}
+            for m in metrics if len(laws[m].bootstrap_) > 1},
         "noise": noise,
         "domain": {**laws[metrics[0]].domain_, "params_non_embedding": [float(pne.min()), float(pne.max())]},
         "data_axis": {"score": field(params, "law.data_score"),
