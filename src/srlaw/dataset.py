@@ -201,6 +201,15 @@ def nested_user_order(n_users: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n_users)
 
 
+def gather_slices(items, starts, ends):
+    """Concatenate ``items[starts[i]:ends[i]]`` for every i in one vectorised step; returns (items, offsets)."""
+    lengths = np.asarray(ends) - np.asarray(starts)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    idx = np.repeat(np.asarray(starts) - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return np.asarray(items)[idx], offsets
+
+
 def make_variant(ds: SequenceDataset, user_fraction: float = 1.0, max_len: int | None = None,
                  noise: float = 0.0, seed: int = 0) -> SequenceDataset:
     """A data-scale/quality variant of ``ds``; the catalogue (ids 1..n_items) is kept so variants compare.
@@ -221,12 +230,8 @@ def make_variant(ds: SequenceDataset, user_fraction: float = 1.0, max_len: int |
     starts, ends = ds.offsets[chosen], ds.offsets[chosen + 1]
     if max_len is not None:
         starts = np.maximum(starts, ends - max_len)
-    lengths = ends - starts
-    offsets = np.zeros(len(chosen) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    # gather the kept slices in one vectorised step
-    idx = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
-    items = np.asarray(ds.items)[idx].astype(np.int32)
+    items, offsets = gather_slices(ds.items, starts, ends)
+    items = items.astype(np.int32)
     if noise > 0:
         rng = np.random.default_rng([seed, 1])  # a stream independent of the user permutation
         flip = rng.random(len(items)) < noise

@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from srlaw.dataset import gather_slices
+
 APEN_CONVENTION = "published: |Phi^(m+1) - Phi^m| (signed=True gives Phi^m - Phi^(m+1), as antropy)"
 D_PRIME_NORMALISATION = "D' = n_tokens * score / ln(n_items): an entropy in nats divided by the entropy of a uniform next item"
 
@@ -197,13 +199,8 @@ def truncate_to_last(items: np.ndarray, offsets: np.ndarray, max_len: int | None
     """Each user's last ``max_len`` items, as (items, offsets)."""
     if max_len is None:
         return np.asarray(items), np.asarray(offsets)
-    ends = offsets[1:]
-    starts = np.maximum(offsets[:-1], ends - max_len)
-    lengths = ends - starts
-    new_off = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=new_off[1:])
-    idx = np.repeat(starts - new_off[:-1], lengths) + np.arange(new_off[-1])
-    return np.asarray(items)[idx], new_off
+    ends = np.asarray(offsets[1:])
+    return gather_slices(items, np.maximum(offsets[:-1], ends - max_len), ends)
 
 
 def apen_per_sequence(items, offsets, m: int = 2, r: float = 0.2, max_len: int | None = None,

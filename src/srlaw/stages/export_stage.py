@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -75,7 +77,6 @@ def run_export_stage(params: dict, out: Path = ARTIFACTS, runs_dir: Path = RUNS_
         "metrics": {"valid": ref["valid"], "test": ref["test"]}, "parity": check,
         "opset": 17, "provenance": provenance_record(params),
     }
-    import shutil
     shutil.copyfile(data_dir / "item_map.npy", model_dir / "item_map.npy")
     write_json_atomic(model_dir / "model.json", model_json)
 
@@ -84,7 +85,6 @@ def run_export_stage(params: dict, out: Path = ARTIFACTS, runs_dir: Path = RUNS_
     rows = latency_table(configs, model.cfg.n_items, model.cfg.max_len, backbone=model.cfg.backbone,
                          batch=int(field(params, "export.latency_batch", 1)),
                          repeats=int(field(params, "export.latency_repeats", 50)))
-    import platform
     write_json_atomic(out / "law" / "latency.json", {
         "configs": rows, "batch": int(field(params, "export.latency_batch", 1)), "seq": model.cfg.max_len,
         "n_items": model.cfg.n_items, "runtime": "onnxruntime CPUExecutionProvider",
