@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: venv repro test bench clean
+.PHONY: venv repro test study clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,11 @@ repro: venv
 
 test: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q src tests
+
+# The real-data study (issue 6): trains what its grids lack (hours on a CPU; GPU advised), then writes
+# reports/study.md and artifacts/laws/. Needs ../shared/data.
+study: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro studies/real_data/dvc.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -42,6 +42,7 @@ VARIANTS = {
     "beauty-s3rec": ("amazon-s3rec-5core/Beauty.txt", "s3rec", 0, {}),
     "sports-s3rec": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {}),
     "sports-s3rec/noise30": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {"noise": 0.3}),
+    "sports-s3rec/users25": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {"user_fraction": 0.25}),
 }
 MODEL = {"backbone": "sasrec", "n_layers": 2, "d_model": 64, "n_heads": 1, "max_len": 50, "dropout": 0.3}
 TRAIN = {"batch_size": 128, "lr": 1e-3, "patience": 5, "max_epochs": 100, "loss": "full"}

@@ -95,7 +95,11 @@ def run_export_stage(params: dict, out: Path = ARTIFACTS, runs_dir: Path = RUNS_
 def write_manifest(out: Path, params: dict) -> dict:
     """sha256 and size of every artifact file (paths relative to ``out``), plus versions and provenance."""
     files = {}
+    # a subfolder with its own manifest (e.g. artifacts/laws/<dataset>/, released by a study) is its own release
+    released = {p.parent for p in out.rglob("manifest.json") if p.parent != out}
     for path in sorted(out.rglob("*")):
+        if released.intersection(path.parents):
+            continue
         if path.is_file() and path.name != "manifest.json" and not path.name.startswith("."):
             files[path.relative_to(out).as_posix()] = file_entry(path)
     manifest = {"files": files, "versions": package_versions(), "provenance": provenance_record(params)}
