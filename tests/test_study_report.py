@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ SCORE_KEYS = ("apen_mean", "pooled_apen", "conditional_entropy", "conditional_en
 
 
 def _study():
-    spec = importlib.util.spec_from_file_location("srlaw_study", ROOT / "studies" / "real_data" / "study.py")
+    spec = importlib.util.spec_from_file_location("srlaw_study_report", ROOT / "studies" / "real_data" / "report.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -84,7 +83,7 @@ def study_tree(tmp_path):
 
 
 def _report(tree):
-    return ["report", "--params", str(tree / "params.yaml"), "--runs-dir", str(tree / "study_runs"),
+    return ["--params", str(tree / "params.yaml"), "--runs-dir", str(tree / "study_runs"),
             "--dq-runs", str(tree / "data_quality_runs.json"), "--reports", str(tree / "reports"),
             "--laws-dir", str(tree / "laws")]
 

@@ -1,0 +1,304 @@
+"""The real-data study's report (issue #6): from the runs on disk to ``reports/study.md``, its plots, and the
+laws released under ``artifacts/laws/<grid>/``. The `report` stage of ``studies/real_data/dvc.yaml``:
+
+    python studies/real_data/report.py          # minutes on a CPU; needs no raw data
+
+Scale extrapolation per grid (every form fitted on the runs with ≤ ``holdout_fraction`` of the largest
+non-embedding parameter count, scored on the rest), leave-one-variant-out of the joint law over every run of the
+``joint_recipe`` (the grids plus the data-quality study's one-size runs), the data-quality Spearman table, and the
+release of each finished grid's law (form chosen on held-out error, refitted on all its runs with bootstrap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "studies" / "data_quality"))
+sys.path.insert(0, str(HERE))
+from report_markdown import METRICS, pct, render_markdown  # noqa: E402
+from study_config import PARAMS, RUNS_DIR, load_params, runs_path  # noqa: E402
+
+from srlaw.atomic_write import write_bytes_atomic, write_json_atomic  # noqa: E402
+
+REPORTS = ROOT / "reports"
+
+
+
+def observed(row: dict, metric: str) -> float:
+    """The mean of the validation and test users' metric: two disjoint evaluations of one model halve the noise."""
+    return 0.5 * (row["valid"][metric] + row["test"][metric])
+
+
+def score_of(scores: dict, key: str) -> float:
+    """``scores['effective_data']['apen_mean']`` for ``'effective_data.apen_mean'`` (the fit stage's lookup)."""
+    from srlaw.stages.fit_stage import data_score
+    return data_score(scores, key, "a study runs file")
+
+
+def grid_records(doc: dict, key: str) -> list[dict]:
+    out = []
+    for r in doc["rows"]:
+        rec = {k: r[k] for k in ("variant", "n_layers", "d_model", "params_non_embedding", "params_total")}
+        rec["data"] = score_of(doc["scores"][r["variant"]], key)
+        rec["split"] = "mean(valid, test)"
+        rec.update({m: observed(r, m) for m in METRICS})
+        out.append(rec)
+    return out
+
+
+def fixed_size_records(dq_runs: Path, recipe: dict, key: str, taken: set) -> tuple[list[dict], dict]:
+    """The data-quality study's one-size runs as law records, if its recipe matches ``recipe`` in effect."""
+    from srlaw.sizing import non_embedding_params
+
+    doc = json.loads(Path(dq_runs).read_text())
+    shape = {k: v for k, v in doc["model"].items() if k not in ("n_layers", "d_model")}
+    epochs = [r["sasrec"]["epochs"] for r in doc["rows"]]
+    same_train = {k: v for k, v in doc["train"].items() if k != "max_epochs"} == \
+        {k: v for k, v in recipe["train"].items() if k != "max_epochs"}
+    cap = min(doc["train"]["max_epochs"], recipe["train"]["max_epochs"])
+    check = {"model_matches": shape == recipe["model"], "train_matches_but_max_epochs": same_train,
+             "max_epochs_used": max(epochs), "epoch_cap_of_both": cap,
+             "equivalent": shape == recipe["model"] and same_train and max(epochs) < cap}
+    if not check["equivalent"]:
+        return [], check
+    L_, d = doc["model"]["n_layers"], doc["model"]["d_model"]
+    out = []
+    for r in doc["rows"]:
+        if (r["variant"], L_, d) in taken:  # the grid already holds a run of this configuration
+            continue
+        out.append({"variant": r["variant"], "n_layers": L_, "d_model": d,
+                    "params_non_embedding": int(non_embedding_params(L_, d, max_len=doc["model"]["max_len"])),
+                    "data": score_of(r["scores"], key), "split": "mean(valid, test)",
+                    **{m: observed(r["sasrec"], m) for m in METRICS}})
+    return out, check
+
+
+def _save_png(fig, path: Path) -> None:
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def plot_scale(name: str, records: list[dict], sel: dict, path: Path) -> None:
+    """Metric against non-embedding parameters; held-out runs hollow, each form's prediction of them marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(5.5 * len(METRICS), 4), squeeze=False)
+    markers = dict(zip(sel["ranking"], "xP+^v*"))
+    limit = None
+    for ax, m in zip(axes[0], METRICS):
+        for v in sorted({r["variant"] for r in records}):
+            rs = sorted((r for r in records if r["variant"] == v), key=lambda r: r["params_non_embedding"])
+            ax.plot([r["params_non_embedding"] for r in rs], [r[m] for r in rs], "o", alpha=0.7, label=f"{v} observed")
+        for form in sel["ranking"]:
+            se = sel["forms"][form]["metrics"][m]["scale_extrapolation"]
+            limit = se.get("fit_params_max", limit)
+            pne = {(r["variant"], r["n_layers"], r["d_model"]): r["params_non_embedding"] for r in records}
+            pts = se.get("points", [])
+            ax.scatter([pne[(p["variant"], p["n_layers"], p["d_model"])] for p in pts],
+                       [p["predicted"] for p in pts], marker=markers[form], s=50,
+                       label=f"{form} prediction ({pct(se.get('mape'))})")
+        if limit:
+            ax.axvline(limit, color="k", ls="--", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("non-embedding parameters (dashed: largest fitted)")
+        ax.set_ylabel(f"{m} (mean of valid and test)")
+        ax.set_title(f"{name}: scale extrapolation, {m}")
+        ax.legend(fontsize=6)
+    _save_png(fig, path)
+    plt.close(fig)
+
+
+def plot_lovo(lovo: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    forms = list(lovo)
+    variants = sorted({v for f in forms for v in lovo[f]["ndcg@10"].get("per_variant", {})})
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(variants)), 4))
+    w = 0.8 / max(len(forms), 1)
+    for i, f in enumerate(forms):
+        per = lovo[f]["ndcg@10"].get("per_variant", {})
+        ax.bar(np.arange(len(variants)) + i * w, [100 * per.get(v, {}).get("mape", np.nan) for v in variants], w,
+               label=f)
+    ax.axhline(10, color="k", ls="--", lw=1)
+    ax.set_xticks(np.arange(len(variants)) + 0.4 - w / 2, variants, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("NDCG@10 error when held out (%)")
+    ax.set_yscale("log")
+    ax.set_title("leave one variant out (dashed: 10 % target)")
+    ax.legend(fontsize=7)
+    _save_png(fig, path)
+    plt.close(fig)
+
+
+def noise_floor(doc: dict) -> dict:
+    """Relative sampling error (one s.e.) of the averaged metric: a law cannot be checked below it.
+
+    Each of the n users scores a hit (HR) or a per-user NDCG in [0, 1]; the mean over 2n user evaluations has
+    s.e. sqrt(p(1 − p) / 2n) for HR, and at most sqrt(NDCG / 2n) for NDCG (since E[x²] ≤ E[x] on [0, 1]).
+    """
+    out = {}
+    for m in METRICS:
+        rel, gap = [], []
+        for r in doc["rows"]:
+            p, n = observed(r, m), 2 * doc["scores"][r["variant"]]["n_users"]
+            if p <= 0:
+                continue
+            rel.append(np.sqrt(p * (1 - p) / n) / p if m.startswith("hr") else np.sqrt(p / n) / p)
+            gap.append((r["valid"][m] - r["test"][m]) / p)
+        out[m] = {"sampling_error": float(np.median(rel)) if rel else None,
+                  "valid_minus_test": float(np.median(gap)) if gap else None}
+    return out
+
+
+def collapsed_runs(records: list[dict], metric: str = "ndcg@10", ratio: float = 0.5) -> list[dict]:
+    """Runs scoring under ``ratio`` × their variant's median: a failed optimisation, not a size effect."""
+    out = []
+    for v in sorted({r["variant"] for r in records}):
+        rs = [r for r in records if r["variant"] == v]
+        if len(rs) < 3:
+            continue
+        med = float(np.median([r[metric] for r in rs]))
+        out += [{"variant": v, "n_layers": r["n_layers"], "d_model": r["d_model"], metric: r[metric],
+                 "variant_median": med} for r in rs if r[metric] < ratio * med]
+    return out
+
+
+def ship_law(name: str, records: list[dict], variants: dict, recipe: dict, params: dict, laws_dir: Path) -> dict:
+    """Fit the held-out-selected form on all of a grid's runs and release it under artifacts/laws/<name>/."""
+    from srlaw.law_report import write_report
+    from srlaw.stages.export_stage import write_manifest
+    from srlaw.stages.fit_stage import fit_law
+
+    law_params = {"seed": params.get("seed", 0),
+                  "law": {**{k: v for k, v in params["law"].items() if k != "joint_recipe"},
+                          "metrics": list(METRICS), "split": "mean(valid, test)"},
+                  "train": {**recipe["model"], **recipe["train"], "grid": name}}
+    law = fit_law(law_params, records, variants)
+    out = Path(laws_dir) / name.replace("/", "_")
+    write_json_atomic(out / "law.json", law)
+    write_report(law, out)
+    write_manifest(out, law_params)
+    return law
+
+
+def cmd_report(args) -> int:
+    from srlaw.law_fit import RunTable, leave_one_variant_out_error, select_form
+
+    params = load_params(args.params)
+    lc = params["law"]
+    fit_kw = {"huber_delta": lc["huber_delta"], "n_starts": lc["n_starts"], "seed": params.get("seed", 0)}
+    key = lc["data_score"]
+    reports = Path(args.reports)
+    study_dir = reports / "study"  # plots and study.json beside study.md
+    dq_runs = Path(args.dq_runs)
+    result = {"data_score": key, "holdout_fraction": lc["holdout_fraction"], "grids": {}, "shipped": {}}
+    grids = {}
+    for name, grid in params["grids"].items():
+        path = runs_path(name, args.runs_dir)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        if not path.is_file():
+            result["grids"][name] = {"missing": f"{shown} not found: run `train_grid.py --grid {name}`"}
+            continue
+        doc = json.loads(path.read_text())
+        recipe = params["recipes"][grid["recipe"]]
+        if doc["recipe"] != recipe:
+            raise SystemExit(f"{path}: trained under {doc['recipe']}, params.yaml says {recipe}; retrain the grid")
+        grids[name] = doc
+        records = grid_records(doc, key)
+        if not records:
+            result["grids"][name] = {"missing": f"{shown} holds no run yet"}
+            continue
+        planned = len(grid["variants"]) * len(grid["depths"]) * len(grid["widths"])
+        entry = {"recipe": grid["recipe"], "n_runs": len(records), "n_planned": planned,
+                 "variants": sorted({r["variant"] for r in records}),
+                 "devices": sorted({r["device"] for r in doc["rows"]}),
+                 "train_seconds": float(sum(r["train_seconds"] for r in doc["rows"])),
+                 "noise": noise_floor(doc), "data_content_hash": doc.get("data_content_hash", {})}
+        result["grids"][name] = entry
+        table = RunTable.from_records(records, METRICS)
+        try:
+            sel = select_form(table, METRICS, lc["forms"], fraction=lc["holdout_fraction"], **fit_kw)
+        except Exception as e:  # a grid cut short can leave no run above the split
+            entry["error"] = f"{type(e).__name__}: {e}"
+            continue
+        entry["collapsed_runs"] = collapsed_runs(records)
+        entry["epoch_cap_hits"] = sum(r["epochs"] >= recipe["train"]["max_epochs"] for r in doc["rows"])
+        entry["winner"], entry["ranking"] = sel["winner"], sel["ranking"]
+        entry["forms"] = {f: {m: {k: v for k, v in sel["forms"][f]["metrics"][m]["scale_extrapolation"].items()}
+                              for m in METRICS} for f in sel["ranking"]}
+        for f in sel["ranking"]:
+            for m in METRICS:
+                entry["forms"][f][m]["in_sample_r2"] = sel["forms"][f]["metrics"][m]["in_sample_r2"]
+        plot_scale(name, records, sel, study_dir / f"scale_{name.replace('/', '_')}.png")
+        if len(records) == planned:  # only a finished grid is released
+            variants = {v: {"content_hash": doc.get("data_content_hash", {}).get(v),
+                            "data": score_of(doc["scores"][v], key),
+                            "scores": {k: x for k, x in doc["scores"][v].items() if isinstance(x, (int, float))}}
+                        for v in entry["variants"]}
+            law = ship_law(name, records, variants, recipe, params, args.laws_dir)
+            result["shipped"][name] = {"path": f"artifacts/laws/{name.replace('/', '_')}/law.json", "form": law["form"]}
+
+    # Unseen data: the joint law over every run of the joint recipe (grids + the data-quality study's one size)
+    joint_recipe = params["recipes"][lc["joint_recipe"]]
+
+    def joint_records(score_key):
+        recs = [r for n, doc in grids.items() if params["grids"][n]["recipe"] == lc["joint_recipe"]
+                for r in grid_records(doc, score_key)]
+        taken = {(r["variant"], r["n_layers"], r["d_model"]) for r in recs}
+        if not dq_runs.is_file():
+            return recs, {"missing": str(dq_runs)}
+        extra, chk = fixed_size_records(dq_runs, joint_recipe, score_key, taken)
+        return recs + extra, chk
+
+    def lovo_by_form(recs, forms):
+        table = RunTable.from_records(recs, METRICS)
+        return {f: {m: leave_one_variant_out_error(table, m, f, **fit_kw) for m in METRICS} for f in forms}
+
+    joint, check = joint_records(key)
+    lovo = lovo_by_form(joint, lc["forms"])
+    result["leave_one_variant_out"] = {"collapsed_runs": collapsed_runs(joint), "n_runs": len(joint),
+                                       "n_variants": len({r["variant"] for r in joint}),
+                                       "recipe_check": check, "forms": lovo}
+    plot_lovo(lovo, study_dir / "lovo.png")
+    # the same held-out question with other data axes (e.g. the paper's D′): is our score the better axis?
+    result["leave_one_variant_out"]["other_data_scores"] = {
+        k: lovo_by_form(joint_records(k)[0], lc["forms"]) for k in lc.get("compare_data_scores", [])}
+
+    # Data quality: regenerate the data-quality study's analysis and keep the scores the issue names
+    import run_study
+    run_study.cmd_analyse(argparse.Namespace(runs=dq_runs, report=reports / "data_quality.json"))
+    dq = json.loads((reports / "data_quality.json").read_text())
+    result["data_quality"] = {"n_variants": dq["n_variants"], "spearman": dq["spearman"],
+                              "spearman_oriented": dq["spearman_oriented"], "best_score": dq["best_score"]}
+    write_json_atomic(study_dir / "study.json", result)
+    md = render_markdown(result, params)
+    write_bytes_atomic(reports / "study.md", md.encode())
+    print(md)
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--params", type=Path, default=PARAMS)
+    p.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
+    p.add_argument("--dq-runs", type=Path, default=REPORTS / "data_quality_runs.json")
+    p.add_argument("--reports", type=Path, default=REPORTS, help="where study.md, study/ and data_quality.* go")
+    p.add_argument("--laws-dir", type=Path, default=ROOT / "artifacts" / "laws")
+    return cmd_report(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
