@@ -12,14 +12,15 @@ from srlaw.law_forms import get_form
 PLOTS = ("observed_vs_predicted.png", "metric_vs_depth.png", "metric_vs_width.png", "residuals.png")
 
 
-def _save(fig, path: Path):
+def save_png(fig, path: Path, dpi: int = 110) -> None:
+    """Write a figure as PNG atomically, without the software stamp (same figure, same bytes)."""
     import io
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     write_bytes_atomic(path, buf.getvalue())
 
 
-def _pct(x):
+def pct(x) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
 
 
@@ -57,7 +58,7 @@ def write_report(law: dict, out_dir) -> list[Path]:
         ax.set_ylabel(f"predicted {m}")
         ax.set_title(f"{m}: {law['form']} law")
         ax.legend(fontsize=7)
-    _save(fig, plots / PLOTS[0])
+    save_png(fig, plots / PLOTS[0])
     plt.close(fig)
 
     for fname, axis, other, label in ((PLOTS[1], "n_layers", "d_model", "depth N (layers)"),
@@ -81,7 +82,7 @@ def write_report(law: dict, out_dir) -> list[Path]:
                 ax.set_xlabel(label)
                 ax.legend(fontsize=6)
         fig.tight_layout()
-        _save(fig, plots / fname)
+        save_png(fig, plots / fname)
         plt.close(fig)
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
@@ -94,7 +95,7 @@ def write_report(law: dict, out_dir) -> list[Path]:
         ax.set_xscale("log")
         ax.set_xlabel("non-embedding parameters")
         ax.set_ylabel(f"predicted − observed {m}")
-    _save(fig, plots / PLOTS[3])
+    save_png(fig, plots / PLOTS[3])
     plt.close(fig)
 
     v = law["validation"]
@@ -113,8 +114,8 @@ def write_report(law: dict, out_dir) -> list[Path]:
     for m in metrics:
         se, lovo = v["scale_extrapolation"][m], v["leave_one_variant_out"][m]
         r2 = v["in_sample_r2"][m]
-        lines.append(f"| {m} | {_pct(se.get('mape'))} | {se.get('max_abs_error', float('nan')):.4f} | "
-                     f"{_pct(lovo.get('mape'))} | {'n/a' if r2 is None else f'{r2:.3f}'} |")
+        lines.append(f"| {m} | {pct(se.get('mape'))} | {se.get('max_abs_error', float('nan')):.4f} | "
+                     f"{pct(lovo.get('mape'))} | {'n/a' if r2 is None else f'{r2:.3f}'} |")
     se0 = v["scale_extrapolation"][metrics[0]]
     lines += ["", f"Scale extrapolation: fitted on runs with ≤ {100 * se0.get('fraction', 0):.0f} % of the largest "
                   f"non-embedding parameter count ({se0.get('n_fit', '?')} runs), scored on the {se0.get('n', '?')} larger ones.",
@@ -127,9 +128,9 @@ def write_report(law: dict, out_dir) -> list[Path]:
         for m in metrics:
             f = sel["forms"][name][m]
             r2 = f["in_sample_r2"]
-            cells += [_pct(f["scale_extrapolation_mape"]), _pct(f["leave_one_variant_out_mape"]),
+            cells += [pct(f["scale_extrapolation_mape"]), pct(f["leave_one_variant_out_mape"]),
                       "n/a" if r2 is None else f"{r2:.3f}"]
-        lines.append(f"| `{name}` | {_pct(sel['scores'][name])} | " + " | ".join(cells) + " |")
+        lines.append(f"| `{name}` | {pct(sel['scores'][name])} | " + " | ".join(cells) + " |")
     lines += ["", f"Criterion: {sel['criterion']}.", "", "## Plots", ""]
     lines += [f"![{p}](plots/{p})" for p in PLOTS]
     lines += ["", "## Provenance", "", f"- srlaw {law['provenance']['srlaw_version']}, git "

@@ -27,6 +27,7 @@ from report_markdown import METRICS, pct, render_markdown  # noqa: E402
 from study_config import PARAMS, RUNS_DIR, load_params, runs_path  # noqa: E402
 
 from srlaw.atomic_write import write_bytes_atomic, write_json_atomic  # noqa: E402
+from srlaw.law_report import save_png  # noqa: E402
 
 REPORTS = ROOT / "reports"
 
@@ -81,13 +82,6 @@ def fixed_size_records(dq_runs: Path, recipe: dict, key: str, taken: set) -> tup
     return out, check
 
 
-def _save_png(fig, path: Path) -> None:
-    import io
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    write_bytes_atomic(path, buf.getvalue())
-
-
 def plot_scale(name: str, records: list[dict], sel: dict, path: Path) -> None:
     """Metric against non-embedding parameters; held-out runs hollow, each form's prediction of them marked."""
     import matplotlib
@@ -116,7 +110,7 @@ def plot_scale(name: str, records: list[dict], sel: dict, path: Path) -> None:
         ax.set_ylabel(f"{m} (mean of valid and test)")
         ax.set_title(f"{name}: scale extrapolation, {m}")
         ax.legend(fontsize=6)
-    _save_png(fig, path)
+    save_png(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -139,7 +133,7 @@ def plot_lovo(lovo: dict, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_title("leave one variant out (dashed: 10 % target)")
     ax.legend(fontsize=7)
-    _save_png(fig, path)
+    save_png(fig, path, dpi=100)
     plt.close(fig)
 
 

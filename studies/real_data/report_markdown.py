@@ -7,11 +7,9 @@ import json
 
 import numpy as np
 
+from srlaw.law_report import pct  # noqa: F401  (re-exported to report.py)
+
 METRICS = ("hr@10", "ndcg@10")
-
-
-def pct(x) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
 
 
 SCORE_NAMES = {  # the scores first, then the probe this project adds
