@@ -11,7 +11,6 @@ never copied into the project; a missing file is skipped with a message.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time

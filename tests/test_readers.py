@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from srlaw.readers import FORMATS, InputFormatError, read_interactions

@@ -137,3 +137,12 @@ def test_released_laws_in_the_repository_load_and_verify():
         pred = law.predict(2, 64, "ndcg@10", variant=variant, warn=False)
         assert 0 < float(np.ravel(pred.value)[0]) < 1, folder
         assert law.doc["data_axis"]["score"] == "markov_ndcg@10"
+
+
+def test_collapsed_runs_are_judged_against_the_same_width():
+    rec = lambda L_, d, y: {"variant": "v", "n_layers": L_, "d_model": d, "ndcg@10": y}  # noqa: E731
+    # width 8 scores far below width 64 by design: that is a size effect, not a collapse
+    records = [rec(L_, 8, 0.02) for L_ in (1, 2, 4)] + [rec(1, 64, 0.10), rec(2, 64, 0.11), rec(4, 64, 0.03)]
+    flagged = _study().collapsed_runs(records)
+    assert [(c["n_layers"], c["d_model"]) for c in flagged] == [(4, 64)]
+    assert flagged[0]["peer_median"] == pytest.approx(0.10)

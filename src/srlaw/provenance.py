@@ -25,14 +25,25 @@ def sha256_json(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def git_commit(cwd=".") -> dict:
-    """HEAD commit and whether the work tree had uncommitted changes; 'unknown' outside git."""
+def git_commit(cwd=".", max_listed: int = 50) -> dict:
+    """HEAD commit and the tracked files that differed from it; 'unknown' outside git.
+
+    A pipeline rewrites its own tracked outputs (dvc.lock, reports, released laws) as it runs, so ``dirty``
+    alone cannot tell an edited source file from a regenerated output: ``modified`` names the files.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                                 timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
-        return {"commit": commit or "unknown", "dirty": dirty if commit else None}
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                capture_output=True, text=True, timeout=10).stdout
+        # porcelain v1: two status letters, a space, the path (" -> new" for renames)
+        modified = sorted(line[3:].split(" -> ")[-1].strip('"') for line in status.splitlines() if line.strip())
+        if not commit:
+            return {"commit": "unknown", "dirty": None}
+        out = {"commit": commit, "dirty": bool(modified), "modified": modified[:max_listed]}
+        if len(modified) > max_listed:
+            out["modified_not_listed"] = len(modified) - max_listed
+        return out
     except (OSError, subprocess.SubprocessError):
         return {"commit": "unknown", "dirty": None}
 

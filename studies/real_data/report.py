@@ -158,15 +158,19 @@ def noise_floor(doc: dict) -> dict:
 
 
 def collapsed_runs(records: list[dict], metric: str = "ndcg@10", ratio: float = 0.5) -> list[dict]:
-    """Runs scoring under ``ratio`` × their variant's median: a failed optimisation, not a size effect."""
+    """Runs scoring under ``ratio`` × the median of their peers (same variant, same width, other depths).
+
+    Peers share the width because width moves the metric most: a tiny width scores low by design, while a
+    run far below the same width at other depths is a failed optimisation, not a size effect.
+    """
     out = []
-    for v in sorted({r["variant"] for r in records}):
-        rs = [r for r in records if r["variant"] == v]
-        if len(rs) < 3:
+    for v, d in sorted({(r["variant"], r["d_model"]) for r in records}):
+        rs = [r for r in records if r["variant"] == v and r["d_model"] == d]
+        if len(rs) < 3:  # with two runs the median cannot tell which one failed
             continue
         med = float(np.median([r[metric] for r in rs]))
         out += [{"variant": v, "n_layers": r["n_layers"], "d_model": r["d_model"], metric: r[metric],
-                 "variant_median": med} for r in rs if r[metric] < ratio * med]
+                 "peer_median": med} for r in rs if r[metric] < ratio * med]
     return out
 
 
@@ -263,9 +267,14 @@ def cmd_report(args) -> int:
 
     joint, check = joint_records(key)
     lovo = lovo_by_form(joint, lc["forms"])
-    result["leave_one_variant_out"] = {"collapsed_runs": collapsed_runs(joint), "n_runs": len(joint),
+    collapsed = collapsed_runs(joint)
+    result["leave_one_variant_out"] = {"collapsed_runs": collapsed, "n_runs": len(joint),
                                        "n_variants": len({r["variant"] for r in joint}),
                                        "recipe_check": check, "forms": lovo}
+    if collapsed:  # a diagnostic beside the headline, never in place of it: how much do failed runs weigh?
+        failed = {(c["variant"], c["n_layers"], c["d_model"]) for c in collapsed}
+        kept = [r for r in joint if (r["variant"], r["n_layers"], r["d_model"]) not in failed]
+        result["leave_one_variant_out"]["without_collapsed"] = lovo_by_form(kept, lc["forms"])
     plot_lovo(lovo, study_dir / "lovo.png")
     # the same held-out question with other data axes (e.g. the paper's D′): is our score the better axis?
     result["leave_one_variant_out"]["other_data_scores"] = {
