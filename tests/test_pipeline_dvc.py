@@ -36,6 +36,17 @@ def test_dvc_repro_produces_every_artifact_and_push_pull(repo_copy, tmp_path, dv
     dvc(["init", "--no-scm", "-q"], repo_copy)
     dvc(["repro"], repo_copy, timeout=1200)
 
+    # a finished run forced to run again trains afresh (restoring its final state would log no curves and
+    # leave the plots output missing) and, with fixed seeds, reproduces itself
+    run = repo_copy / "runs" / "users25-1-8"
+    before = json.loads((run / "metrics.json").read_text())
+    dvc(["repro", "-f", "-s", "train@users25-1-8"], repo_copy, timeout=300)
+    after = json.loads((run / "metrics.json").read_text())
+    assert not after["resumed"] and after["epochs"] == before["epochs"]
+    assert after["test"]["ndcg@10"] == pytest.approx(before["test"]["ndcg@10"], rel=1e-5)
+    assert any((run / "dvclive" / "plots" / "metrics").rglob("*.tsv"))
+    assert json.loads((run / "checkpoints" / "config.json").read_text())["finished"] is True
+
     art = repo_copy / "artifacts"
     law_doc = json.loads((art / "law" / "law.json").read_text())
     schema = json.loads(resources.files("srlaw").joinpath("schemas/law.schema.json").read_text())

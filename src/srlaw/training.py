@@ -244,10 +244,14 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
                                                      mode="max", save_top_k=1, save_last=True)
     early = L.pytorch.callbacks.EarlyStopping(monitor="val/ndcg@10", mode="max", patience=train_cfg.patience)
     callbacks = [checkpoint, early]
+    last = ckpt_dir / "last.ckpt"
+    resumed = last.is_file()
     loggers = []
     try:
         from dvclive.lightning import DVCLiveLogger
-        loggers.append(DVCLiveLogger(dir=str(run_dir / "dvclive"), dvcyaml=False, save_dvc_exp=False))
+        # resume=True keeps the killed attempt's curves (DVCLive clears its folder otherwise)
+        loggers.append(DVCLiveLogger(dir=str(run_dir / "dvclive"), dvcyaml=False, save_dvc_exp=False,
+                                     resume=resumed))
     except ImportError:  # dvclive is in the train extra; a bare torch install still trains
         pass
     precision = _resolve_precision(train_cfg.precision)
@@ -260,8 +264,6 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         max_time={"minutes": train_cfg.max_minutes} if train_cfg.max_minutes else None, num_sanity_val_steps=0,
         default_root_dir=str(run_dir),
     )
-    last = ckpt_dir / "last.ckpt"
-    resumed = last.is_file()
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resumed else None)
     train_seconds = time.perf_counter() - t0

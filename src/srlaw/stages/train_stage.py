@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+from srlaw.atomic_write import write_json_atomic
 from srlaw.pipeline_params import ParamsError, field
 from srlaw.stages.data_stages import PREPARED_DIR
 
@@ -65,8 +66,12 @@ def train_grid_point(params: dict, variant: str, n_layers: int, d_model: int, ru
     fingerprint = {"model": model_cfg.to_dict(), "train": asdict(train_cfg), "data": stats["content_hash"],
                    "code": code_hash()}
     stamp = run_dir / "checkpoints" / "config.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) != fingerprint:
-        shutil.rmtree(run_dir / "checkpoints")  # made by another configuration: never resume it
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(fingerprint, sort_keys=True))
-    return train_run(data_dir, run_dir, model_cfg, train_cfg, meta={"variant": variant, "seed": train_cfg.seed})
+    # Resume only a killed attempt of this very configuration. A finished run that runs again was asked to
+    # (dvc repro -f, or its outputs went missing): restoring its final state would train nothing and log no
+    # curves, so it starts over; with fixed seeds that reproduces it.
+    if stamp.is_file() and json.loads(stamp.read_text()) != {**fingerprint, "finished": False}:
+        shutil.rmtree(run_dir / "checkpoints")
+    write_json_atomic(stamp, {**fingerprint, "finished": False})
+    metrics = train_run(data_dir, run_dir, model_cfg, train_cfg, meta={"variant": variant, "seed": train_cfg.seed})
+    write_json_atomic(stamp, {**fingerprint, "finished": True})
+    return metrics
