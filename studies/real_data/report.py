@@ -23,14 +23,19 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "studies" / "data_quality"))
 sys.path.insert(0, str(HERE))
-from report_markdown import METRICS, pct, render_markdown  # noqa: E402
+from report_markdown import METRICS, render_markdown  # noqa: E402
 from study_config import PARAMS, RUNS_DIR, load_params, runs_path  # noqa: E402
 
 from srlaw.atomic_write import write_bytes_atomic, write_json_atomic  # noqa: E402
-from srlaw.law_report import save_png  # noqa: E402
+from srlaw.law_report import pct, save_png  # noqa: E402
 
 REPORTS = ROOT / "reports"
 
+
+
+def run_key(run: dict) -> tuple:
+    """(variant, n_layers, d_model): what names one run across runs files, records and held-out points."""
+    return run["variant"], run["n_layers"], run["d_model"]
 
 
 def observed(row: dict, metric: str) -> float:
@@ -98,9 +103,9 @@ def plot_scale(name: str, records: list[dict], sel: dict, path: Path) -> None:
         for form in sel["ranking"]:
             se = sel["forms"][form]["metrics"][m]["scale_extrapolation"]
             limit = se.get("fit_params_max", limit)
-            pne = {(r["variant"], r["n_layers"], r["d_model"]): r["params_non_embedding"] for r in records}
+            pne = {run_key(r): r["params_non_embedding"] for r in records}
             pts = se.get("points", [])
-            ax.scatter([pne[(p["variant"], p["n_layers"], p["d_model"])] for p in pts],
+            ax.scatter([pne[run_key(p)] for p in pts],
                        [p["predicted"] for p in pts], marker=markers[form], s=50,
                        label=f"{form} prediction ({pct(se.get('mape'))})")
         if limit:
@@ -235,11 +240,9 @@ def cmd_report(args) -> int:
         entry["collapsed_runs"] = collapsed_runs(records)
         entry["epoch_cap_hits"] = sum(r["epochs"] >= recipe["train"]["max_epochs"] for r in doc["rows"])
         entry["winner"], entry["ranking"] = sel["winner"], sel["ranking"]
-        entry["forms"] = {f: {m: {k: v for k, v in sel["forms"][f]["metrics"][m]["scale_extrapolation"].items()}
+        entry["forms"] = {f: {m: {**sel["forms"][f]["metrics"][m]["scale_extrapolation"],
+                                  "in_sample_r2": sel["forms"][f]["metrics"][m]["in_sample_r2"]}
                               for m in METRICS} for f in sel["ranking"]}
-        for f in sel["ranking"]:
-            for m in METRICS:
-                entry["forms"][f][m]["in_sample_r2"] = sel["forms"][f]["metrics"][m]["in_sample_r2"]
         plot_scale(name, records, sel, study_dir / f"scale_{name.replace('/', '_')}.png")
         if len(records) == planned:  # only a finished grid is released
             variants = {v: {"content_hash": doc.get("data_content_hash", {}).get(v),
@@ -255,7 +258,7 @@ def cmd_report(args) -> int:
     def joint_records(score_key):
         recs = [r for n, doc in grids.items() if params["grids"][n]["recipe"] == lc["joint_recipe"]
                 for r in grid_records(doc, score_key)]
-        taken = {(r["variant"], r["n_layers"], r["d_model"]) for r in recs}
+        taken = {run_key(r) for r in recs}
         if not dq_runs.is_file():
             return recs, {"missing": str(dq_runs)}
         extra, chk = fixed_size_records(dq_runs, joint_recipe, score_key, taken)
@@ -272,8 +275,8 @@ def cmd_report(args) -> int:
                                        "n_variants": len({r["variant"] for r in joint}),
                                        "recipe_check": check, "forms": lovo}
     if collapsed:  # a diagnostic beside the headline, never in place of it: how much do failed runs weigh?
-        failed = {(c["variant"], c["n_layers"], c["d_model"]) for c in collapsed}
-        kept = [r for r in joint if (r["variant"], r["n_layers"], r["d_model"]) not in failed]
+        failed = {run_key(c) for c in collapsed}
+        kept = [r for r in joint if run_key(r) not in failed]
         result["leave_one_variant_out"]["without_collapsed"] = lovo_by_form(kept, lc["forms"])
     plot_lovo(lovo, study_dir / "lovo.png")
     # the same held-out question with other data axes (e.g. the paper's D′): is our score the better axis?

@@ -7,9 +7,19 @@ import json
 
 import numpy as np
 
-from srlaw.law_report import pct  # noqa: F401  (re-exported to report.py)
+from srlaw.law_report import pct
 
 METRICS = ("hr@10", "ndcg@10")
+
+
+def mean_mape(by_metric: dict) -> float:
+    """Mean held-out MAPE over METRICS of one form's ``{metric: errors}`` (inf where a metric has none)."""
+    return float(np.mean([by_metric[m].get("mape", np.inf) for m in METRICS]))
+
+
+def best_form(forms: dict) -> str:
+    """The form with the lowest mean held-out MAPE in ``{form: {metric: errors}}``."""
+    return min(forms, key=lambda f: mean_mape(forms[f]))
 
 
 SCORE_NAMES = {  # the issue's scores first, then the probe this project adds
@@ -57,7 +67,7 @@ def render_markdown(res: dict, params: dict) -> str:
         L.append(f"| scale extrapolation, {name}{part} | ≤ 3 % MAPE | `{f}` | {pct(h)} | {pct(n)} | "
                  f"{'yes' if max(h, n) <= 0.03 else 'no'} |")
     lv = res["leave_one_variant_out"]["forms"]
-    best = min(lv, key=lambda f: np.mean([lv[f][m].get("mape", np.inf) for m in METRICS]))
+    best = best_form(lv)
     lovo_worst = max(lv[best][m].get("mape", np.inf) for m in METRICS)
     L.append(f"| unseen data (leave one variant out, {res['leave_one_variant_out']['n_variants']} variants) | "
              f"≤ 10 % MAPE | `{best}` | {pct(lv[best]['hr@10'].get('mape'))} | "
@@ -124,7 +134,7 @@ def render_markdown(res: dict, params: dict) -> str:
               f"NOT equivalent ({json.dumps(chk)}), so they were left out."), "",
           "| form | HR@10 MAPE | HR@10 median | HR@10 max err | NDCG@10 MAPE | NDCG@10 median | NDCG@10 max err |",
           "|---|---|---|---|---|---|---|"]
-    for f in sorted(lv, key=lambda f: np.mean([lv[f][m].get("mape", np.inf) for m in METRICS])):
+    for f in sorted(lv, key=lambda f: mean_mape(lv[f])):
         hh, nn = lv[f]["hr@10"], lv[f]["ndcg@10"]
         L.append(f"| `{f}` | {pct(hh.get('mape'))} | {pct(hh.get('median_ape'))} | {pct(hh.get('max_rel_error'))} | "
                  f"{pct(nn.get('mape'))} | {pct(nn.get('median_ape'))} | {pct(nn.get('max_rel_error'))} |")
@@ -135,7 +145,7 @@ def render_markdown(res: dict, params: dict) -> str:
                         f"{c['peer_median']:.4f}" for c in lo["collapsed_runs"]) + "."]
         wc = lo.get("without_collapsed")
         if wc:
-            bw = min(wc, key=lambda f: np.mean([wc[f][m].get("mape", np.inf) for m in METRICS]))
+            bw = best_form(wc)
             L.append(f"Diagnostic only: with the collapsed run(s) removed from both fit and scoring, the best form "
                      f"(`{bw}`) gives {pct(wc[bw]['hr@10'].get('mape'))} HR@10 / "
                      f"{pct(wc[bw]['ndcg@10'].get('mape'))} NDCG@10 MAPE.")
@@ -144,7 +154,7 @@ def render_markdown(res: dict, params: dict) -> str:
         L += ["", "The same leave-one-variant-out question with another data axis (best form per axis, mean of "
                   "HR@10 and NDCG@10 MAPE):", "", "| data axis | best form | HR@10 MAPE | NDCG@10 MAPE |", "|---|---|---|---|"]
         for k, fl in {res["data_score"]: lv, **others}.items():
-            bf = min(fl, key=lambda f: np.mean([fl[f][m].get("mape", np.inf) for m in METRICS]))
+            bf = best_form(fl)
             L.append(f"| `{k}` | `{bf}` | {pct(fl[bf]['hr@10'].get('mape'))} | {pct(fl[bf]['ndcg@10'].get('mape'))} |")
     per = lv[best]["ndcg@10"].get("per_variant", {})
     L += ["", f"Per held-out variant, `{best}` form, NDCG@10:", "", "| variant | runs | MAPE | max err |",
@@ -171,8 +181,8 @@ def render_markdown(res: dict, params: dict) -> str:
         cells = []
         for n, g in res["grids"].items():
             if "forms" in g:
-                cells.append(pct(np.mean([g["forms"][f][m].get("mape", np.inf) for m in METRICS])))
-        cells.append(pct(np.mean([lv[f][m].get("mape", np.inf) for m in METRICS])))
+                cells.append(pct(mean_mape(g["forms"][f])))
+        cells.append(pct(mean_mape(lv[f])))
         L.append(f"| `{f}` | " + " | ".join(cells) + " |")
     # ---- negatives
     L += ["", "## 5. Where a target is missed, and why", ""]
