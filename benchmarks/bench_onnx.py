@@ -13,10 +13,9 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-from srlaw.atomic_write import write_json_atomic  # noqa: E402
-from srlaw.models import LastPositionScorer, ModelConfig, SequentialRecommender  # noqa: E402
-from srlaw.onnx_export import ort_session, time_call  # noqa: E402
+from srlaw.atomic_write import write_json_atomic
+from srlaw.models import LastPositionScorer, ModelConfig, SequentialRecommender
+from srlaw.onnx_export import ort_session, time_call
 
 
 def main(argv=None) -> int:

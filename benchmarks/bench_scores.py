@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-from srlaw.atomic_write import write_json_atomic  # noqa: E402
-from srlaw.dataset import build_dataset  # noqa: E402
-from srlaw.entropy import (apen_per_sequence, conditional_entropy, lz_entropy_rate, markov_probe,  # noqa: E402
+from srlaw.atomic_write import write_json_atomic
+from srlaw.dataset import build_dataset
+from srlaw.entropy import (apen_per_sequence, conditional_entropy, lz_entropy_rate, markov_probe,
                            pooled_apen, truncate_to_last)
-from srlaw.readers import read_interactions  # noqa: E402
+from srlaw.readers import read_interactions
 
 
 def main(argv=None) -> int:

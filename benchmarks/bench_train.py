@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-from srlaw.atomic_write import write_json_atomic  # noqa: E402
-from srlaw.models import ModelConfig, SequentialRecommender  # noqa: E402
-from srlaw.training import SequenceDataModule, sequence_loss  # noqa: E402
+from srlaw.atomic_write import write_json_atomic
+from srlaw.models import ModelConfig, SequentialRecommender
+from srlaw.training import SequenceDataModule, sequence_loss
 
 
 def naive_loss(model, inputs, targets):

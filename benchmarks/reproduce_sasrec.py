@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
-from srlaw.atomic_write import write_json_atomic  # noqa: E402
-from srlaw.dataset import build_dataset, save_dataset  # noqa: E402
-from srlaw.readers import read_interactions  # noqa: E402
+from srlaw.atomic_write import write_json_atomic
+from srlaw.dataset import build_dataset, save_dataset
+from srlaw.readers import read_interactions
 
 SHARED = ROOT.parent / "shared" / "data"
 DATASETS = {  # name: (file, format, max_len, published HR@10, NDCG@10)
@@ -36,8 +35,9 @@ def run_one(name: str, data_root: Path, args) -> dict | None:
     if not path.is_file():
         print(f"skip {name}: {path} not found (the licence forbids shipping it; it lives in ../shared/data)")
         return None
-    from srlaw.models import ModelConfig
-    from srlaw.training import TrainConfig, train_run
+    from srlaw.config import ModelConfig
+    from srlaw.config import TrainConfig
+    from srlaw.training import train_run
 
     ds, _ = build_dataset(read_interactions(path, fmt))
     with tempfile.TemporaryDirectory() as tmp:

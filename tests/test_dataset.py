@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from srlaw.dataset import (build_dataset, leave_one_out_split, load_dataset, make_variant, read_stats,
+from srlaw.dataset import (build_dataset, load_dataset, make_variant, read_stats,
                            save_dataset)
+from srlaw.protocol import history_and_target, target_positions, training_part
 from srlaw.readers import Interactions
 
 
@@ -43,14 +44,16 @@ def test_rating_threshold_and_kcore():
 
 def test_split_and_roundtrip(tmp_path):
     ds, _ = build_dataset(raw([1] * 5 + [2] * 3, [1, 2, 3, 4, 5, 3, 2, 1]))
-    split = leave_one_out_split(ds)
-    assert split["valid_target"].tolist() == [4, 2] and split["test_target"].tolist() == [5, 1]
+    assert ds.items[target_positions(ds.offsets, "valid")].tolist() == [4, 2]
+    assert ds.items[target_positions(ds.offsets, "test")].tolist() == [5, 1]
+    assert [history_and_target(ds.sequence(u), "valid") for u in range(2)][1][0].tolist() == [3]
+    assert training_part(ds.sequence(0)).tolist() == [1, 2, 3]
     stats = save_dataset(ds, tmp_path / "d")
     back = load_dataset(tmp_path / "d", mmap=True)
     assert back.content_hash() == ds.content_hash() == stats["content_hash"] == read_stats(tmp_path / "d")["content_hash"]
     assert stats["n_users"] == 2 and stats["n_interactions"] == 8 and stats["length_quantiles"]["max"] == 5
-    saved = np.load(tmp_path / "d" / "split.npz")
-    assert saved["test_target"].tolist() == [5, 1]
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["item_map.npy", "items.npy", "offsets.npy",
+                                                                    "stats.json", "users.npy"]
 
 
 def test_content_hash_changes_with_data():
@@ -67,7 +70,7 @@ def test_failed_save_keeps_previous_output(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("srlaw.dataset.np.savez", boom)
+    monkeypatch.setattr("srlaw.dataset.write_json_atomic", boom)  # after the arrays, inside the temporary folder
     with pytest.raises(OSError):
         save_dataset(ds, tmp_path / "d")
     assert (tmp_path / "d" / "stats.json").read_text() == before

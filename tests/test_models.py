@@ -34,10 +34,11 @@ def test_param_counts_separate_embeddings():
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"n_heads": 3, "d_model": 16}, "must divide d_model"),
-    ({"max_len": 1}, "max_len must be >= 2"),
-    ({"backbone": "gpt"}, "backbone must be one of"),
-    ({"n_items": 0}, "n_items must be >= 1"),
+    ({"n_heads": 3, "d_model": 16}, "model.n_heads = 3: expected a divisor of d_model \\(16\\)"),
+    ({"max_len": 1}, "model.max_len = 1: expected an integer >= 2"),
+    ({"backbone": "gpt"}, "model.backbone = 'gpt': expected one of sasrec, hstu"),
+    ({"n_items": 0}, "model.n_items = 0: expected an integer >= 1"),
+    ({"dropout": True}, "model.dropout = True: expected a number in \\[0, 1\\)"),
 ])
 def test_bad_config_refused(change, message):
     cfg = ModelConfig(**{"n_items": 10, **change})

@@ -6,7 +6,7 @@ import torch
 
 from srlaw.models import LastPositionScorer, ModelConfig, SequentialRecommender
 from srlaw.onnx_export import load_checkpoint_model, onnx_bytes, ort_session, parity
-from srlaw.training import left_pad
+from srlaw.protocol import left_pad
 
 
 def varied_inputs(n_rows, n_items, max_len, seed=0):

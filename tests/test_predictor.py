@@ -9,8 +9,10 @@ import pytest
 
 from srlaw.law_fit import PerformanceLaw
 from srlaw.law_forms import get_form
+from srlaw.law_schema import load_schema
 from srlaw.predictor import (Law, LawDomainWarning, LawError, LawFileError, LawInputError, LawIntegrityError,
                              LawSchemaError)
+from srlaw.predictor.latency import fit_latency_model
 from srlaw.provenance import file_entry
 
 THETA = [0.5, -2.5, 0.15, 0.3, 0.1, 2e-7]
@@ -28,9 +30,9 @@ def make_law_folder(tmp_path, with_manifest=True):
            "domain": {**law.domain_, "params_non_embedding": [0, 1e9]},
            "data_axis": {"score": "effective_data.apen_mean"}, "variants": {"full": {"data": 1000.0}},
            "training_protocol": {"train": {"backbone": "sasrec", "max_len": 50, "n_heads": 1, "ffn_mult": 1}}}
-    latency = {"n_items": 1000, "configs": [
-        {"n_layers": int(n), "d_model": int(w), "params_non_embedding": int(6 * n * w * w),
-         "latency_ms": 0.1 + 1e-5 * n * w * w + 1e-6 * w * 1000} for n in (1, 2, 3) for w in (16, 32, 64)]}
+    configs = [{"n_layers": int(n), "d_model": int(w), "params_non_embedding": int(6 * n * w * w),
+                "latency_ms": 0.1 + 1e-5 * n * w * w + 1e-6 * w * 1000} for n in (1, 2, 3) for w in (16, 32, 64)]
+    latency = {"n_items": 1000, "configs": configs, "model": fit_latency_model(configs, 1000)}
     folder = tmp_path / "artifacts" / "law"
     folder.mkdir(parents=True)
     (folder / "law.json").write_text(json.dumps(doc))
@@ -100,6 +102,25 @@ def test_advise_target_budget_and_binding(tmp_path):
         law.advise(budget={"gpus": 1}, variant="full")
     with pytest.raises(LawInputError, match="give the data value"):
         law.predict(n_layers=1, d_model=16)
+
+
+def test_latency_model_is_read_from_the_artifact(tmp_path):
+    folder, _ = make_law_folder(tmp_path, with_manifest=False)
+    law = Law.load(folder)
+    # measured configurations come back as measured; others from the stored linear model, exact on this linear data
+    ms, measured = law.latency_of([2, 4], [32, 32], [6 * 2 * 32 * 32, 6 * 4 * 32 * 32])
+    assert measured.tolist() == [True, False]
+    assert ms[1] == pytest.approx(0.1 + (1e-5 / 6) * 6 * 4 * 32 * 32 + 1e-6 * 32 * 1000, rel=1e-6)
+    lat = json.loads((folder / "latency.json").read_text())
+    del lat["model"]
+    (folder / "latency.json").write_text(json.dumps(lat))
+    with pytest.raises(LawFileError, match="latency.json: no fitted latency model"):
+        Law.load(folder)
+
+
+def test_schema_lists_exactly_the_forms():
+    from srlaw.law_forms import FORMS
+    assert load_schema()["properties"]["form"]["enum"] == list(FORMS)
 
 
 def test_predictor_imports_with_numpy_only(tmp_path):

@@ -3,7 +3,6 @@ are right, the laws it releases load in the predictor, and a runs file from anot
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import yaml
 
 from srlaw.law_forms import get_form
 from srlaw.sizing import non_embedding_params
+from studies.real_data import report as study
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUE = [0.3, -2.0, 0.25, 0.15, 0.5, 0.0]  # logistic: p_max, a, b (depth), c (width), e (data), k
@@ -22,11 +22,7 @@ SCORE_KEYS = ("apen_mean", "pooled_apen", "conditional_entropy", "conditional_en
               "lz_entropy_rate", "markov_cross_entropy", "markov_hr@10", "n_tokens", "predictable_tokens")
 
 
-def _study():
-    spec = importlib.util.spec_from_file_location("srlaw_study_report", ROOT / "studies" / "real_data" / "report.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+SHAPE = {"backbone": "sasrec", "ffn_mult": 1, "n_heads": 1, "max_len": 50}
 
 
 def _truth(n_layers, d_model, data):
@@ -55,7 +51,7 @@ def study_tree(tmp_path):
             for d in (16, 32, 64):
                 y = _truth(L_, d, D)
                 rows.append({"variant": v, "n_layers": L_, "d_model": d,
-                             "params_non_embedding": int(non_embedding_params(L_, d)), "params_total": 0,
+                             "params_non_embedding": int(non_embedding_params(L_, d, **SHAPE)), "params_total": 0,
                              "valid": _metrics(y), "test": _metrics(y), "epochs": 10, "train_seconds": 1.0,
                              "device": "synthetic", "precision": "32-true"})
     runs = tmp_path / "study_runs"
@@ -89,7 +85,6 @@ def _report(tree):
 
 
 def test_report_recovers_a_known_law_and_releases_it(study_tree):
-    study = _study()
     assert study.main(_report(study_tree)) == 0
     res = json.loads((study_tree / "reports" / "study" / "study.json").read_text())
     grid = res["grids"]["synth"]
@@ -113,17 +108,27 @@ def test_report_recovers_a_known_law_and_releases_it(study_tree):
     from srlaw.predictor import Law
     law = Law.load(study_tree / "laws" / "synth")  # sha256-checked against the manifest beside it
     assert law.doc["form"] == "logistic"
+    assert law.doc["training_protocol"]["train"]["deterministic"] is False  # what the runs trained with
     pred = law.predict(4, 64, "ndcg@10", data=0.10, warn=False)
     assert float(np.ravel(pred.value)[0]) == pytest.approx(_truth(4, 64, 0.10), rel=0.02)
 
-def test_report_refuses_runs_from_another_recipe(study_tree):
-    study = _study()
+def test_report_refuses_runs_from_another_recipe(study_tree, capsys):
     path = study_tree / "study_runs" / "synth.json"
     doc = json.loads(path.read_text())
     doc["recipe"]["train"]["lr"] = 0.01
     path.write_text(json.dumps(doc))
-    with pytest.raises(SystemExit, match="synth.json: trained under"):
-        study.main(_report(study_tree))
+    assert study.main(_report(study_tree)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "synth.json: trained under" in err[0]
+    assert not (study_tree / "reports" / "study.md").exists()  # refused before anything was written
+
+
+def test_bad_study_params_refused_with_the_key(study_tree, capsys):
+    params = yaml.safe_load((study_tree / "params.yaml").read_text())
+    params["law"]["holdout_fraction"] = 2.0
+    (study_tree / "params.yaml").write_text(yaml.safe_dump(params))
+    assert study.main(_report(study_tree)) == 2
+    assert "law.holdout_fraction = 2.0: expected a number in (0, 1)" in capsys.readouterr().err
 
 
 def test_released_laws_in_the_repository_load_and_verify():
@@ -143,6 +148,6 @@ def test_collapsed_runs_are_judged_against_the_same_width():
     rec = lambda L_, d, y: {"variant": "v", "n_layers": L_, "d_model": d, "ndcg@10": y}  # noqa: E731
     # width 8 scores far below width 64 by design: that is a size effect, not a collapse
     records = [rec(L_, 8, 0.02) for L_ in (1, 2, 4)] + [rec(1, 64, 0.10), rec(2, 64, 0.11), rec(4, 64, 0.03)]
-    flagged = _study().collapsed_runs(records)
+    flagged = study.collapsed_runs(records)
     assert [(c["n_layers"], c["d_model"]) for c in flagged] == [(4, 64)]
     assert flagged[0]["peer_median"] == pytest.approx(0.10)

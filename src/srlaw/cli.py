@@ -10,11 +10,12 @@ import argparse
 import sys
 
 from srlaw import __version__
+from srlaw.errors import SrlawError
 from srlaw.readers import FORMATS
 
 
 def _cmd_prepare(args) -> None:
-    from srlaw.pipeline_params import load_params
+    from srlaw.config import load_params
     from srlaw.stages.data_stages import prepare_variant
     stats = prepare_variant(load_params(args.params), args.variant)
     print(f"prepared {args.variant}: {stats['n_users']} users, {stats['n_items_present']} items, "
@@ -25,12 +26,12 @@ def _cmd_entropy(args) -> None:
     from srlaw.stages.data_stages import dumps, score_file, score_variant
     if args.input:
         if not args.format:
-            raise SystemExit("srlaw entropy: --input needs --format (one of " + ", ".join(FORMATS) + ")")
+            raise SrlawError("--input needs --format (one of " + ", ".join(FORMATS) + ")")
         print(dumps(score_file(args.input, args.format, args.m, args.r, args.max_len)))
         return
     if not args.variant:
-        raise SystemExit("srlaw entropy: give --variant NAME (pipeline) or --input FILE --format FMT")
-    from srlaw.pipeline_params import load_params
+        raise SrlawError("give --variant NAME (pipeline) or --input FILE --format FMT")
+    from srlaw.config import load_params
     params = load_params(args.params)
     scores = score_variant(params, args.variant)
     print(f"scored {args.variant}: apen_mean={scores['apen_mean']:.5f} pooled_apen={scores['pooled_apen']:.4f} "
@@ -38,7 +39,7 @@ def _cmd_entropy(args) -> None:
 
 
 def _cmd_train(args) -> None:
-    from srlaw.pipeline_params import load_params
+    from srlaw.config import load_params
     from srlaw.stages.train_stage import train_grid_point
     m = train_grid_point(load_params(args.params), args.variant, args.n_layers, args.d_model)
     if m:
@@ -48,7 +49,7 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_fit(args) -> None:
-    from srlaw.pipeline_params import load_params
+    from srlaw.config import load_params
     from srlaw.stages.fit_stage import run_fit_stage
     law = run_fit_stage(load_params(args.params))
     se = law["validation"]["scale_extrapolation"]
@@ -57,7 +58,7 @@ def _cmd_fit(args) -> None:
 
 
 def _cmd_export(args) -> None:
-    from srlaw.pipeline_params import load_params
+    from srlaw.config import load_params
     from srlaw.stages.export_stage import run_export_stage
     manifest = run_export_stage(load_params(args.params))
     print(f"exported {len(manifest['files'])} artifact files; manifest at artifacts/manifest.json", file=sys.stderr)
@@ -65,21 +66,25 @@ def _cmd_export(args) -> None:
 
 def _parse_target(text: str) -> dict:
     if "=" not in text:
-        raise SystemExit(f"srlaw advise: --target must look like ndcg@10=0.18, got {text!r}")
+        raise SrlawError(f"--target must look like ndcg@10=0.18, got {text!r}")
     metric, value = text.split("=", 1)
-    return {metric.strip(): float(value)}
+    try:
+        return {metric.strip(): float(value)}
+    except ValueError:
+        raise SrlawError(f"--target must look like ndcg@10=0.18, got {text!r}") from None
 
 
 def _cmd_advise(args) -> None:
     import json
     from srlaw.predictor import Law
+    target = _parse_target(args.target) if args.target else None  # bad input is refused before any file is read
     law = Law.load(args.law)
     budget = {}
     if args.max_params is not None:
         budget["params"] = args.max_params
     if args.max_latency_ms is not None:
         budget["latency_ms"] = args.max_latency_ms
-    advice = law.advise(target=_parse_target(args.target) if args.target else None, budget=budget,
+    advice = law.advise(target=target, budget=budget,
                         data=args.data, variant=args.variant if args.data is None else None, top=args.top)
     if args.json:
         print(json.dumps(advice.to_dict(), indent=2))
@@ -163,14 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from srlaw.pipeline_params import ParamsError
-    from srlaw.predictor import LawError
-    from srlaw.readers import InputFormatError
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (InputFormatError, ParamsError, LawError, FileNotFoundError, ValueError) as e:
+    except SrlawError as e:  # every expected failure: one line, no traceback
         print(f"srlaw {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file that cannot be read or written
+        print(f"srlaw {args.command}: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
     return 0
 

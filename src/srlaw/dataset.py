@@ -6,8 +6,6 @@ On disk a canonical dataset is a folder:
 - ``offsets.npy`` int64, ``n_users + 1`` offsets into ``items.npy`` (user ``u`` is ``items[offsets[u]:offsets[u+1]]``);
 - ``users.npy``   int64 raw user id of each canonical user; ``item_map.npy`` int64 raw item id of canonical id
   ``i`` at index ``i`` (index 0 = -1, padding);
-- ``split.npz``   the leave-one-out split (SCIENCE.md §4): per user, ``valid_target`` (second-to-last item) and
-  ``test_target`` (last item); training input is everything before the validation item;
 - ``stats.json``  counts, length quantiles, density, drop counts and ``content_hash`` (sha256 over the arrays).
 
 Arrays are plain ``.npy`` so they can be memory-mapped (``load_dataset(..., mmap=True)``).
@@ -26,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.atomic_write import atomic_directory, write_json_atomic
+from srlaw.errors import DataError
+from srlaw.protocol import MIN_ITEMS as MIN_USER_INTERACTIONS
 from srlaw.readers import Interactions
-
-MIN_USER_INTERACTIONS = 3  # leave-one-out needs >= 1 training item plus validation and test targets
 TIE_BREAK = "timestamp, then position in the source file (stable sort)"
 
 
@@ -92,7 +90,7 @@ def build_dataset(raw: Interactions, rating_threshold: float | None = None, kcor
     dropped = {"interactions_read": int(len(user))}
     if rating_threshold is not None:
         if raw.rating is None:
-            raise ValueError(f"{raw.source}: rating_threshold={rating_threshold} but the format has no rating column")
+            raise DataError(f"{raw.source}: rating_threshold={rating_threshold} but the format has no rating column")
         keep &= raw.rating >= rating_threshold
     dropped["below_rating_threshold"] = int((~keep).sum())
     if kcore and kcore > 1:
@@ -111,7 +109,7 @@ def build_dataset(raw: Interactions, rating_threshold: float | None = None, kcor
 
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
-        raise ValueError(f"{raw.source}: no user has >= {min_user_interactions} interactions after filtering")
+        raise DataError(f"{raw.source}: no user has >= {min_user_interactions} interactions after filtering")
     u, it = user[rows], item[rows]
     ts = raw.timestamp[rows] if raw.timestamp is not None else np.zeros(len(rows))
     order = np.lexsort((rows, ts, u))  # user, then timestamp, then file row
@@ -129,13 +127,6 @@ def build_dataset(raw: Interactions, rating_threshold: float | None = None, kcor
         item_map=np.concatenate([[-1], item_raw]).astype(np.int64),
     )
     return ds, dropped
-
-
-def leave_one_out_split(ds: SequenceDataset) -> dict[str, np.ndarray]:
-    """Validation target = second-to-last item, test target = last item, train = the rest (SCIENCE.md §4)."""
-    if (ds.lengths < MIN_USER_INTERACTIONS).any():
-        raise ValueError(f"leave-one-out needs >= {MIN_USER_INTERACTIONS} items per user")
-    return {"valid_target": ds.items[ds.offsets[1:] - 2].copy(), "test_target": ds.items[ds.offsets[1:] - 1].copy()}
 
 
 def dataset_stats(ds: SequenceDataset) -> dict:
@@ -162,13 +153,13 @@ def save_dataset(ds: SequenceDataset, out_dir, extra_stats: dict | None = None) 
     stats["tie_break"] = TIE_BREAK
     if extra_stats:
         stats.update(extra_stats)
-    split = leave_one_out_split(ds)
+    if (ds.lengths < MIN_USER_INTERACTIONS).any():
+        raise DataError(f"{out_dir}: leave-one-out needs >= {MIN_USER_INTERACTIONS} items per user")
     with atomic_directory(out_dir) as tmp:
         np.save(tmp / "items.npy", ds.items)
         np.save(tmp / "offsets.npy", ds.offsets)
         np.save(tmp / "users.npy", ds.users)
         np.save(tmp / "item_map.npy", ds.item_map)
-        np.savez(tmp / "split.npz", **split)
         write_json_atomic(tmp / "stats.json", stats)
     return stats
 
@@ -180,18 +171,21 @@ def load_dataset(path, mmap: bool = False) -> SequenceDataset:
     missing = [n for n in ("items.npy", "offsets.npy", "users.npy", "item_map.npy", "stats.json")
                if not (path / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"{path}: not a canonical srlaw dataset (missing {', '.join(missing)}); run `srlaw prepare`")
+        raise DataError(f"{path}: not a canonical srlaw dataset (missing {', '.join(missing)}); run `srlaw prepare`")
     items = np.load(path / "items.npy", mmap_mode=mode)
     offsets = np.load(path / "offsets.npy", mmap_mode=mode)
     item_map = np.load(path / "item_map.npy")
     users = np.load(path / "users.npy")
     if offsets[-1] != len(items) or len(users) != len(offsets) - 1:
-        raise ValueError(f"{path}: offsets.npy, items.npy and users.npy disagree; the dataset is corrupt")
+        raise DataError(f"{path}: offsets.npy, items.npy and users.npy disagree; the dataset is corrupt")
     return SequenceDataset(items=items, offsets=offsets, n_items=len(item_map) - 1, users=users, item_map=item_map)
 
 
 def read_stats(path) -> dict:
-    return json.loads((Path(path) / "stats.json").read_text())
+    path = Path(path) / "stats.json"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run `srlaw prepare` for this variant")
+    return json.loads(path.read_text())
 
 
 # ---------------------------------------------------------------- variants

@@ -25,6 +25,8 @@ import time
 import numpy as np
 
 from srlaw.dataset import gather_slices
+from srlaw.protocol import (filter_seen_, left_pad, ranking_metric_sums, target_positions, target_ranks,
+                            training_ends)
 
 APEN_CONVENTION = "published: |Phi^(m+1) - Phi^m| (signed=True gives Phi^m - Phi^(m+1), as antropy)"
 D_PRIME_NORMALISATION = "D' = n_tokens * score / ln(n_items): an entropy in nats divided by the entropy of a uniform next item"
@@ -362,16 +364,15 @@ def _transition_csr(items, offsets, n_items):
     """First-order transition counts of the training part (all but each user's last two items), as CSR arrays."""
     items = np.asarray(items, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
-    end = np.repeat(offsets[1:], np.diff(offsets))
+    end = np.repeat(training_ends(offsets), np.diff(offsets))
     pos = np.arange(len(items))
-    src = np.flatnonzero(pos + 1 < end - 2)  # transitions (t -> t+1) with t+1 inside the training part
+    src = np.flatnonzero(pos + 1 < end)  # transitions (t -> t+1) with t+1 inside the training part
     key = items[src] * (n_items + 1) + items[src + 1]
     uniq, counts = np.unique(key, return_counts=True)
     rows, cols = uniq // (n_items + 1), uniq % (n_items + 1)
     indptr = np.zeros(n_items + 2, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_items + 1), out=indptr[1:])
-    train_mask = pos < end - 2
-    unigram = np.bincount(items[train_mask], minlength=n_items + 1).astype(np.float64)
+    unigram = np.bincount(items[pos < end], minlength=n_items + 1).astype(np.float64)
     row_totals = np.bincount(rows, weights=counts, minlength=n_items + 1)
     return indptr, cols, counts.astype(np.float64), unigram, row_totals
 
@@ -379,48 +380,42 @@ def _transition_csr(items, offsets, n_items):
 def markov_probe(items, offsets, n_items: int, ks=(10,), batch: int = 1024) -> dict:
     """Held-out predictability of a smoothed first-order Markov model (seconds, not a transformer run).
 
-    Fitted on the training split (all but each user's last two items) and scored on the validation targets
-    (second-to-last item, context = the item before it). Witten–Bell interpolation with an add-one unigram:
+    Fitted on the training split and scored on the validation targets (:mod:`srlaw.protocol`; context = the item
+    before the target). Witten–Bell interpolation with an add-one unigram:
     P(j | i) = (c(i, j) + T(i) · P1(j)) / (c(i) + T(i)), T(i) = number of distinct successors of i
     (Witten & Bell 1991; Chen & Goodman 1999). Returns the held-out cross-entropy in nats per token and the
     probe's full-ranking HR@K / NDCG@K (training items filtered, as for the transformers).
     """
     items = np.asarray(items, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
-    lengths = np.diff(offsets)
-    users = np.flatnonzero(lengths >= 3)
+    users = np.flatnonzero(np.diff(offsets) >= 3)
     indptr, cols, counts, unigram, c_row = _transition_csr(items, offsets, n_items)
     p1 = (unigram + 1.0) / (unigram[1:].sum() + n_items)
     p1[0] = 0.0
     t_row = np.diff(indptr).astype(np.float64)
-    ctx = items[offsets[users + 1] - 3]
-    tgt = items[offsets[users + 1] - 2]
-    sums = {f"hr@{k}": 0.0 for k in ks} | {f"ndcg@{k}": 0.0 for k in ks}
+    target_at = target_positions(offsets, "valid")[users]
+    ctx, tgt = items[target_at - 1], items[target_at]
+    starts, ends = offsets[users], training_ends(offsets)[users]
+    sums = dict.fromkeys([f"{m}@{k}" for k in ks for m in ("hr", "ndcg")], 0.0)
     ce = 0.0
     for a in range(0, len(users), batch):
-        u, c, t = users[a:a + batch], ctx[a:a + batch], tgt[a:a + batch]
+        c, t = ctx[a:a + batch], tgt[a:a + batch]
+        n = len(c)
         denom = c_row[c] + t_row[c]
         scores = np.where(denom[:, None] > 0, (t_row[c][:, None] * p1[None, :]) / np.maximum(denom, 1e-300)[:, None],
                           p1[None, :])
-        starts, stops = indptr[c], indptr[c + 1]
-        nnz = stops - starts
-        r = np.repeat(np.arange(len(u)), nnz)
-        idx = np.concatenate([np.arange(s, e) for s, e in zip(starts, stops)]) if nnz.sum() else np.zeros(0, int)
+        row_starts, row_stops = indptr[c], indptr[c + 1]
+        nnz = row_stops - row_starts
+        r = np.repeat(np.arange(n), nnz)
+        idx = np.concatenate([np.arange(s, e) for s, e in zip(row_starts, row_stops)]) if nnz.sum() else np.zeros(0, int)
         scores[r, cols[idx]] += counts[idx] / denom[r]
-        ce -= np.log(scores[np.arange(len(u)), t]).sum()
-        # rank with the user's training items filtered (as the transformers are evaluated)
-        hist_r = np.repeat(np.arange(len(u)), lengths[u] - 2)
-        hist_i = np.concatenate([items[offsets[x]:offsets[x + 1] - 2] for x in u])
-        st = scores[np.arange(len(u)), t].copy()
-        scores[hist_r, hist_i] = -np.inf
-        scores[:, 0] = -np.inf
-        seen_target = np.isneginf(scores[np.arange(len(u)), t])
-        rank = (scores >= st[:, None]).sum(1) - 1
-        rank = np.where(seen_target, np.iinfo(np.int64).max // 2, rank)
-        for k in ks:
-            hit = rank < k
-            sums[f"hr@{k}"] += hit.sum()
-            sums[f"ndcg@{k}"] += (hit / np.log2(np.minimum(rank, k) + 2)).sum()
+        ce -= np.log(scores[np.arange(n), t]).sum()
+        history = [items[s:e] for s, e in zip(starts[a:a + batch], ends[a:a + batch])]
+        longest = max(len(h) for h in history)
+        ranks = target_ranks(filter_seen_(scores, left_pad(history, longest)), t)
+        batch_sums = ranking_metric_sums(ranks, ks)
+        for k in sums:
+            sums[k] += batch_sums[k]
     n = max(len(users), 1)
     return {"markov_cross_entropy": float(ce / n), **{f"markov_{k}": float(v / n) for k, v in sums.items()},
             "markov_users": int(len(users))}

@@ -18,11 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
+from srlaw.errors import LawFitError
 from srlaw.law_forms import LawForm, get_form, mape, r_squared
-
-
-class LawFitError(ValueError):
-    """A law that cannot be fitted: too few runs for the form, or no start converged."""
 
 
 @dataclass

@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from srlaw.errors import UnknownFormError
+
 PF = 2.0  # the public script's fixed pf1 = pf2
 
 
@@ -143,7 +145,7 @@ FORMS: dict[str, LawForm] = {f.name: f for f in (
 
 def get_form(name: str) -> LawForm:
     if name not in FORMS:
-        raise KeyError(f"unknown law form {name!r}; known forms: {', '.join(FORMS)}")
+        raise UnknownFormError(f"unknown law form {name!r}; known forms: {', '.join(FORMS)}")
     return FORMS[name]
 
 

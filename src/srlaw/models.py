@@ -1,7 +1,7 @@
 """Sequential-recommendation transformers as plain ``nn.Module``s: SASRec and an HSTU-style block.
 
-Reading order: config → SASRec attention → feed-forward → SASRec block → HSTU block → the model that stacks
-them. Input is a left-padded int64 tensor of item ids ``[batch, seq]`` (0 = padding, so the most recent item is
+Reading order: SASRec attention → feed-forward → SASRec block → HSTU block → the model that stacks them (the
+shape, :class:`srlaw.config.ModelConfig`, lives with every other parameter). Input is a left-padded int64 tensor of item ids ``[batch, seq]`` (0 = padding, so the most recent item is
 always the last column); output is hidden states ``[batch, seq, d_model]``. Scores over the catalogue come from
 the tied item embedding: ``hidden @ item_emb.weight.T`` (column 0 is padding).
 
@@ -12,43 +12,12 @@ with dynamic batch and sequence axes.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-BACKBONES = ("sasrec", "hstu")
-
-
-@dataclass
-class ModelConfig:
-    n_items: int  # catalogue size; embedding has n_items + 1 rows (row 0 = padding)
-    max_len: int = 50  # longest input sequence (learned / relative positions up to this)
-    n_layers: int = 2  # transformer blocks
-    d_model: int = 64  # embedding and hidden width
-    n_heads: int = 1  # attention heads; must divide d_model
-    dropout: float = 0.1  # on embeddings, attention output and feed-forward
-    backbone: str = "sasrec"  # "sasrec" (pre-LN softmax attention + FFN) or "hstu" (pointwise SiLU attention, gating)
-    ffn_mult: int = 1  # SASRec feed-forward hidden = ffn_mult * d_model (the original uses 1)
-
-    def validate(self) -> None:
-        """Refuse a bad configuration before any training starts, naming the field."""
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        if self.n_items < 1:
-            raise ValueError(f"n_items must be >= 1 (the variant is empty?), got {self.n_items}")
-        if self.max_len < 2:
-            raise ValueError(f"max_len must be >= 2, got {self.max_len}")
-        if self.n_layers < 1:
-            raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
-        if self.d_model < 1 or self.n_heads < 1 or self.d_model % self.n_heads:
-            raise ValueError(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from srlaw.config import ModelConfig
 
 
 def attention_mask(item_ids: torch.Tensor) -> torch.Tensor:

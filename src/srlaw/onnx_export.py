@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from srlaw.atomic_write import write_bytes_atomic
-from srlaw.models import LastPositionScorer, ModelConfig, SequentialRecommender
+from srlaw.config import ModelConfig
+from srlaw.models import LastPositionScorer, SequentialRecommender
 
 OPSET = 17
 

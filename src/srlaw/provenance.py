@@ -58,11 +58,12 @@ def package_versions(names=("numpy", "scipy", "torch", "lightning", "onnx", "onn
     return out
 
 
-def provenance_record(params: dict | None = None, cwd=".") -> dict:
+def provenance_record(params_doc: dict | None = None, cwd=".") -> dict:
+    """Code version, package versions, creation time and the sha256 of every parameter in effect."""
     rec = {"srlaw_version": __version__, "git": git_commit(cwd), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "versions": package_versions()}
-    if params is not None:
-        rec["params_sha256"] = sha256_json({k: v for k, v in params.items() if not k.startswith("_")})
+    if params_doc is not None:
+        rec["params_sha256"] = sha256_json(params_doc)
     return rec
 
 

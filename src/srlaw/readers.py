@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from srlaw.errors import DataError
+
 FORMATS = ("sasrec", "s3rec", "movielens-dat", "movielens-100k", "movielens-csv", "recbole", "csv")
 
 
-class InputFormatError(ValueError):
+class InputFormatError(DataError):
     """A raw interaction file that cannot be read; the message names file, line and problem."""
 
     def __init__(self, path: str | os.PathLike, line: int | None, problem: str):

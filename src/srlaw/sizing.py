@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def non_embedding_params(n_layers, d_model, backbone: str = "sasrec", ffn_mult: int = 1, n_heads: int = 1,
-                         max_len: int = 50):
+SHAPE_KEYS = ("backbone", "ffn_mult", "n_heads", "max_len")  # what sizes a model besides depth, width, catalogue
+
+
+def non_embedding_params(n_layers, d_model, *, backbone: str, ffn_mult: int, n_heads: int, max_len: int):
     """Parameters outside the item and position embeddings (the law's size axis)."""
     L = np.asarray(n_layers, dtype=np.int64)
     d = np.asarray(d_model, dtype=np.int64)
@@ -28,9 +30,9 @@ def non_embedding_params(n_layers, d_model, backbone: str = "sasrec", ffn_mult: 
     return L * per_layer + ln  # + the final LayerNorm
 
 
-def total_params(n_layers, d_model, n_items: int, max_len: int, backbone: str = "sasrec", ffn_mult: int = 1,
-                 n_heads: int = 1):
+def total_params(n_layers, d_model, n_items: int, *, backbone: str, ffn_mult: int, n_heads: int, max_len: int):
     """All parameters: non-embedding + item embedding (n_items + 1 rows) + position embedding (SASRec)."""
     d = np.asarray(d_model, dtype=np.int64)
     emb = (n_items + 1) * d + (max_len * d if backbone == "sasrec" else 0)
-    return non_embedding_params(n_layers, d_model, backbone, ffn_mult, n_heads, max_len) + emb
+    shape = {"backbone": backbone, "ffn_mult": ffn_mult, "n_heads": n_heads, "max_len": max_len}
+    return non_embedding_params(n_layers, d_model, **shape) + emb

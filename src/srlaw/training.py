@@ -8,74 +8,31 @@ atomically (so a killed run never leaves half-written metrics).
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from srlaw import __version__
 from srlaw.atomic_write import write_json_atomic
+from srlaw.config import ModelConfig, TrainConfig
 from srlaw.dataset import SequenceDataset, load_dataset, read_stats
-from srlaw.evaluation import KS, filter_seen_, ranking_metric_sums, target_ranks
-from srlaw.models import ModelConfig, SequentialRecommender
+from srlaw.errors import DataError
+from srlaw.models import SequentialRecommender
+from srlaw.protocol import (SPLITS, filter_seen_, history_and_target, left_pad, metric_names,
+                            ranking_metric_sums, target_ranks, training_part)
 
-LOSSES = ("full", "sampled")
-
-
-@dataclass
-class TrainConfig:
-    """What a run needs beyond the model shape; every field is a plain type (checkpoints stay loadable)."""
-
-    batch_size: int = 128  # training sequences per step
-    lr: float = 1e-3  # Adam learning rate
-    weight_decay: float = 0.0
-    max_epochs: int = 200
-    patience: int = 10  # early stopping on validation NDCG@10
-    loss: str = "full"  # "full" softmax over all items or "sampled" softmax
-    n_negatives: int = 256  # sampled softmax only: uniform negatives shared by the batch
-    eval_batch_size: int = 512
-    precision: str = "auto"  # "auto": bf16-mixed on GPU, 32 on CPU
-    accelerator: str = "auto"
-    devices: str | int = "auto"
-    strategy: str = "auto"  # e.g. "ddp" to scale across GPUs or nodes
-    num_nodes: int = 1
-    deterministic: bool = True
-    seed: int = 42
-    num_workers: int = 0
-    val_check_interval_epochs: int = 1
-    max_minutes: float | None = None  # wall-clock cap on fitting (early stopping usually ends it first)
-    progress_bar: bool | None = True  # None: only when stderr is a terminal
-    extra: dict = field(default_factory=dict)
-
-    def validate(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("batch_size", "max_epochs", "patience", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.loss == "sampled" and self.n_negatives < 1:
-            raise ValueError(f"n_negatives must be >= 1 for sampled softmax, got {self.n_negatives}")
+METRICS = metric_names()
 
 
 # ---------------------------------------------------------------- data
-
-def left_pad(seqs, length: int) -> np.ndarray:
-    """Stack 1-D arrays into ``[n, length]``, keeping each one's last ``length`` items, zeros on the left."""
-    out = np.zeros((len(seqs), length), dtype=np.int64)
-    for i, s in enumerate(seqs):
-        s = s[-length:]
-        if len(s):
-            out[i, length - len(s):] = s
-    return out
-
 
 class _TrainSequences(Dataset):
     def __init__(self, inputs: np.ndarray, targets: np.ndarray):
@@ -89,19 +46,16 @@ class _TrainSequences(Dataset):
 
 
 class _EvalUsers(Dataset):
-    """One user per item: (model input, target, full seen history)."""
+    """One user per item: (input history, target) of ``split``."""
 
-    def __init__(self, ds: SequenceDataset, max_len: int, split: str):
-        self.ds, self.max_len = ds, max_len
-        self.cut = 2 if split == "valid" else 1  # history ends before the target
+    def __init__(self, ds: SequenceDataset, split: str):
+        self.ds, self.split = ds, split
 
     def __len__(self):
         return self.ds.n_users
 
     def __getitem__(self, u):
-        seq = np.asarray(self.ds.sequence(u))
-        hist = seq[:-self.cut]
-        return hist, int(seq[-self.cut])
+        return history_and_target(self.ds.sequence(u), self.split)
 
 
 def _eval_collate(max_len):
@@ -111,6 +65,17 @@ def _eval_collate(max_len):
         return (torch.from_numpy(left_pad(hists, max_len)), torch.tensor(targets),
                 torch.from_numpy(left_pad(hists, longest)))
     return collate
+
+
+class _Shard(DistributedSampler):
+    """Every ``world_size``-th user from ``rank``, without the padding DistributedSampler adds: metric sums over
+    processes then count each user exactly once."""
+
+    def __iter__(self):
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+
+    def __len__(self):
+        return len(range(self.rank, len(self.dataset), self.num_replicas))
 
 
 class SequenceDataModule(L.LightningDataModule):
@@ -124,11 +89,11 @@ class SequenceDataModule(L.LightningDataModule):
         self.seed, self.num_workers = seed, num_workers
         self.ds = load_dataset(dataset_dir)
         if self.ds.n_users == 0:
-            raise ValueError(f"{dataset_dir}: the variant has no users")
-        seqs = [np.asarray(self.ds.sequence(u))[:-2] for u in range(self.ds.n_users)]
-        seqs = [s for s in seqs if len(s) >= 2]  # one training pair needs two items before the validation one
+            raise DataError(f"{dataset_dir}: the variant has no users")
+        seqs = [training_part(self.ds.sequence(u)) for u in range(self.ds.n_users)]
+        seqs = [s for s in seqs if len(s) >= 2]  # one training pair needs two training items
         if not seqs:
-            raise ValueError(f"{dataset_dir}: no user has a training pair (every user is shorter than 4 items)")
+            raise DataError(f"{dataset_dir}: no user has a training pair (every user is shorter than 4 items)")
         self.train_inputs = left_pad([s[:-1] for s in seqs], max_len)
         self.train_targets = left_pad([s[1:] for s in seqs], max_len)
 
@@ -142,11 +107,18 @@ class SequenceDataModule(L.LightningDataModule):
                           shuffle=True, generator=g, num_workers=self.num_workers, drop_last=False)
 
     def eval_dataloader(self, split: str):
-        return DataLoader(_EvalUsers(self.ds, self.max_len, split), batch_size=self.eval_batch_size,
-                          shuffle=False, collate_fn=_eval_collate(self.max_len), num_workers=self.num_workers)
+        users = _EvalUsers(self.ds, split)
+        world = self.trainer.world_size if self.trainer is not None else 1
+        sampler = _Shard(users, num_replicas=world, rank=self.trainer.global_rank, shuffle=False) if world > 1 else None
+        return DataLoader(users, batch_size=self.eval_batch_size, shuffle=False, sampler=sampler,
+                          collate_fn=_eval_collate(self.max_len), num_workers=self.num_workers)
 
     def val_dataloader(self):
         return self.eval_dataloader("valid")
+
+    def test_dataloader(self):
+        """Both held-out splits: ``trainer.test`` reports the chosen checkpoint on validation and test users."""
+        return [self.eval_dataloader(split) for split in SPLITS]
 
 
 # ---------------------------------------------------------------- model
@@ -169,14 +141,18 @@ def sequence_loss(model: SequentialRecommender, inputs, targets, loss: str = "fu
 
 
 class SeqRecModule(L.LightningModule):
-    """Trains a :class:`SequentialRecommender`; validates with full-ranking NDCG@10 (seen items filtered)."""
+    """Trains a :class:`SequentialRecommender`; validates and tests with full ranking (:mod:`srlaw.protocol`).
+
+    ``results_[split]`` holds the exact float64 means of every metric of the last validation or test epoch.
+    """
 
     def __init__(self, model_config: dict, lr: float = 1e-3, weight_decay: float = 0.0, loss: str = "full",
                  n_negatives: int = 256):
         super().__init__()
         self.save_hyperparameters()  # plain dicts and numbers only: load_from_checkpoint stays weights_only-safe
         self.model = SequentialRecommender(ModelConfig(**model_config))
-        self._val_sums: list[torch.Tensor] = []
+        self._sums: dict[str, list[torch.Tensor]] = {split: [] for split in SPLITS}
+        self.results_: dict[str, dict[str, float]] = {}
 
     def training_step(self, batch, batch_idx):
         inputs, targets = batch
@@ -184,38 +160,40 @@ class SeqRecModule(L.LightningModule):
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(inputs))
         return loss
 
-    def validation_step(self, batch, batch_idx):
+    def _eval_step(self, batch, split: str) -> None:
         inputs, targets, history = batch
-        scores = self.model.score_last(inputs).float()
-        ranks = target_ranks(filter_seen_(scores, history), targets)
+        ranks = target_ranks(filter_seen_(self.model.score_last(inputs).float(), history), targets)
         sums = ranking_metric_sums(ranks)
-        self._val_sums.append(torch.tensor([sums["ndcg@10"], sums["hr@10"], float(len(targets))],
-                                           device=self.device, dtype=torch.float64))
+        self._sums[split].append(torch.tensor([*(sums[k] for k in METRICS), float(len(targets))],
+                                              dtype=torch.float64, device=self.device))
+
+    def _eval_epoch_end(self, split: str) -> dict[str, float]:
+        total = torch.stack(self._sums[split]).sum(0)
+        self._sums[split].clear()
+        total = self.trainer.strategy.reduce(total, reduce_op="sum")  # exact: each user is in one shard
+        self.results_[split] = dict(zip(METRICS, (total[:-1] / total[-1]).tolist()))
+        return self.results_[split]
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "valid")
 
     def on_validation_epoch_end(self):
-        total = torch.stack(self._val_sums).sum(0)
-        self._val_sums.clear()
-        total = self.trainer.strategy.reduce(total, reduce_op="sum")  # exact across DDP processes
-        self.log("val/ndcg@10", float(total[0] / total[2]), prog_bar=True, sync_dist=False)
-        self.log("val/hr@10", float(total[1] / total[2]), sync_dist=False)
+        m = self._eval_epoch_end("valid")
+        self.log("val/ndcg@10", m["ndcg@10"], prog_bar=True, sync_dist=False)
+        self.log("val/hr@10", m["hr@10"], sync_dist=False)
+
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
+        # the final numbers in full precision, whatever precision training used
+        with torch.autocast(self.device.type, enabled=False):
+            self._eval_step(batch, SPLITS[dataloader_idx])
+
+    def on_test_epoch_end(self):
+        # kept on the module, not logged: the per-epoch logger is already finalised when testing runs
+        for split in SPLITS:
+            self._eval_epoch_end(split)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-
-
-@torch.no_grad()
-def evaluate_model(model: SequentialRecommender, loader, device=None, ks=KS) -> dict:
-    """Mean HR@K, NDCG@K and MRR over every user of ``loader`` (full ranking, seen filtered)."""
-    model.eval()
-    device = device or next(model.parameters()).device
-    totals, n = None, 0
-    for inputs, targets, history in loader:
-        scores = model.score_last(inputs.to(device)).float()
-        ranks = target_ranks(filter_seen_(scores, history.to(device)), targets.to(device))
-        sums = ranking_metric_sums(ranks, ks)
-        totals = sums if totals is None else {k: totals[k] + sums[k] for k in sums}
-        n += len(targets)
-    return {k: v / n for k, v in totals.items()}
 
 
 # ---------------------------------------------------------------- one run
@@ -227,7 +205,7 @@ def _resolve_precision(precision: str) -> str:
 
 
 def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConfig, meta: dict | None = None) -> dict:
-    """Train one configuration, evaluate its best checkpoint, write ``run_dir/metrics.json``; return the metrics."""
+    """Train one configuration, test its best checkpoint, write ``run_dir/metrics.json``; return the metrics."""
     model_cfg.validate()
     train_cfg.validate()
     run_dir = Path(run_dir)
@@ -243,7 +221,6 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/ndcg@10",
                                                      mode="max", save_top_k=1, save_last=True)
     early = L.pytorch.callbacks.EarlyStopping(monitor="val/ndcg@10", mode="max", patience=train_cfg.patience)
-    callbacks = [checkpoint, early]
     last = ckpt_dir / "last.ckpt"
     resumed = last.is_file()
     loggers = []
@@ -258,29 +235,28 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
     trainer = L.Trainer(
         accelerator=train_cfg.accelerator, devices=train_cfg.devices, strategy=train_cfg.strategy,
         num_nodes=train_cfg.num_nodes, precision=precision, max_epochs=train_cfg.max_epochs,
-        deterministic=train_cfg.deterministic, callbacks=callbacks, logger=loggers or False,
-        enable_progress_bar=sys.stderr.isatty() if train_cfg.progress_bar is None else train_cfg.progress_bar, enable_model_summary=False,
-        check_val_every_n_epoch=train_cfg.val_check_interval_epochs,
+        deterministic=train_cfg.deterministic, callbacks=[checkpoint, early], logger=loggers or False,
+        enable_progress_bar=sys.stderr.isatty() if train_cfg.progress_bar is None else train_cfg.progress_bar,
+        enable_model_summary=False, check_val_every_n_epoch=train_cfg.val_check_interval_epochs,
         max_time={"minutes": train_cfg.max_minutes} if train_cfg.max_minutes else None, num_sanity_val_steps=0,
         default_root_dir=str(run_dir),
     )
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resumed else None)
     train_seconds = time.perf_counter() - t0
+    epochs = int(trainer.current_epoch)
+
+    t1 = time.perf_counter()
+    trainer.test(module, datamodule=dm, ckpt_path="best" if checkpoint.best_model_path else str(last), verbose=False)
+    eval_seconds = time.perf_counter() - t1
     if not trainer.is_global_zero:
         return {}
-
     best_path = checkpoint.best_model_path or str(last)
-    best = SeqRecModule.load_from_checkpoint(best_path, map_location="cpu")
-    device = torch.device("cuda") if torch.cuda.is_available() and train_cfg.accelerator != "cpu" else torch.device("cpu")
-    model = best.model.to(device)
-    t1 = time.perf_counter()
-    results = {split: evaluate_model(model, dm.eval_dataloader(split), device) for split in ("valid", "test")}
-    eval_seconds = time.perf_counter() - t1
-    epochs = int(trainer.current_epoch)
     best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=True)["epoch"]) \
         if checkpoint.best_model_path else epochs - 1
+    device = trainer.strategy.root_device
     stats = read_stats(dataset_dir)
+    model = module.model
     metrics = {
         **(meta or {}),
         "backbone": model_cfg.backbone,
@@ -291,25 +267,21 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         "n_items": model_cfg.n_items,
         "params_non_embedding": model.get_num_params(non_embedding=True),
         "params_total": model.get_num_params(non_embedding=False),
-        "valid": results["valid"],
-        "test": results["test"],
+        "valid": module.results_["valid"],
+        "test": module.results_["test"],
         "epochs": epochs,
         "best_epoch": best_epoch,
         "resumed": resumed,
         "train_seconds": train_seconds,
         "throughput_seq_per_s": len(dm.train_inputs) * max(epochs, 1) / max(train_seconds, 1e-9),
         "eval_seconds": eval_seconds,
-        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
+        f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "precision": precision,
-        "train_config": {k: v for k, v in asdict(train_cfg).items() if k != "extra"},
+        "train_config": asdict(train_cfg),
         "data_content_hash": stats["content_hash"],
         "srlaw_version": __version__,
         "torch_version": torch.__version__,
     }
     write_json_atomic(run_dir / "metrics.json", metrics)
     return metrics
-
-
-def read_metrics(path) -> dict:
-    return json.loads(Path(path).read_text())
-

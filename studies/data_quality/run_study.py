@@ -2,8 +2,8 @@
 
 Two phases, so the expensive one can run on a GPU machine and the analysis anywhere:
 
-    python studies/data_quality/run_study.py train  --data-root ../shared/data --out reports/data_quality_runs.json
-    python studies/data_quality/run_study.py analyse --runs reports/data_quality_runs.json
+    python -m studies.data_quality.run_study train  --data-root ../shared/data --out reports/data_quality_runs.json
+    python -m studies.data_quality.run_study analyse --runs reports/data_quality_runs.json
 
 ``train`` builds every variant (real datasets, nested user fractions, history truncation, noise injection),
 computes every score of the ``entropy`` stage, and trains SASRec at ONE fixed size (2 × 64, max_len 50, full
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
+from srlaw.dataset import build_dataset, make_variant, save_dataset
+from srlaw.entropy import entropy_scores
+from srlaw.readers import read_interactions
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "src"))
-from srlaw.atomic_write import write_bytes_atomic, write_json_atomic  # noqa: E402
-from srlaw.dataset import build_dataset, make_variant, save_dataset  # noqa: E402
-from srlaw.entropy import entropy_scores  # noqa: E402
-from srlaw.readers import read_interactions  # noqa: E402
 
 # name: (file under the data root, format, kcore, variant spec)
 VARIANTS = {
@@ -64,8 +64,8 @@ def build(name, root: Path, seed: int = 0):
 
 
 def cmd_train(args) -> int:
-    from srlaw.models import ModelConfig
-    from srlaw.training import TrainConfig, train_run
+    from srlaw.config import ModelConfig, TrainConfig
+    from srlaw.training import train_run
 
     rows = json.loads(args.out.read_text())["rows"] if args.out.is_file() else []
     done = {r["variant"] for r in rows}

@@ -1,7 +1,7 @@
 """The real-data study's report (issue #6): from the runs on disk to ``reports/study.md``, its plots, and the
 laws released under ``artifacts/laws/<grid>/``. The `report` stage of ``studies/real_data/dvc.yaml``:
 
-    python studies/real_data/report.py          # minutes on a CPU; needs no raw data
+    python -m studies.real_data.report          # minutes on a CPU; needs no raw data
 
 Scale extrapolation per grid (every form fitted on the runs with ≤ ``holdout_fraction`` of the largest
 non-embedding parameter count, scored on the rest), leave-one-variant-out of the joint law over every run of the
@@ -14,23 +14,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "studies" / "data_quality"))
-sys.path.insert(0, str(HERE))
-from report_markdown import METRICS, render_markdown  # noqa: E402
-from study_config import PARAMS, RUNS_DIR, load_params, runs_path  # noqa: E402
-
-from srlaw.atomic_write import write_bytes_atomic, write_json_atomic  # noqa: E402
-from srlaw.law_report import pct, save_png  # noqa: E402
+from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
+from srlaw.config import ModelSettings, Recipe, TrainConfig, parse, parse_nested_recipe
+from srlaw.errors import ParamsError, SrlawError
+from srlaw.law_report import pct, save_png
+from srlaw.sizing import SHAPE_KEYS, non_embedding_params
+from studies.real_data.report_markdown import METRICS, render_markdown
+from studies.real_data.study_config import PARAMS, ROOT, RUNS_DIR, load_params, run_config, runs_path
 
 REPORTS = ROOT / "reports"
-
 
 
 def run_key(run: dict) -> tuple:
@@ -60,19 +57,18 @@ def grid_records(doc: dict, key: str) -> list[dict]:
     return out
 
 
-def fixed_size_records(dq_runs: Path, recipe: dict, key: str, taken: set) -> tuple[list[dict], dict]:
+def fixed_size_records(dq_runs: Path, recipe: Recipe, key: str, taken: set) -> tuple[list[dict], dict]:
     """The data-quality study's one-size runs as law records, if its recipe matches ``recipe`` in effect."""
-    from srlaw.sizing import non_embedding_params
-
     doc = json.loads(Path(dq_runs).read_text())
-    shape = {k: v for k, v in doc["model"].items() if k not in ("n_layers", "d_model")}
+    model = parse(ModelSettings, {k: v for k, v in doc["model"].items() if k not in ("n_layers", "d_model")},
+                  "model", str(dq_runs))
+    train = parse(TrainConfig, {**doc["train"], "seed": recipe.train.seed}, "train", str(dq_runs))
     epochs = [r["sasrec"]["epochs"] for r in doc["rows"]]
-    same_train = {k: v for k, v in doc["train"].items() if k != "max_epochs"} == \
-        {k: v for k, v in recipe["train"].items() if k != "max_epochs"}
-    cap = min(doc["train"]["max_epochs"], recipe["train"]["max_epochs"])
-    check = {"model_matches": shape == recipe["model"], "train_matches_but_max_epochs": same_train,
+    same_train = replace(train, max_epochs=1) == replace(recipe.train, max_epochs=1)
+    cap = min(train.max_epochs, recipe.train.max_epochs)
+    check = {"model_matches": model == recipe.model, "train_matches_but_max_epochs": same_train,
              "max_epochs_used": max(epochs), "epoch_cap_of_both": cap,
-             "equivalent": shape == recipe["model"] and same_train and max(epochs) < cap}
+             "equivalent": model == recipe.model and same_train and max(epochs) < cap}
     if not check["equivalent"]:
         return [], check
     L_, d = doc["model"]["n_layers"], doc["model"]["d_model"]
@@ -81,7 +77,7 @@ def fixed_size_records(dq_runs: Path, recipe: dict, key: str, taken: set) -> tup
         if (r["variant"], L_, d) in taken:  # the grid already holds a run of this configuration
             continue
         out.append({"variant": r["variant"], "n_layers": L_, "d_model": d,
-                    "params_non_embedding": int(non_embedding_params(L_, d, max_len=doc["model"]["max_len"])),
+                    "params_non_embedding": int(non_embedding_params(L_, d, **{k: getattr(model, k) for k in SHAPE_KEYS})),
                     "data": score_of(r["scores"], key), "split": "mean(valid, test)",
                     **{m: observed(r["sasrec"], m) for m in METRICS}})
     return out, check
@@ -179,21 +175,21 @@ def collapsed_runs(records: list[dict], metric: str = "ndcg@10", ratio: float = 
     return out
 
 
-def ship_law(name: str, records: list[dict], variants: dict, recipe: dict, params: dict, laws_dir: Path) -> dict:
+def ship_law(name: str, records: list[dict], variants: dict, recipe: Recipe, params, laws_dir: Path) -> dict:
     """Fit the held-out-selected form on all of a grid's runs and release it under artifacts/laws/<name>/."""
     from srlaw.law_report import write_report
+    from srlaw.law_schema import validate_law_document
     from srlaw.stages.export_stage import write_manifest
     from srlaw.stages.fit_stage import fit_law
 
-    law_params = {"seed": params.get("seed", 0),
-                  "law": {**{k: v for k, v in params["law"].items() if k != "joint_recipe"},
-                          "metrics": list(METRICS), "split": "mean(valid, test)"},
-                  "train": {**recipe["model"], **recipe["train"], "grid": name}}
-    law = fit_law(law_params, records, variants)
+    law_cfg = replace(params.law, metrics=list(METRICS), split="mean(valid, test)")
+    trained = {**asdict(recipe.model), **asdict(run_config(recipe)), "grid": name}
+    law = fit_law(records, variants, law_cfg, params.seed, trained, params.raw)
     out = Path(laws_dir) / name.replace("/", "_")
+    validate_law_document(law, str(out / "law.json"))
     write_json_atomic(out / "law.json", law)
     write_report(law, out)
-    write_manifest(out, law_params)
+    write_manifest(out, params.raw)
     return law
 
 
@@ -201,31 +197,32 @@ def cmd_report(args) -> int:
     from srlaw.law_fit import RunTable, leave_one_variant_out_error, select_form
 
     params = load_params(args.params)
-    lc = params["law"]
-    fit_kw = {"huber_delta": lc["huber_delta"], "n_starts": lc["n_starts"], "seed": params.get("seed", 0)}
-    key = lc["data_score"]
+    lc = params.law
+    fit_kw = {"huber_delta": lc.huber_delta, "n_starts": lc.n_starts, "seed": params.seed}
+    key = lc.data_score
     reports = Path(args.reports)
     study_dir = reports / "study"  # plots and study.json beside study.md
     dq_runs = Path(args.dq_runs)
-    result = {"data_score": key, "holdout_fraction": lc["holdout_fraction"], "grids": {}, "shipped": {}}
+    result = {"data_score": key, "holdout_fraction": lc.holdout_fraction, "grids": {}, "shipped": {}}
     grids = {}
-    for name, grid in params["grids"].items():
+    for name, grid in params.grids.items():
         path = runs_path(name, args.runs_dir)
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         if not path.is_file():
             result["grids"][name] = {"missing": f"{shown} not found: run `train_grid.py --grid {name}`"}
             continue
         doc = json.loads(path.read_text())
-        recipe = params["recipes"][grid["recipe"]]
-        if doc["recipe"] != recipe:
-            raise SystemExit(f"{path}: trained under {doc['recipe']}, params.yaml says {recipe}; retrain the grid")
+        recipe = params.recipes[grid.recipe]
+        if parse_nested_recipe(doc["recipe"], "recipe", str(path), params.seed) != recipe:
+            raise ParamsError(f"{path}: trained under {doc['recipe']}, {params.path} says "
+                              f"{params.raw['recipes'][grid.recipe]}; retrain the grid")
         grids[name] = doc
         records = grid_records(doc, key)
         if not records:
             result["grids"][name] = {"missing": f"{shown} holds no run yet"}
             continue
-        planned = len(grid["variants"]) * len(grid["depths"]) * len(grid["widths"])
-        entry = {"recipe": grid["recipe"], "n_runs": len(records), "n_planned": planned,
+        planned = len(grid.variants) * len(grid.points())
+        entry = {"recipe": grid.recipe, "n_runs": len(records), "n_planned": planned,
                  "variants": sorted({r["variant"] for r in records}),
                  "devices": sorted({r["device"] for r in doc["rows"]}),
                  "train_seconds": float(sum(r["train_seconds"] for r in doc["rows"])),
@@ -233,12 +230,12 @@ def cmd_report(args) -> int:
         result["grids"][name] = entry
         table = RunTable.from_records(records, METRICS)
         try:
-            sel = select_form(table, METRICS, lc["forms"], fraction=lc["holdout_fraction"], **fit_kw)
+            sel = select_form(table, METRICS, lc.forms, fraction=lc.holdout_fraction, **fit_kw)
         except Exception as e:  # a grid cut short can leave no run above the split
             entry["error"] = f"{type(e).__name__}: {e}"
             continue
         entry["collapsed_runs"] = collapsed_runs(records)
-        entry["epoch_cap_hits"] = sum(r["epochs"] >= recipe["train"]["max_epochs"] for r in doc["rows"])
+        entry["epoch_cap_hits"] = sum(r["epochs"] >= recipe.train.max_epochs for r in doc["rows"])
         entry["winner"], entry["ranking"] = sel["winner"], sel["ranking"]
         entry["forms"] = {f: {m: {**sel["forms"][f]["metrics"][m]["scale_extrapolation"],
                                   "in_sample_r2": sel["forms"][f]["metrics"][m]["in_sample_r2"]}
@@ -253,10 +250,10 @@ def cmd_report(args) -> int:
             result["shipped"][name] = {"path": f"artifacts/laws/{name.replace('/', '_')}/law.json", "form": law["form"]}
 
     # Unseen data: the joint law over every run of the joint recipe (grids + the data-quality study's one size)
-    joint_recipe = params["recipes"][lc["joint_recipe"]]
+    joint_recipe = params.recipes[lc.joint_recipe]
 
     def joint_records(score_key):
-        recs = [r for n, doc in grids.items() if params["grids"][n]["recipe"] == lc["joint_recipe"]
+        recs = [r for n, doc in grids.items() if params.grids[n].recipe == lc.joint_recipe
                 for r in grid_records(doc, score_key)]
         taken = {run_key(r) for r in recs}
         if not dq_runs.is_file():
@@ -269,7 +266,7 @@ def cmd_report(args) -> int:
         return {f: {m: leave_one_variant_out_error(table, m, f, **fit_kw) for m in METRICS} for f in forms}
 
     joint, check = joint_records(key)
-    lovo = lovo_by_form(joint, lc["forms"])
+    lovo = lovo_by_form(joint, lc.forms)
     collapsed = collapsed_runs(joint)
     result["leave_one_variant_out"] = {"collapsed_runs": collapsed, "n_runs": len(joint),
                                        "n_variants": len({r["variant"] for r in joint}),
@@ -277,14 +274,14 @@ def cmd_report(args) -> int:
     if collapsed:  # a diagnostic beside the headline, never in place of it: how much do failed runs weigh?
         failed = {run_key(c) for c in collapsed}
         kept = [r for r in joint if run_key(r) not in failed]
-        result["leave_one_variant_out"]["without_collapsed"] = lovo_by_form(kept, lc["forms"])
+        result["leave_one_variant_out"]["without_collapsed"] = lovo_by_form(kept, lc.forms)
     plot_lovo(lovo, study_dir / "lovo.png")
     # the same held-out question with other data axes (e.g. the paper's D′): is our score the better axis?
     result["leave_one_variant_out"]["other_data_scores"] = {
-        k: lovo_by_form(joint_records(k)[0], lc["forms"]) for k in lc.get("compare_data_scores", [])}
+        k: lovo_by_form(joint_records(k)[0], lc.forms) for k in lc.compare_data_scores}
 
     # Data quality: regenerate the data-quality study's analysis and keep the scores the issue names
-    import run_study
+    from studies.data_quality import run_study
     run_study.cmd_analyse(argparse.Namespace(runs=dq_runs, report=reports / "data_quality.json"))
     dq = json.loads((reports / "data_quality.json").read_text())
     result["data_quality"] = {"n_variants": dq["n_variants"], "spearman": dq["spearman"],
@@ -303,7 +300,11 @@ def main(argv=None) -> int:
     p.add_argument("--dq-runs", type=Path, default=REPORTS / "data_quality_runs.json")
     p.add_argument("--reports", type=Path, default=REPORTS, help="where study.md, study/ and data_quality.* go")
     p.add_argument("--laws-dir", type=Path, default=ROOT / "artifacts" / "laws")
-    return cmd_report(p.parse_args(argv))
+    try:
+        return cmd_report(p.parse_args(argv))
+    except SrlawError as e:
+        print(f"report: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""The real-data study's configuration (``studies/real_data/params.yaml``), read and checked in one place."""
+"""Where the real-data study keeps its parameters and runs, and how its runs train (one place for both scripts)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-import yaml
+from srlaw.config import Recipe, StudyParams, TrainConfig, load_study_params
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -12,19 +13,14 @@ PARAMS = HERE / "params.yaml"
 RUNS_DIR = ROOT / "reports" / "study_runs"
 
 
-def load_params(path: Path = PARAMS) -> dict:
-    """The study parameters, with every grid's recipe checked to exist."""
-    doc = yaml.safe_load(path.read_text())
-    for key in ("recipes", "grids", "law"):
-        if key not in doc:
-            raise SystemExit(f"{path}: missing top-level field {key!r}")
-    for name, grid in doc["grids"].items():
-        for key in ("recipe", "variants", "depths", "widths"):
-            if key not in grid:
-                raise SystemExit(f"{path}: grids.{name} lacks field {key!r}")
-        if grid["recipe"] not in doc["recipes"]:
-            raise SystemExit(f"{path}: grids.{name}.recipe {grid['recipe']!r} is not one of {sorted(doc['recipes'])}")
-    return doc
+def load_params(path: Path = PARAMS) -> StudyParams:
+    """The study parameters, typed and checked (``srlaw.config``)."""
+    return load_study_params(path)
+
+
+def run_config(recipe: Recipe) -> TrainConfig:
+    """What a study run trains with: the recipe, non-deterministic kernels allowed (GPU speed), no progress bar."""
+    return replace(recipe.train, deterministic=False, progress_bar=False)
 
 
 def runs_path(grid: str, runs_dir: Path = RUNS_DIR) -> Path:

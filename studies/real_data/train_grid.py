@@ -1,6 +1,6 @@
 """Train one depth × width grid of the real-data study (``studies/real_data/params.yaml``, issue #6).
 
-    python studies/real_data/train_grid.py --grid beauty-s3rec      # GPU advised; the `train@<grid>` DVC stage
+    python -m studies.real_data.train_grid --grid beauty-s3rec      # GPU advised; the `train@<grid>` DVC stage
 
 Each run is appended to ``reports/study_runs/<grid>.json`` as soon as it ends, so an interrupted grid resumes
 where it stopped; a runs file trained under another recipe is refused rather than mixed. Raw data are read from
@@ -16,50 +16,45 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "studies" / "data_quality"))
-sys.path.insert(0, str(HERE))
-from run_study import VARIANTS, build  # noqa: E402
-from study_config import load_params, runs_path  # noqa: E402
-
-from srlaw.atomic_write import write_json_atomic  # noqa: E402
-from srlaw.dataset import save_dataset  # noqa: E402
-from srlaw.entropy import entropy_scores  # noqa: E402
+from srlaw.atomic_write import write_json_atomic
+from srlaw.config import parse_nested_recipe
+from srlaw.dataset import save_dataset
+from srlaw.entropy import entropy_scores
+from srlaw.errors import DataError, ParamsError, SrlawError
+from studies.data_quality.run_study import VARIANTS, build
+from studies.real_data.study_config import ROOT, load_params, run_config, runs_path
 
 
 def cmd_train(args) -> int:
-    from srlaw.models import ModelConfig
-    from srlaw.training import TrainConfig, train_run
+    from srlaw.training import train_run
 
     params = load_params()
-    if args.grid not in params["grids"]:
-        raise SystemExit(f"--grid {args.grid!r} is not in {sorted(params['grids'])} (studies/real_data/params.yaml)")
-    grid = params["grids"][args.grid]
-    recipe = params["recipes"][grid["recipe"]]
-    unknown = [v for v in grid["variants"] if v not in VARIANTS]
+    if args.grid not in params.grids:
+        raise ParamsError(f"--grid {args.grid!r} is not in {sorted(params.grids)} ({params.path})")
+    grid = params.grids[args.grid]
+    recipe = params.recipes[grid.recipe]
+    unknown = [v for v in grid.variants if v not in VARIANTS]
     if unknown:
-        raise SystemExit(f"grids.{args.grid}.variants: unknown {unknown}; known: {sorted(VARIANTS)}")
+        raise ParamsError(f"{params.path}: grids.{args.grid}.variants: unknown {unknown}; known: {sorted(VARIANTS)}")
     out = runs_path(args.grid)
-    doc = json.loads(out.read_text()) if out.is_file() else {"grid": args.grid, "recipe": recipe, "rows": [],
-                                                             "scores": {}, "data_content_hash": {}}
-    if doc["recipe"] != recipe:
-        raise SystemExit(f"{out}: its rows were trained with recipe {doc['recipe']}, params.yaml now says {recipe}; "
-                         "move the file away to retrain the grid under the new recipe")
+    doc = json.loads(out.read_text()) if out.is_file() else {"grid": args.grid, "recipe": params.raw["recipes"][grid.recipe],
+                                                             "rows": [], "scores": {}, "data_content_hash": {}}
+    if parse_nested_recipe(doc["recipe"], "recipe", str(out), params.seed) != recipe:
+        raise ParamsError(f"{out}: its rows were trained with recipe {doc['recipe']}, {params.path} now says "
+                          f"{params.raw['recipes'][grid.recipe]}; move the file away to retrain the grid")
     doc.setdefault("data_content_hash", {})
     done = {(r["variant"], r["n_layers"], r["d_model"]) for r in doc["rows"]}
-    data_root = (ROOT / params.get("data_root", "../shared/data")).resolve()
-    for variant in grid["variants"]:
-        todo = [(n, d) for n in grid["depths"] for d in grid["widths"] if (variant, n, d) not in done]
+    data_root = (ROOT / params.data_root).resolve()
+    for variant in grid.variants:
+        todo = [(n, d) for n, d in grid.points() if (variant, n, d) not in done]
         if not todo and variant in doc["scores"] and variant in doc["data_content_hash"]:
             continue
-        ds, why = build(variant, data_root, seed=params.get("seed", 0))
+        ds, why = build(variant, data_root, seed=params.seed)
         if ds is None:
-            raise SystemExit(f"grid {args.grid}: {why} (licence-restricted data live only in ../shared/data)")
+            raise DataError(f"grid {args.grid}: {why} (licence-restricted data live only in ../shared/data)")
         if variant not in doc["scores"]:
             doc["scores"][variant] = entropy_scores(ds.items, ds.offsets, ds.n_items, m=2, r=0.2,
-                                                    max_len=recipe["model"]["max_len"])
+                                                    max_len=recipe.model.max_len)
         doc["data_content_hash"][variant] = ds.content_hash()
         write_json_atomic(out, doc)
         # cheapest first: a grid cut short still has the small models the law is fitted on
@@ -68,8 +63,7 @@ def cmd_train(args) -> int:
             save_dataset(ds, Path(tmp) / "data")
             for n_layers, d_model in todo:
                 m = train_run(Path(tmp) / "data", Path(tmp) / f"run-{n_layers}-{d_model}",
-                              ModelConfig(n_items=ds.n_items, n_layers=n_layers, d_model=d_model, **recipe["model"]),
-                              TrainConfig(**recipe["train"], deterministic=False, progress_bar=False),
+                              recipe.model_config(ds.n_items, n_layers, d_model), run_config(recipe),
                               meta={"variant": variant, "grid": args.grid})
                 doc["rows"].append({"variant": variant, "n_layers": n_layers, "d_model": d_model,
                                     "params_non_embedding": m["params_non_embedding"],
@@ -86,7 +80,11 @@ def cmd_train(args) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--grid", required=True, help="a key of grids in studies/real_data/params.yaml")
-    return cmd_train(p.parse_args(argv))
+    try:
+        return cmd_train(p.parse_args(argv))
+    except SrlawError as e:
+        print(f"train_grid: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

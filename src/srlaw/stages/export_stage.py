@@ -11,7 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.atomic_write import write_json_atomic
-from srlaw.pipeline_params import ParamsError, field
+from srlaw.config import Params
+from srlaw.dataset import load_dataset
+from srlaw.errors import DataError, ExportError
+from srlaw.predictor.latency import fit_latency_model
+from srlaw.protocol import history_and_target, left_pad
 from srlaw.provenance import file_entry, package_versions, provenance_record, sha256_file
 from srlaw.stages.data_stages import PREPARED_DIR
 from srlaw.stages.train_stage import RUNS_DIR, run_name
@@ -19,50 +23,42 @@ from srlaw.stages.train_stage import RUNS_DIR, run_name
 ARTIFACTS = Path("artifacts")
 
 
-def choose_reference(params: dict, runs_dir: Path = RUNS_DIR) -> dict:
-    """The grid point to export: the best validation NDCG@10 on ``export.variant``, or an explicit one."""
-    variant = field(params, "export.variant")
-    ref = field(params, "export.reference", "best")
+def _run_metrics(runs_dir: Path, name: str) -> dict:
+    path = runs_dir / name / "metrics.json"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run the train stage for this grid point")
+    return {"run": name, **json.loads(path.read_text())}
+
+
+def choose_reference(params: Params, runs_dir: Path = RUNS_DIR) -> dict:
+    """The grid point to export: the best validation NDCG@10 on ``export.variant``, or the one params names."""
+    variant, ref = params.export.variant, params.export.reference
     if isinstance(ref, dict):
-        missing = {"n_layers", "d_model"} - set(ref)
-        if missing:
-            raise ParamsError(f"{params['_path']}: export.reference needs n_layers and d_model (missing {sorted(missing)})")
-        name = run_name(variant, ref["n_layers"], ref["d_model"])
-        return {"run": name, **json.loads((runs_dir / name / "metrics.json").read_text())}
-    if ref != "best":
-        raise ParamsError(f"{params['_path']}: export.reference must be 'best' or {{n_layers, d_model}}, got {ref!r}")
-    best = None
-    for n_layers in field(params, "grid.n_layers"):
-        for d_model in field(params, "grid.d_model"):
-            name = run_name(variant, n_layers, d_model)
-            m = json.loads((runs_dir / name / "metrics.json").read_text())
-            if best is None or m["valid"]["ndcg@10"] > best["valid"]["ndcg@10"]:
-                best = {"run": name, **m}
-    return best
+        return _run_metrics(runs_dir, run_name(variant, ref["n_layers"], ref["d_model"]))
+    runs = [_run_metrics(runs_dir, run_name(variant, n, d)) for n, d in params.grid.points()]
+    return max(runs, key=lambda m: m["valid"]["ndcg@10"])  # the first of equals, in grid order
 
 
 def parity_inputs(dataset_dir: Path, max_len: int, rows: int, seed: int) -> np.ndarray:
     """Left-padded test inputs of ``rows`` users (varied lengths, as served)."""
-    from srlaw.dataset import load_dataset
-    from srlaw.training import left_pad
     ds = load_dataset(dataset_dir)
     users = np.random.default_rng(seed).choice(ds.n_users, min(rows, ds.n_users), replace=False)
-    return left_pad([np.asarray(ds.sequence(u))[:-1] for u in users], max_len)
+    return left_pad([history_and_target(ds.sequence(u), "test")[0] for u in users], max_len)
 
 
-def run_export_stage(params: dict, out: Path = ARTIFACTS, runs_dir: Path = RUNS_DIR) -> dict:
+def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUNS_DIR) -> dict:
     from srlaw.onnx_export import export_onnx, latency_table, load_checkpoint_model, ort_session, parity
 
     ref = choose_reference(params, runs_dir)
     model = load_checkpoint_model(runs_dir / ref["run"] / "checkpoints" / "best.ckpt")
     model_dir = out / "model"
     onnx_path = export_onnx(model, model_dir / "model.onnx")
-    variant = field(params, "export.variant")
+    variant, export = params.export.variant, params.export
     data_dir = PREPARED_DIR / variant
-    x = parity_inputs(data_dir, model.cfg.max_len, int(field(params, "export.parity_rows", 256)), int(field(params, "seed")))
+    x = parity_inputs(data_dir, model.cfg.max_len, export.parity_rows, params.seed)
     check = parity(model, ort_session(str(onnx_path)), x)
     if check["max_abs_diff"] > 1e-4 or not check["top10_identical"]:
-        raise RuntimeError(f"{onnx_path}: ONNX Runtime disagrees with torch ({check}); not shipping it")
+        raise ExportError(f"{onnx_path}: ONNX Runtime disagrees with torch ({check}); not shipping it")
     stats = json.loads((data_dir / "stats.json").read_text())
     model_json = {
         "input": {"name": "item_ids", "dtype": "int64", "shape": ["batch", "seq"], "max_seq": model.cfg.max_len,
@@ -75,24 +71,22 @@ def run_export_stage(params: dict, out: Path = ARTIFACTS, runs_dir: Path = RUNS_
         "item_map_sha256": sha256_file(data_dir / "item_map.npy"),
         "params_non_embedding": ref["params_non_embedding"], "params_total": ref["params_total"],
         "metrics": {"valid": ref["valid"], "test": ref["test"]}, "parity": check,
-        "opset": 17, "provenance": provenance_record(params),
+        "opset": 17, "provenance": provenance_record(params.to_dict()),
     }
     shutil.copyfile(data_dir / "item_map.npy", model_dir / "item_map.npy")
     write_json_atomic(model_dir / "model.json", model_json)
 
-    configs = [(n, d) for n in field(params, "grid.n_layers") for d in field(params, "grid.d_model")]
     t0 = time.perf_counter()
-    rows = latency_table(configs, model.cfg.n_items, model.cfg.max_len, backbone=model.cfg.backbone,
-                         batch=int(field(params, "export.latency_batch", 1)),
-                         repeats=int(field(params, "export.latency_repeats", 50)))
+    rows = latency_table(params.grid.points(), model.cfg.n_items, model.cfg.max_len, backbone=model.cfg.backbone,
+                         batch=export.latency_batch, repeats=export.latency_repeats)
     write_json_atomic(out / "law" / "latency.json", {
-        "configs": rows, "batch": int(field(params, "export.latency_batch", 1)), "seq": model.cfg.max_len,
-        "n_items": model.cfg.n_items, "runtime": "onnxruntime CPUExecutionProvider",
+        "configs": rows, "model": fit_latency_model(rows, model.cfg.n_items), "batch": export.latency_batch,
+        "seq": model.cfg.max_len, "n_items": model.cfg.n_items, "runtime": "onnxruntime CPUExecutionProvider",
         "machine": f"{platform.machine()} {platform.processor()}".strip(), "seconds": time.perf_counter() - t0})
-    return write_manifest(out, params)
+    return write_manifest(out, params.to_dict())
 
 
-def write_manifest(out: Path, params: dict) -> dict:
+def write_manifest(out: Path, params_doc: dict) -> dict:
     """sha256 and size of every artifact file (paths relative to ``out``), plus versions and provenance."""
     files = {}
     # a subfolder with its own manifest (e.g. artifacts/laws/<dataset>/, released by a study) is its own release
@@ -102,6 +96,6 @@ def write_manifest(out: Path, params: dict) -> dict:
             continue
         if path.is_file() and path.name != "manifest.json" and not path.name.startswith("."):
             files[path.relative_to(out).as_posix()] = file_entry(path)
-    manifest = {"files": files, "versions": package_versions(), "provenance": provenance_record(params)}
+    manifest = {"files": files, "versions": package_versions(), "provenance": provenance_record(params_doc)}
     write_json_atomic(out / "manifest.json", manifest)
     return manifest

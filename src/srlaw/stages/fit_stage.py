@@ -8,15 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.atomic_write import write_json_atomic
-from srlaw.law_fit import LawFitError, PerformanceLaw, RunTable, select_form
+from srlaw.config import LawConfig, Params
+from srlaw.errors import DataError, ParamsError
+from srlaw.law_fit import PerformanceLaw, RunTable, select_form
 from srlaw.law_forms import get_form
-from srlaw.pipeline_params import ParamsError, field
+from srlaw.law_schema import SCHEMA_VERSION, validate_law_document
+from srlaw.protocol import PROTOCOL
 from srlaw.provenance import provenance_record
 from srlaw.stages.data_stages import SCORES_DIR
 from srlaw.stages.train_stage import RUNS_DIR, run_name
 
 LAW_DIR = Path("artifacts/law")
-SCHEMA_VERSION = "1.0"
 
 
 def data_score(scores: dict, key: str, path) -> float:
@@ -29,52 +31,51 @@ def data_score(scores: dict, key: str, path) -> float:
     return float(node)
 
 
-def collect_runs(params: dict, runs_dir: Path = RUNS_DIR, scores_dir: Path = SCORES_DIR):
+def collect_runs(params: Params, runs_dir: Path = RUNS_DIR, scores_dir: Path = SCORES_DIR):
     """Every grid point's metrics joined with its variant's data score; returns (records, variants)."""
-    key = field(params, "law.data_score")
-    split = field(params, "law.split", "test")
-    metrics = field(params, "law.metrics")
+    law = params.law
     records, variants = [], {}
-    for variant in field(params, "grid.variants"):
+    for variant in params.grid.variants:
         spath = scores_dir / variant / "entropy.json"
         if not spath.is_file():
-            raise FileNotFoundError(f"{spath}: missing; run the entropy stage for variant {variant!r}")
+            raise DataError(f"{spath}: missing; run the entropy stage for variant {variant!r}")
         scores = json.loads(spath.read_text())
-        variants[variant] = {"content_hash": scores["content_hash"], "data": data_score(scores, key, spath),
+        variants[variant] = {"content_hash": scores["content_hash"], "data": data_score(scores, law.data_score, spath),
                              "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
                              "effective_data": scores.get("effective_data", {})}
-        for n_layers in field(params, "grid.n_layers"):
-            for d_model in field(params, "grid.d_model"):
-                mpath = runs_dir / run_name(variant, n_layers, d_model) / "metrics.json"
-                if not mpath.is_file():
-                    raise FileNotFoundError(f"{mpath}: missing; run the train stage for this grid point")
-                m = json.loads(mpath.read_text())
-                if m.get("data_content_hash") != scores["content_hash"]:
-                    raise ValueError(f"{mpath}: trained on data {m.get('data_content_hash', '?')[:12]} but "
-                                     f"{spath} scores {scores['content_hash'][:12]}; re-run dvc repro")
-                rec = {"variant": variant, "n_layers": m["n_layers"], "d_model": m["d_model"],
-                       "params_non_embedding": m["params_non_embedding"], "params_total": m["params_total"],
-                       "data": variants[variant]["data"], "split": split}
-                for metric in metrics:
-                    rec[metric] = float(m[split][metric])
-                records.append(rec)
+        for n_layers, d_model in params.grid.points():
+            mpath = runs_dir / run_name(variant, n_layers, d_model) / "metrics.json"
+            if not mpath.is_file():
+                raise DataError(f"{mpath}: missing; run the train stage for this grid point")
+            m = json.loads(mpath.read_text())
+            if m.get("data_content_hash") != scores["content_hash"]:
+                raise DataError(f"{mpath}: trained on data {m.get('data_content_hash', '?')[:12]} but "
+                                f"{spath} scores {scores['content_hash'][:12]}; re-run dvc repro")
+            rec = {"variant": variant, "n_layers": m["n_layers"], "d_model": m["d_model"],
+                   "params_non_embedding": m["params_non_embedding"], "params_total": m["params_total"],
+                   "data": variants[variant]["data"], "split": law.split}
+            for metric in law.metrics:
+                rec[metric] = float(m[law.split][metric])
+            records.append(rec)
     return records, variants
 
 
-def fit_law(params: dict, records: list[dict], variants: dict) -> dict:
-    """Select the form on held-out error, refit the winner on all runs with bootstrap; the law.json document."""
-    metrics = field(params, "law.metrics")
-    forms = field(params, "law.forms")
-    fraction = float(field(params, "law.holdout_fraction"))
-    fit_kw = {"huber_delta": float(field(params, "law.huber_delta")), "n_starts": int(field(params, "law.n_starts")),
-              "seed": int(field(params, "seed"))}
+def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, recipe: dict,
+            params_doc: dict | None = None) -> dict:
+    """Select the form on held-out error, refit the winner on all runs with bootstrap; the law.json document.
+
+    ``recipe`` is what every run trained with (model shape included: the predictor sizes candidates from it);
+    ``params_doc`` is hashed into the provenance.
+    """
+    metrics = law.metrics
+    fit_kw = {"huber_delta": law.huber_delta, "n_starts": law.n_starts, "seed": seed}
     table = RunTable.from_records(records, metrics)
-    selection = select_form(table, metrics, forms, fraction, **fit_kw)
+    selection = select_form(table, metrics, law.forms, law.holdout_fraction, **fit_kw)
     winner = selection["winner"]
     form = get_form(winner)
     laws = {}
     for metric in metrics:
-        laws[metric] = PerformanceLaw(winner, n_bootstrap=int(field(params, "law.n_bootstrap")), **fit_kw).fit(
+        laws[metric] = PerformanceLaw(winner, n_bootstrap=law.n_bootstrap, **fit_kw).fit(
             table.n_layers, table.d_model, table.data, table.metrics[metric])
     chosen = selection["forms"][winner]["metrics"]
     validation = {
@@ -96,7 +97,6 @@ def fit_law(params: dict, records: list[dict], variants: dict) -> dict:
         noise[m] = {"residual_std": laws[m].residual_std_, "heldout_rmse": held_rmse,
                     "sigma": max(laws[m].residual_std_, held_rmse if np.isfinite(held_rmse) else 0.0)}
     pne = np.array([r["params_non_embedding"] for r in records], float)
-    train = {k: v for k, v in field(params, "train").items()}
     return {
         "schema_version": SCHEMA_VERSION,
         "form": winner,
@@ -112,24 +112,21 @@ def fit_law(params: dict, records: list[dict], variants: dict) -> dict:
             for m in metrics if len(laws[m].bootstrap_) > 1},
         "noise": noise,
         "domain": {**laws[metrics[0]].domain_, "params_non_embedding": [float(pne.min()), float(pne.max())]},
-        "data_axis": {"score": field(params, "law.data_score"),
+        "data_axis": {"score": law.data_score,
                       "description": "D in the law: this key of each variant's entropy.json"},
         "validation": validation,
         "variants": variants,
         "runs": records,
-        "training_protocol": {"backbone": train.get("backbone"), "split": field(params, "law.split", "test"),
-                              "evaluation": "full ranking over all items, seen items filtered, leave-one-out",
-                              "train": train, "seed": field(params, "seed")},
-        "provenance": provenance_record(params),
+        "training_protocol": {"backbone": recipe["backbone"], "split": law.split, "evaluation": PROTOCOL,
+                              "train": recipe, "seed": seed},
+        "provenance": provenance_record(params_doc),
     }
 
 
-def run_fit_stage(params: dict, out_dir: Path = LAW_DIR) -> dict:
+def run_fit_stage(params: Params, out_dir: Path = LAW_DIR) -> dict:
     records, variants = collect_runs(params)
-    try:
-        law = fit_law(params, records, variants)
-    except LawFitError as e:
-        raise ValueError(f"fit: {e}") from None
+    law = fit_law(records, variants, params.law, params.seed, params.train.to_dict(), params.to_dict())
+    validate_law_document(law, str(out_dir / "law.json"))
     write_json_atomic(out_dir / "law.json", law)
     from srlaw.law_report import write_report
     write_report(law, out_dir)

@@ -1,0 +1,143 @@
+"""Deployment sizing: rank candidate (n_layers, d_model) under a target metric and budgets.
+
+Each constraint is data — a name, a mask over the candidates and a reason — so the ranking, the exclusion
+counts, the per-candidate reasons and "what binds when nothing fits" are all read off one list.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from srlaw.errors import LawInputError
+
+BUDGET_KEYS = ("params", "params_non_embedding", "latency_ms")
+
+
+class Constraint:
+    """A rule the advised configurations must satisfy: ``ok[i]`` says whether candidate i does, ``reason`` why not."""
+
+    __slots__ = ("name", "ok", "reason", "is_budget")
+
+    def __init__(self, name: str, ok, reason: str, is_budget: bool = True):
+        self.name, self.ok, self.reason, self.is_budget = name, np.asarray(ok, bool), reason, is_budget
+
+
+class Advice:
+    """Ranked feasible configurations, excluded ones with reasons, and what binds when nothing fits."""
+
+    def __init__(self, metric, ranked, constraints, excluded_rows, binding=None, best_achievable=None, optimum=None):
+        self.metric, self.ranked, self.constraints = metric, ranked, constraints
+        self._excluded_rows = excluded_rows
+        self.binding, self.best_achievable, self.optimum = binding, best_achievable, optimum
+
+    @property
+    def feasible(self) -> np.ndarray:
+        ok = np.ones(len(self.constraints[0].ok) if self.constraints else 0, bool)
+        for c in self.constraints:
+            ok &= c.ok
+        return ok
+
+    @property
+    def excluded_count(self) -> int:
+        return int((~self.feasible).sum()) if self.constraints else 0
+
+    @property
+    def exclusion_counts(self) -> dict[str, int]:
+        return {c.name: int((~c.ok).sum()) for c in self.constraints}
+
+    @property
+    def excluded(self) -> list:
+        """Every excluded candidate with its reasons (built on demand: 10,000 candidates stay fast)."""
+        ids = np.flatnonzero(~self.feasible)
+        out = self._excluded_rows(ids)
+        for i, row in zip(ids, out):
+            row["reasons"] = [c.reason for c in self.constraints if not c.ok[i]]
+        return out
+
+    def to_dict(self, max_excluded: int = 50) -> dict:
+        return {"metric": self.metric, "ranked": self.ranked, "excluded_count": self.excluded_count,
+                "exclusion_counts": self.exclusion_counts, "excluded": self.excluded[:max_excluded],
+                "binding": self.binding, "best_achievable": self.best_achievable, "optimum": self.optimum}
+
+
+def budget_constraints(budget: dict, params_total, params_non_embedding, latency_ms, has_latency: bool):
+    unknown = set(budget) - set(BUDGET_KEYS)
+    if unknown:
+        raise LawInputError(f"unknown budget keys {sorted(unknown)}; use {', '.join(BUDGET_KEYS)}")
+    out = []
+    if "params" in budget:
+        out.append(Constraint("params", params_total <= budget["params"], f"params > {budget['params']:g}"))
+    if "params_non_embedding" in budget:
+        out.append(Constraint("params_non_embedding", params_non_embedding <= budget["params_non_embedding"],
+                              f"non-embedding params > {budget['params_non_embedding']:g}"))
+    if "latency_ms" in budget:
+        if not has_latency:
+            raise LawInputError("this law has no latency.json: a latency budget cannot be checked")
+        out.append(Constraint("latency_ms", latency_ms <= budget["latency_ms"], f"latency > {budget['latency_ms']:g} ms"))
+    return out
+
+
+def advise(law, target: dict | None = None, objective: str = "max", budget: dict | None = None, candidates=None,
+           metric: str | None = None, data=None, variant=None, top: int = 10, allow_extrapolation: bool = False,
+           **named) -> Advice:
+    """See :meth:`srlaw.predictor.Law.advise`."""
+    goal = None
+    if target:
+        if len(target) != 1:
+            raise LawInputError(f"target takes one metric, got {target}")
+        metric, goal = next(iter(target.items()))
+    elif objective != "max":
+        raise LawInputError(f"objective must be 'max' (or give a target), got {objective!r}")
+    metric = law.resolve_metric(metric)
+    budget = dict(budget or {})
+    if candidates is None:
+        N, d = law.default_candidates()
+    else:
+        cand = np.asarray(candidates, float)
+        if cand.ndim != 2 or cand.shape[1] != 2:
+            raise LawInputError("candidates must be a sequence of (n_layers, d_model) pairs")
+        N, d = cand[:, 0], cand[:, 1]
+    pred = law.predict(N, d, metric=metric, data=data, variant=variant, warn=False, interval=False, **named)
+    D = np.broadcast_to(law.data_value(data, variant, **named), N.shape)
+    pne, ptot = law.params_of(N, d)
+    lat, measured = law.latency_of(N, d, pne)
+
+    constraints = [] if allow_extrapolation else [Constraint("domain", pred.in_domain, "outside the fitted domain",
+                                                             is_budget=False)]
+    constraints += budget_constraints(budget, ptot, pne, lat, law.latency is not None)
+    within_budget = np.ones(len(N), bool)
+    for c in constraints:
+        within_budget &= c.ok
+    if goal is not None:
+        constraints.append(Constraint("target", pred.value >= goal, f"predicted {metric} < {goal:g}", is_budget=False))
+
+    def rows(ids):
+        # intervals (a bootstrap evaluation) only for the rows returned, not for every candidate
+        ids = np.asarray(ids, dtype=int)
+        if not len(ids):
+            return []
+        iv = law.predict(N[ids], d[ids], metric=metric, data=D[ids], warn=False)
+        return [{"n_layers": int(N[i]), "d_model": int(d[i]), metric: float(pred.value[i]),
+                 "lower": float(lo), "upper": float(hi), "params_total": int(ptot[i]),
+                 "params_non_embedding": int(pne[i]), "latency_ms": None if np.isnan(lat[i]) else float(lat[i]),
+                 "latency_measured": bool(measured[i]), "in_domain": bool(pred.in_domain[i])}
+                for i, lo, hi in zip(ids, iv.lower, iv.upper)]
+
+    advice = Advice(metric, [], constraints, rows)
+    idx = np.flatnonzero(advice.feasible)
+    # with a target: the cheapest that reach it; without: the best predicted
+    order = np.lexsort((-pred.value[idx], ptot[idx])) if goal is not None else np.argsort(-pred.value[idx], kind="stable")
+    advice.ranked = rows(idx[order][:top])
+    if not len(idx):
+        within = np.flatnonzero(within_budget)
+        if goal is not None and len(within):
+            advice.binding = "target"
+            advice.best_achievable = rows([within[np.argmax(pred.value[within])]])[0]
+        else:
+            # the constraint that excludes the most candidates binds; the cheapest candidate shows how far off
+            advice.binding = max((c for c in constraints if c.name != "target"), key=lambda c: (~c.ok).sum()).name
+            pool = np.flatnonzero(pred.in_domain) if pred.in_domain.any() else np.arange(len(N))
+            advice.best_achievable = rows([pool[np.argmin(ptot[pool])]])[0]
+    if law.form.optimum is not None and not budget:
+        advice.optimum = law.form.optimum(law.theta(metric))
+    return advice
