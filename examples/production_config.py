@@ -15,9 +15,12 @@ from srlaw.predictor import Law, LawError
 
 
 def choose_model_size(law_path: str, target_ndcg: float | None, max_params: float, max_latency_ms: float | None,
-                      variant: str = "full", data: float | None = None) -> dict:
-    """The deployment's model block: the cheapest (n_layers, d_model) predicted to reach the target within budget."""
-    law = Law.load(law_path)
+                      variant: str = "full", data: float | None = None, sha256: str | None = None) -> dict:
+    """The deployment's model block: the cheapest (n_layers, d_model) predicted to reach the target within budget.
+
+    ``sha256`` pins the law's manifest (README, "Trusting a law"): any other artifact is refused.
+    """
+    law = Law.load(law_path, sha256=sha256)
     budget = {"params": max_params}
     if max_latency_ms is not None:
         budget["latency_ms"] = max_latency_ms
@@ -43,9 +46,11 @@ def main(argv=None) -> int:
     p.add_argument("--max-latency-ms", type=float, default=None)
     p.add_argument("--variant", default="full")
     p.add_argument("--data", type=float, default=None, help="your dataset's data value D (law.json data_axis)")
+    p.add_argument("--sha256", default=None, help="pinned sha256 of the law's manifest.json")
     args = p.parse_args(argv)
     try:
-        cfg = choose_model_size(args.law, args.target_ndcg, args.max_params, args.max_latency_ms, args.variant, args.data)
+        cfg = choose_model_size(args.law, args.target_ndcg, args.max_params, args.max_latency_ms, args.variant,
+                                args.data, args.sha256)
     except LawError as e:
         print(f"production_config: {e}", file=sys.stderr)
         return 2

@@ -38,3 +38,12 @@ def test_example_reports_binding_constraint():
     assert proc.returncode == 1
     cfg = json.loads(proc.stdout)
     assert cfg["status"] == "infeasible" and cfg["binding"] == "target"
+
+
+def test_example_honours_a_pinned_manifest():
+    import hashlib
+    pin = hashlib.sha256((LAW / "manifest.json").read_bytes()).hexdigest()
+    ok = run_example("--max-params", "5e6", "--sha256", pin)
+    assert ok.returncode == 0, ok.stderr
+    wrong = run_example("--max-params", "5e6", "--sha256", "0" * 64)
+    assert wrong.returncode == 2 and "is not the pinned" in wrong.stderr

@@ -41,3 +41,66 @@ def test_checkpoint_roundtrip_without_lightning(tmp_path):
     loaded = load_checkpoint_model(tmp_path / "m.ckpt")
     x = torch.randint(1, 41, (4, 8))
     assert torch.allclose(LastPositionScorer(loaded)(x), LastPositionScorer(module.model.eval())(x))
+
+
+# ---- the serving contract: hostile or odd inputs, the same answer in torch and onnxruntime
+
+@pytest.fixture(scope="module", params=["sasrec", "hstu"])
+def served(request):
+    torch.manual_seed(1)
+    n_items, max_len = 60, 12
+    model = SequentialRecommender(ModelConfig(n_items=n_items, max_len=max_len, n_layers=2, d_model=16,
+                                              backbone=request.param)).eval()
+    fallback = torch.arange(n_items + 1, dtype=torch.float32) / 1000.0  # a recognisable "popularity"
+    return model, fallback, ort_session(onnx_bytes(model, fallback=fallback))
+
+
+def both(served, x):
+    """(torch, onnxruntime) scores of int64 input ``x``; asserts they agree."""
+    model, fallback, sess = served
+    with torch.no_grad():
+        ref = LastPositionScorer(model, fallback)(torch.from_numpy(x)).numpy()
+    got = sess.run(["scores"], {"item_ids": x})[0]
+    assert got.shape == ref.shape and np.array_equal(np.isneginf(ref), np.isneginf(got))
+    finite = np.isfinite(ref)
+    assert np.max(np.abs(ref[finite] - got[finite]), initial=0.0) <= 1e-4
+    return ref, got
+
+
+def test_ids_outside_the_catalogue_are_padding(served):
+    x = varied_inputs(16, 60, 12, seed=3)
+    hostile = x.copy()
+    hostile[:, :4] = np.array([-1, -60, 61, 2**40])  # negative, past the catalogue, huge
+    clean = x.copy()
+    clean[:, :4] = 0
+    for a, b in zip(both(served, hostile), both(served, clean)):
+        assert np.allclose(a, b, atol=1e-6)
+
+
+def test_longer_than_max_len_scores_the_last_max_len_items(served):
+    rng = np.random.default_rng(4)
+    long = rng.integers(1, 61, (8, 30)).astype(np.int64)
+    for a, b in zip(both(served, long), both(served, long[:, -12:])):
+        assert np.allclose(a, b, atol=1e-6)
+
+
+def test_empty_and_all_padding_rows_score_by_fallback(served):
+    _, fallback, _ = served
+    expected = fallback.numpy().copy()
+    expected[0] = -np.inf
+    for x in (np.zeros((3, 0), np.int64), np.zeros((3, 5), np.int64), np.full((2, 4), -7, np.int64)):
+        for scores in both(served, x):
+            assert np.array_equal(scores, np.tile(expected, (len(x), 1)))
+    mixed = np.array([[0, 0, 0], [0, 5, 9]], np.int64)  # one empty row beside a real one
+    ref, _ = both(served, mixed)
+    assert np.array_equal(ref[0], expected) and not np.array_equal(ref[1], expected)
+
+
+def test_padding_column_in_front_changes_nothing(served):
+    """The scorer's extra padding column leaves ordinary inputs as the model scores them."""
+    model, fallback, _ = served
+    x = torch.from_numpy(varied_inputs(20, 60, 12, seed=5))
+    with torch.no_grad():
+        plain = model.score_last(x)
+        served_scores = LastPositionScorer(model, fallback)(x)
+    assert torch.allclose(served_scores[:, 1:], plain[:, 1:], atol=1e-5)

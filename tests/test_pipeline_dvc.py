@@ -62,9 +62,12 @@ def test_dvc_repro_produces_every_artifact_and_push_pull(repo_copy, tmp_path, dv
     assert "Held-out validation" in (art / "law" / "report.md").read_text()
 
     manifest = json.loads((art / "manifest.json").read_text())
-    assert {"law/law.json", "law/latency.json", "model/model.onnx", "model/model.json"} <= set(manifest["files"])
-    for rel, entry in manifest["files"].items():
-        assert sha256_file(art / rel) == entry["sha256"] and (art / rel).stat().st_size == entry["bytes"]
+    law_manifest = json.loads((art / "law" / "manifest.json").read_text())  # the law's own: what Law.load checks
+    assert {"model/model.onnx", "model/model.json", "model/item_map.npy"} == set(manifest["files"])
+    assert {"law.json", "latency.json", "report.md"} <= set(law_manifest["files"])
+    for folder, m in ((art, manifest), (art / "law", law_manifest)):
+        for rel, entry in m["files"].items():
+            assert sha256_file(folder / rel) == entry["sha256"] and (folder / rel).stat().st_size == entry["bytes"]
 
     model = json.loads((art / "model" / "model.json").read_text())
     assert model["parity"]["max_abs_diff"] <= 1e-4 and model["parity"]["top10_identical"]
@@ -74,6 +77,9 @@ def test_dvc_repro_produces_every_artifact_and_push_pull(repo_copy, tmp_path, dv
     assert inp.name == "item_ids" and inp.type == "tensor(int64)" and out.name == "scores"
     scores = sess.run(None, {"item_ids": np.array([[0, 0, 3, 5]], dtype=np.int64)})[0]
     assert scores.shape == (1, model["n_items"] + 1) and np.isneginf(scores[0, 0])
+    # no item: the training popularity stored at export (the serving contract in model.json)
+    empty = sess.run(None, {"item_ids": np.zeros((1, 0), dtype=np.int64)})[0][0]
+    assert "popularity" in model["input"]["no_item"] and empty[1:].sum() == pytest.approx(1.0, rel=1e-5)
 
     law = Law.load(art / "law")  # the manifest beside it is verified
     assert law.predict(n_layers=2, d_model=16, variant="users50").value > 0

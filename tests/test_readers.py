@@ -47,7 +47,7 @@ BAD = [
     ("s3rec", "1 10 11\n2\n", 2, "at least one item"),
     ("s3rec", "1 10 1.5\n", 1, "not an integer"),
     ("movielens-dat", "1::10::5::100\n1::11::5\n", 2, "expected 4 columns"),
-    ("movielens-dat", "1::10::5::abc\n", 1, "not a number"),
+    ("movielens-dat", "1::10::5::abc\n", 1, "not a finite number"),
     ("movielens-100k", "1\t10\t5\t100\n1\tfoo\t5\t100\n", 2, "not an integer"),
     ("movielens-100k", "1\t10\t5\n", 1, "expected 4 columns"),
     ("movielens-csv", "userId,movieId,rating,timestamp\n1,10,5,100\n1,10,5\n", 3, "expected 4 columns"),
@@ -88,3 +88,62 @@ def test_cli_malformed_input_one_line_nonzero(tmp_path):
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{p}:3:" in lines[0] and "not an integer" in lines[0]
+
+
+# ---- hardening: what a careless or hostile file must not slip through
+
+def test_bom_and_crlf_accepted_by_every_format(tmp_path):
+    for fmt, (name, text) in sorted(GOOD.items()):
+        for variant, data in (("bom", "\ufeff" + text), ("crlf", text.replace("\n", "\r\n")),
+                              ("bom+crlf", "\ufeff" + text.replace("\n", "\r\n"))):
+            p = tmp_path / f"{fmt}-{variant}-{name}"
+            p.write_bytes(data.encode("utf-8"))
+            raw = read_interactions(p, fmt)
+            assert sorted(zip(raw.user.tolist(), raw.item.tolist())) == [(1, 10), (1, 11), (2, 10)], (fmt, variant)
+
+
+HOSTILE = [  # (format, text, line, problem)
+    ("sasrec", "1 10\n1 9223372036854775808\n", 2, "outside int64"),
+    ("s3rec", "99999999999999999999 1 2\n", 1, "outside int64"),
+    ("sasrec", "1 10\n-1 11\n", 2, "negative; ids must be >= 0"),
+    ("movielens-100k", "1\t-3\t5\t100\n", 1, "negative"),
+    ("sasrec", "1 10\n1 \uff11\uff12\n", 2, "not an integer id (ASCII digits only)"),
+    ("movielens-csv", "userId,movieId,rating,timestamp\n1,1_0,5,100\n", 2, "not an integer id"),
+    ("movielens-dat", "1::10::5::nan\n", 1, "timestamp 'nan' is not a finite number"),
+    ("movielens-100k", "1\t10\t5\tinf\n", 1, "timestamp 'inf' is not a finite number"),
+    ("recbole", "user_id:token\titem_id:token\ttimestamp:float\n1\t2\t-Infinity\n", 2, "not a finite number"),
+    ("csv", "user,item,timestamp\n1,2,1e400\n", 2, "not a finite number"),
+    ("movielens-100k", "1\t10\t5\t1_000\n", 1, "not a finite number"),
+]
+
+
+@pytest.mark.parametrize("fmt,text,line,problem", HOSTILE)
+def test_hostile_values_are_refused_naming_file_and_line(tmp_path, fmt, text, line, problem):
+    p = write(tmp_path, "hostile.txt", text)
+    with pytest.raises(InputFormatError) as e:
+        read_interactions(p, fmt, columns={"timestamp": "timestamp"} if fmt == "csv" else None)
+    assert e.value.line == line and str(p) in str(e.value) and problem in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("fmt", sorted(GOOD))
+def test_non_utf8_file_names_file_and_line(tmp_path, fmt):
+    name, text = GOOD[fmt]
+    lines = text.split("\n")
+    p = tmp_path / name
+    p.write_bytes(("\n".join(lines[:2]) + "\n").encode() + b"\xff\xfe 1\n")
+    with pytest.raises(InputFormatError, match=r":3: not UTF-8 text \(byte 0xff\)"):
+        read_interactions(p, fmt)
+
+
+def test_unreadable_file_is_one_line(tmp_path, monkeypatch):
+    p = write(tmp_path, "locked.txt", "1 10\n")
+    real_open = open
+
+    def deny(file, *a, **k):
+        if str(file) == str(p):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr("builtins.open", deny)
+    with pytest.raises(InputFormatError, match=r"locked.txt: cannot read: Permission denied"):
+        read_interactions(p, "sasrec")

@@ -112,3 +112,53 @@ def test_ddp_two_processes_on_cpu(rule_dataset, tmp_path):
     assert len(targets) == 300
     for k in ("hr@10", "ndcg@10", "mrr"):
         assert metrics["test"][k] == pytest.approx(once[k], abs=1e-9), k
+
+
+def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
+    """A run killed without warning (os._exit: no cleanup, like SIGKILL) in the middle of its third epoch and
+    resumed from last.ckpt ends with exactly the metrics of the run that was never interrupted.
+
+    The data are half rule, half noise, so the metrics stay far from 0 and 1 and move with every shuffle and
+    dropout mask: a resume that replays another random stream ends elsewhere."""
+    rng = np.random.default_rng(1)
+    users, items = [], []
+    for u in range(300):
+        seq = (rng.integers(0, N_ITEMS) + np.arange(12)) % N_ITEMS + 1
+        noisy = rng.random(12) < 0.5
+        seq[noisy] = rng.integers(1, N_ITEMS + 1, noisy.sum())
+        users += [u] * 12
+        items += seq.tolist()
+    data = tmp_path / "data"
+    save_dataset(build_dataset(Interactions(np.array(users), np.array(items), None, None, "noisy"))[0], data)
+
+    def run(name, kill_at=None):
+        script = tmp_path / f"{name}.py"
+        script.write_text(textwrap.dedent(f"""
+            import os, lightning as L
+            from srlaw.config import ModelConfig, TrainConfig
+            from srlaw.training import train_run
+
+            class Kill(L.Callback):
+                def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+                    if {kill_at!r} == (trainer.current_epoch, batch_idx):
+                        os._exit(9)
+
+            train_run({str(data)!r}, {str(tmp_path / name)!r},
+                      ModelConfig(n_items={N_ITEMS}, max_len=10, n_layers=1, d_model=16, dropout=0.3),
+                      TrainConfig(max_epochs=5, patience=5, batch_size=32, lr=5e-3, accelerator="cpu", devices=1,
+                                  progress_bar=False, deterministic=True, seed=7), callbacks=[Kill()])
+        """))
+        return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+
+    assert run("whole").returncode == 0
+    killed = run("killed", kill_at=(2, 4))
+    assert killed.returncode == 9 and not (tmp_path / "killed" / "metrics.json").exists()
+    proc = run("killed")  # the same command again: resumes from last.ckpt (end of epoch 1)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    assert resumed["resumed"] and not whole["resumed"]
+    assert (resumed["epochs"], resumed["best_epoch"]) == (whole["epochs"], whole["best_epoch"])
+    assert 0.05 < whole["test"]["ndcg@10"] < 0.9  # not saturated: the comparison below can fail
+    for split in ("valid", "test"):
+        assert resumed[split] == whole[split], split  # exactly, not approximately

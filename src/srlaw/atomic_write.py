@@ -1,11 +1,14 @@
 """Write files and folders so that a crash never leaves a half-written result behind.
 
 Everything goes to a temporary sibling first and is renamed into place only when complete (a rename within one
-file system is atomic on POSIX).
+file system is atomic on POSIX). Files end up 0644 and folders 0755 — artifacts are read by serving processes that
+run as other users (``mkstemp``/``mkdtemp`` alone would leave 0600/0700). A process killed mid-write (SIGKILL runs
+no cleanup) leaves its temporary behind; the next write of the same path removes it.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -14,12 +17,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+FILE_MODE, DIR_MODE = 0o644, 0o755
+
+
+def _remove_stale(path: Path) -> None:
+    """Temporaries of ``path`` left by a killed writer (single writer per path, as in a DVC stage)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -30,9 +47,9 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    """Pretty JSON (sorted keys, trailing newline) written atomically."""
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n").encode())
+def write_json_atomic(path: str | os.PathLike, obj, allow_nan: bool = True) -> None:
+    """Pretty JSON (sorted keys, trailing newline) written atomically; ``allow_nan=False`` for standard JSON only."""
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=allow_nan) + "\n").encode())
 
 
 @contextmanager
@@ -40,8 +57,10 @@ def atomic_directory(path: str | os.PathLike):
     """Yield a temporary folder; on success it replaces ``path`` whole, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(tmp, DIR_MODE)
         yield tmp
         if path.exists():
             old = path.with_name(f".{path.name}.old")

@@ -23,11 +23,13 @@ def _cmd_prepare(args) -> None:
 
 
 def _cmd_entropy(args) -> None:
+    from srlaw.config import EntropyConfig, parse
     from srlaw.stages.data_stages import dumps, score_file, score_variant
     if args.input:
         if not args.format:
             raise SrlawError("--input needs --format (one of " + ", ".join(FORMATS) + ")")
-        print(dumps(score_file(args.input, args.format, args.m, args.r, args.max_len)))
+        e = parse(EntropyConfig, {"m": args.m, "r": args.r, "max_len": args.max_len}, "", "options")
+        print(dumps(score_file(args.input, args.format, e.m, e.r, e.max_len)))
         return
     if not args.variant:
         raise SrlawError("give --variant NAME (pipeline) or --input FILE --format FMT")
@@ -68,6 +70,8 @@ def _parse_target(text: str) -> dict:
     if "=" not in text:
         raise SrlawError(f"--target must look like ndcg@10=0.18, got {text!r}")
     metric, value = text.split("=", 1)
+    if not metric.strip():
+        raise SrlawError(f"--target names no metric, got {text!r}; e.g. ndcg@10=0.18")
     try:
         return {metric.strip(): float(value)}
     except ValueError:
@@ -78,7 +82,7 @@ def _cmd_advise(args) -> None:
     import json
     from srlaw.predictor import Law
     target = _parse_target(args.target) if args.target else None  # bad input is refused before any file is read
-    law = Law.load(args.law)
+    law = Law.load(args.law, sha256=args.sha256, verify=not args.no_verify)
     budget = {}
     if args.max_params is not None:
         budget["params"] = args.max_params
@@ -156,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Rank (n_layers, d_model) by the law's prediction under a target metric, "
                                     "a parameter budget and a latency budget.")
     sp.add_argument("--law", default="artifacts/law", help="law.json or the folder holding it")
+    sp.add_argument("--sha256", help="pin: the expected sha256 of the law folder's manifest.json")
+    sp.add_argument("--no-verify", action="store_true", help="load a law without its manifest (unverified)")
     sp.add_argument("--target", help="e.g. ndcg@10=0.18 (default: maximise the metric)")
     sp.add_argument("--max-params", type=float, help="total parameter budget, e.g. 5e6")
     sp.add_argument("--max-latency-ms", type=float, help="batch-1 ONNX Runtime latency budget")

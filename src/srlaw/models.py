@@ -165,17 +165,33 @@ class SequentialRecommender(nn.Module):
 
 
 class LastPositionScorer(nn.Module):
-    """Wraps a model as ``item_ids -> scores at the last position``: the ONNX export signature.
+    """Wraps a model as ``item_ids -> scores at the last position``: the ONNX export signature and serving contract.
 
-    Input ``item_ids`` int64 ``[batch, seq]``, left-padded with 0; output ``scores`` ``[batch, n_items + 1]``.
+    Input ``item_ids`` int64 ``[batch, seq]``, left-padded with 0; output ``scores`` ``[batch, n_items + 1]``,
+    column 0 (padding) = −inf. Every rule lives in the graph, so onnxruntime serves exactly what torch computes:
+
+    - an id outside ``[0, n_items]`` (negative, or past the catalogue) is treated as padding;
+    - a sequence longer than ``max_len`` is scored on its last ``max_len`` items;
+    - a row with no item left (an empty sequence, all padding, only unknown ids) gets ``fallback`` — the
+      training split's item popularity when the exporter provides it, else zeros.
     """
 
-    def __init__(self, model: SequentialRecommender):
+    def __init__(self, model: SequentialRecommender, fallback: torch.Tensor | None = None):
         super().__init__()
         self.model = model
+        n = model.cfg.n_items + 1
+        fallback = torch.zeros(n) if fallback is None else torch.as_tensor(fallback, dtype=torch.float32)
+        if fallback.shape != (n,):
+            raise ValueError(f"fallback must have n_items + 1 = {n} scores, got shape {tuple(fallback.shape)}")
+        self.register_buffer("fallback", fallback)
 
     def forward(self, item_ids):
-        scores = self.model.score_last(item_ids)
-        # column 0 is padding: -inf so it never enters a top-k
+        cfg = self.model.cfg
+        ids = torch.where((item_ids < 0) | (item_ids > cfg.n_items), torch.zeros_like(item_ids), item_ids)
+        # one padding column in front: an empty sequence still has a position, and a longer one is cut to max_len
+        ids = F.pad(ids, (1, 0))[:, -cfg.max_len:]
+        scores = self.model.score_last(ids)
+        empty = (ids != 0).sum(dim=1, keepdim=True) == 0
+        scores = torch.where(empty, self.fallback[None, :].to(scores.dtype), scores)
         pad = torch.arange(scores.shape[1], device=scores.device) == 0
         return scores.masked_fill(pad, float("-inf"))

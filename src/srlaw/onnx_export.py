@@ -2,7 +2,8 @@
 
 The exported graph is :class:`srlaw.models.LastPositionScorer`: input ``item_ids`` (int64, [batch, seq],
 left-padded with 0, canonical item ids 1..n_items), output ``scores`` (float32, [batch, n_items + 1]) at the last
-position, column 0 = −inf. Batch and sequence axes are dynamic (seq <= max_len).
+position, column 0 = −inf. Batch and sequence axes are dynamic; the scorer's serving rules (unknown ids, long,
+empty and all-padding rows) are part of the graph.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def load_checkpoint_model(path) -> SequentialRecommender:
     return model.eval()
 
 
-def onnx_bytes(model: SequentialRecommender, example_len: int | None = None) -> bytes:
-    """Serialise ``model`` as an ONNX graph with dynamic batch and sequence axes."""
-    scorer = LastPositionScorer(model).eval()
+def onnx_bytes(model: SequentialRecommender, example_len: int | None = None, fallback=None) -> bytes:
+    """Serialise ``model`` (with the serving rules of :class:`LastPositionScorer`) with dynamic batch and sequence."""
+    scorer = LastPositionScorer(model, fallback).eval()
     t = example_len or model.cfg.max_len
     example = torch.randint(1, model.cfg.n_items + 1, (2, t), dtype=torch.int64)
     buf = io.BytesIO()
@@ -46,10 +47,10 @@ def onnx_bytes(model: SequentialRecommender, example_len: int | None = None) -> 
     return buf.getvalue()
 
 
-def export_onnx(model: SequentialRecommender, path) -> Path:
+def export_onnx(model: SequentialRecommender, path, fallback=None) -> Path:
     """Write the model to ``path`` atomically and check it with ``onnx.checker``."""
     import onnx
-    data = onnx_bytes(model)
+    data = onnx_bytes(model, fallback=fallback)
     onnx.checker.check_model(onnx.load_from_string(data))
     write_bytes_atomic(path, data)
     return Path(path)
@@ -64,14 +65,14 @@ def ort_session(model_bytes_or_path, threads: int | None = None, providers=None)
     return ort.InferenceSession(src, opts, providers=providers or ["CPUExecutionProvider"])
 
 
-def parity(model: SequentialRecommender, session, inputs: np.ndarray) -> dict:
+def parity(model: SequentialRecommender, session, inputs: np.ndarray, fallback=None) -> dict:
     """Max |Δ| between torch and ONNX Runtime scores, and whether every row's top-10 ids agree."""
     with torch.no_grad():
-        ref = LastPositionScorer(model).eval()(torch.from_numpy(inputs)).numpy()
+        ref = LastPositionScorer(model, fallback).eval()(torch.from_numpy(inputs)).numpy()
     got = session.run(["scores"], {"item_ids": inputs})[0]
     finite = np.isfinite(ref)
     same_inf = bool(np.array_equal(finite, np.isfinite(got)))
-    max_abs = float(np.max(np.abs(ref[finite] - got[finite])))
+    max_abs = float(np.max(np.abs(ref[finite] - got[finite]), initial=0.0))
     top_ref = np.argsort(-ref, axis=1, kind="stable")[:, :10]
     top_got = np.argsort(-got, axis=1, kind="stable")[:, :10]
     return {"max_abs_diff": max_abs, "top10_identical": bool(np.array_equal(np.sort(top_ref, 1), np.sort(top_got, 1))),

@@ -9,7 +9,10 @@ timestamps. Malformed input raises :class:`InputFormatError` naming the file, th
 from __future__ import annotations
 
 import csv
+import io
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,18 +46,58 @@ class Interactions:
         return len(self.user)
 
 
+INT64_MAX = 2**63 - 1
+_ID = re.compile(r"[0-9]+")  # ASCII digits only: int() would also take '1_0', full-width digits and '-1'
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")  # no nan, inf, '_' or other scripts
+_IDS_ONLY = re.compile(rb"[0-9 \t\r\n]*")
+BOM = "\ufeff"
+
+
 def _parse_int(text: str, path, lineno: int, field: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise InputFormatError(path, lineno, f"{field} {text.strip()!r} is not an integer id") from None
+    """A raw id: ASCII digits, >= 0, inside int64 (ids are int64 arrays; 0 and up keep clear of padding)."""
+    t = text.strip()
+    if not _ID.fullmatch(t):
+        if re.fullmatch(r"-[0-9]+", t):
+            raise InputFormatError(path, lineno, f"{field} {t!r} is negative; ids must be >= 0")
+        raise InputFormatError(path, lineno, f"{field} {t!r} is not an integer id (ASCII digits only)")
+    value = int(t)
+    if value > INT64_MAX:
+        raise InputFormatError(path, lineno, f"{field} {t!r} is outside int64 (at most {INT64_MAX})")
+    return value
 
 
 def _parse_float(text: str, path, lineno: int, field: str) -> float:
+    """A finite decimal number in ASCII (no nan, inf or digit separators)."""
+    t = text.strip()
+    if not _NUMBER.fullmatch(t):
+        raise InputFormatError(path, lineno, f"{field} {t!r} is not a finite number")
+    value = float(t)
+    if not math.isfinite(value):
+        raise InputFormatError(path, lineno, f"{field} {t!r} is not a finite number")
+    return value
+
+
+def _read_bytes(path) -> bytes:
     try:
-        return float(text)
-    except ValueError:
-        raise InputFormatError(path, lineno, f"{field} {text.strip()!r} is not a number") from None
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InputFormatError(path, None, f"cannot read: {e.strerror or e}") from None
+
+
+def _decode(path, data: bytes) -> str:
+    """UTF-8 text (a leading byte-order mark is dropped); a bad byte is named with its line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise InputFormatError(path, line, f"not UTF-8 text (byte 0x{data[e.start]:02x}); re-save the file as UTF-8") from None
+    return text[1:] if text.startswith(BOM) else text
+
+
+def _read_lines(path) -> list[str]:
+    """The file's lines without their line ends (LF or CRLF), numbered from 1 by position in the list."""
+    return [ln.rstrip("\r") for ln in _decode(path, _read_bytes(path)).split("\n")]
 
 
 def _finish(path, users, items, timestamps=None, ratings=None) -> Interactions:
@@ -73,56 +116,53 @@ def _read_fixed_columns(path, sep, names, skip_header=False) -> Interactions:
     """Lines with exactly ``len(names)`` fields; names among user/item/rating/timestamp."""
     users, items, ratings, stamps = [], [], [], []
     want = len(names)
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if skip_header and lineno == 1:
-                continue
-            if not line.strip():
-                continue
-            parts = line.rstrip("\r\n").split(sep) if sep else line.split()
-            if len(parts) != want:
-                raise InputFormatError(path, lineno, f"expected {want} columns ({', '.join(names)}), found {len(parts)}")
-            row = dict(zip(names, parts))
-            users.append(_parse_int(row["user"], path, lineno, "user id"))
-            items.append(_parse_int(row["item"], path, lineno, "item id"))
-            if "rating" in row:
-                ratings.append(_parse_float(row["rating"], path, lineno, "rating"))
-            if "timestamp" in row:
-                stamps.append(_parse_float(row["timestamp"], path, lineno, "timestamp"))
+    for lineno, line in enumerate(_read_lines(path), 1):
+        if (skip_header and lineno == 1) or not line.strip():
+            continue
+        parts = line.split(sep) if sep else line.split()
+        if len(parts) != want:
+            raise InputFormatError(path, lineno, f"expected {want} columns ({', '.join(names)}), found {len(parts)}")
+        row = dict(zip(names, parts))
+        users.append(_parse_int(row["user"], path, lineno, "user id"))
+        items.append(_parse_int(row["item"], path, lineno, "item id"))
+        if "rating" in row:
+            ratings.append(_parse_float(row["rating"], path, lineno, "rating"))
+        if "timestamp" in row:
+            stamps.append(_parse_float(row["timestamp"], path, lineno, "timestamp"))
     return _finish(path, users, items, stamps if "timestamp" in names else None,
                    ratings if "rating" in names else None)
 
 
 def read_sasrec(path) -> Interactions:
     """SASRec/BERT4Rec ``user item`` lines, chronological within each user."""
-    # Fast path: one vectorised parse; any irregularity falls back to the line reader, which names the line.
-    with open(path, "rb") as f:
-        data = f.read()
-    lines = [ln for ln in data.splitlines() if ln.strip()]
-    try:
-        flat = np.array(data.split(), dtype=np.int64)
-        if len(lines) and len(flat) == 2 * len(lines) and all(len(ln.split()) == 2 for ln in lines):
-            table = flat.reshape(-1, 2)
-            return Interactions(table[:, 0].copy(), table[:, 1].copy(), None, None, str(path))
-    except (ValueError, OverflowError):
-        pass
+    # Fast path: one vectorised parse of a file of ASCII digits; anything else (a sign, a BOM, a stray character,
+    # an id past int64) goes to the line reader, which names the line and the problem.
+    data = _read_bytes(path)
+    if _IDS_ONLY.fullmatch(data):
+        lines = [ln for ln in data.splitlines() if ln.strip()]
+        try:
+            flat = np.array(data.split(), dtype=np.int64)
+            if len(lines) and len(flat) == 2 * len(lines) and all(len(ln.split()) == 2 for ln in lines):
+                table = flat.reshape(-1, 2)
+                return Interactions(table[:, 0].copy(), table[:, 1].copy(), None, None, str(path))
+        except (ValueError, OverflowError):
+            pass
     return _read_fixed_columns(path, None, ("user", "item"))
 
 
 def read_s3rec(path) -> Interactions:
     """S3Rec files: one line per user, ``user i1 i2 …`` in chronological order."""
     users, items = [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 2:
-                raise InputFormatError(path, lineno, "expected a user id followed by at least one item id, found 1 column")
-            user = _parse_int(parts[0], path, lineno, "user id")
-            for tok in parts[1:]:
-                users.append(user)
-                items.append(_parse_int(tok, path, lineno, "item id"))
+    for lineno, line in enumerate(_read_lines(path), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 2:
+            raise InputFormatError(path, lineno, "expected a user id followed by at least one item id, found 1 column")
+        user = _parse_int(parts[0], path, lineno, "user id")
+        for tok in parts[1:]:
+            users.append(user)
+            items.append(_parse_int(tok, path, lineno, "item id"))
     return _finish(path, users, items)
 
 
@@ -138,7 +178,7 @@ def read_movielens_100k(path) -> Interactions:
 
 def _read_header_table(path, sep, mapping: dict[str, str | None], header_names=None) -> Interactions:
     """Delimited table with a header row; ``mapping`` maps user/item/timestamp/rating to header names."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with io.StringIO(_decode(path, _read_bytes(path)), newline="") as f:
         reader = csv.reader(f, delimiter=sep)
         try:
             header = next(reader)
@@ -181,9 +221,8 @@ def read_recbole(path) -> Interactions:
     def strip_types(header):
         return [h.strip().split(":")[0] for h in header]
 
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
-    names = strip_types(first.rstrip("\r\n").split("\t")) if first else []
+    first = _read_lines(path)[0]
+    names = strip_types(first.split("\t")) if first else []
     mapping = {"user": "user_id", "item": "item_id",
                "timestamp": "timestamp" if "timestamp" in names else None,
                "rating": "rating" if "rating" in names else None}

@@ -87,6 +87,9 @@ class SequenceDataModule(L.LightningDataModule):
         self.dataset_dir, self.max_len = str(dataset_dir), max_len
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.seed, self.num_workers = seed, num_workers
+        # one generator for every epoch's shuffle; its state travels in checkpoints (state_dict), so a resumed run
+        # shuffles its remaining epochs exactly as the uninterrupted run would
+        self.train_generator = torch.Generator().manual_seed(seed)
         self.ds = load_dataset(dataset_dir)
         if self.ds.n_users == 0:
             raise DataError(f"{dataset_dir}: the variant has no users")
@@ -102,9 +105,14 @@ class SequenceDataModule(L.LightningDataModule):
         return self.ds.n_items
 
     def train_dataloader(self):
-        g = torch.Generator().manual_seed(self.seed)
         return DataLoader(_TrainSequences(self.train_inputs, self.train_targets), batch_size=self.batch_size,
-                          shuffle=True, generator=g, num_workers=self.num_workers, drop_last=False)
+                          shuffle=True, generator=self.train_generator, num_workers=self.num_workers, drop_last=False)
+
+    def state_dict(self) -> dict:
+        return {"train_generator": self.train_generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.train_generator.set_state(state["train_generator"])
 
     def eval_dataloader(self, split: str):
         users = _EvalUsers(self.ds, split)
@@ -195,6 +203,20 @@ class SeqRecModule(L.LightningModule):
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
+    # The global RNG (dropout) travels in checkpoints: a run killed and resumed from last.ckpt continues with the
+    # random stream the uninterrupted run had at that checkpoint, so both end with the same metrics.
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state(),
+                                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if states is None:  # a checkpoint from before the states were saved
+            return
+        torch.set_rng_state(states["torch"])
+        if states["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])
+
 
 # ---------------------------------------------------------------- one run
 
@@ -204,8 +226,12 @@ def _resolve_precision(precision: str) -> str:
     return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
 
 
-def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConfig, meta: dict | None = None) -> dict:
-    """Train one configuration, test its best checkpoint, write ``run_dir/metrics.json``; return the metrics."""
+def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConfig, meta: dict | None = None,
+              callbacks=()) -> dict:
+    """Train one configuration, test its best checkpoint, write ``run_dir/metrics.json``; return the metrics.
+
+    ``callbacks``: extra Lightning callbacks (custom logging, a fault injected by a test).
+    """
     model_cfg.validate()
     train_cfg.validate()
     run_dir = Path(run_dir)
@@ -235,7 +261,7 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
     trainer = L.Trainer(
         accelerator=train_cfg.accelerator, devices=train_cfg.devices, strategy=train_cfg.strategy,
         num_nodes=train_cfg.num_nodes, precision=precision, max_epochs=train_cfg.max_epochs,
-        deterministic=train_cfg.deterministic, callbacks=[checkpoint, early], logger=loggers or False,
+        deterministic=train_cfg.deterministic, callbacks=[checkpoint, early, *callbacks], logger=loggers or False,
         enable_progress_bar=sys.stderr.isatty() if train_cfg.progress_bar is None else train_cfg.progress_bar,
         enable_model_summary=False, check_val_every_n_epoch=train_cfg.val_check_interval_epochs,
         max_time={"minutes": train_cfg.max_minutes} if train_cfg.max_minutes else None, num_sanity_val_steps=0,

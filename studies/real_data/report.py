@@ -178,16 +178,14 @@ def collapsed_runs(records: list[dict], metric: str = "ndcg@10", ratio: float = 
 def ship_law(name: str, records: list[dict], variants: dict, recipe: Recipe, params, laws_dir: Path) -> dict:
     """Fit the held-out-selected form on all of a grid's runs and release it under artifacts/laws/<name>/."""
     from srlaw.law_report import write_report
-    from srlaw.law_schema import validate_law_document
+    from srlaw.law_schema import write_law
     from srlaw.stages.export_stage import write_manifest
     from srlaw.stages.fit_stage import fit_law
 
     law_cfg = replace(params.law, metrics=list(METRICS), split="mean(valid, test)")
     trained = {**asdict(recipe.model), **asdict(run_config(recipe)), "grid": name}
-    law = fit_law(records, variants, law_cfg, params.seed, trained, params.raw)
     out = Path(laws_dir) / name.replace("/", "_")
-    validate_law_document(law, str(out / "law.json"))
-    write_json_atomic(out / "law.json", law)
+    law = write_law(out / "law.json", fit_law(records, variants, law_cfg, params.seed, trained, params.raw))
     write_report(law, out)
     write_manifest(out, params.raw)
     return law

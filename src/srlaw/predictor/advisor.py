@@ -60,10 +60,18 @@ class Advice:
                 "binding": self.binding, "best_achievable": self.best_achievable, "optimum": self.optimum}
 
 
+def _positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value <= 0:
+        raise LawInputError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def budget_constraints(budget: dict, params_total, params_non_embedding, latency_ms, has_latency: bool):
     unknown = set(budget) - set(BUDGET_KEYS)
     if unknown:
         raise LawInputError(f"unknown budget keys {sorted(unknown)}; use {', '.join(BUDGET_KEYS)}")
+    budget = {k: _positive(f"budget {k}", v) for k, v in budget.items()}
     out = []
     if "params" in budget:
         out.append(Constraint("params", params_total <= budget["params"], f"params > {budget['params']:g}"))
@@ -83,12 +91,20 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
     """See :meth:`srlaw.predictor.Law.advise`."""
     goal = None
     if target:
-        if len(target) != 1:
-            raise LawInputError(f"target takes one metric, got {target}")
+        if not isinstance(target, dict) or len(target) != 1:
+            raise LawInputError(f"target takes one metric, e.g. {{'ndcg@10': 0.18}}, got {target!r}")
         metric, goal = next(iter(target.items()))
+        if not isinstance(metric, str) or not metric:
+            raise LawInputError(f"target names no metric (got {target!r}); e.g. {{'ndcg@10': 0.18}}")
+        if isinstance(goal, bool) or not isinstance(goal, (int, float, np.integer, np.floating)) \
+                or not 0 <= goal <= 1:  # NaN fails this too
+            raise LawInputError(f"target {metric} must be a rate in [0, 1], got {goal!r}")
+        goal = float(goal)
     elif objective != "max":
         raise LawInputError(f"objective must be 'max' (or give a target), got {objective!r}")
     metric = law.resolve_metric(metric)
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise LawInputError(f"top must be an integer >= 1, got {top!r}")
     budget = dict(budget or {})
     if candidates is None:
         N, d = law.default_candidates()

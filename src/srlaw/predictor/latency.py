@@ -14,6 +14,10 @@ from srlaw.errors import LawFileError
 FEATURES = ("intercept", "params_non_embedding", "d_model_x_n_items")
 
 
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
+
+
 def _design(non_embedding, d_model, n_items):
     non_embedding, d_model = np.asarray(non_embedding, float), np.asarray(d_model, float)
     return np.stack(np.broadcast_arrays(np.ones_like(d_model), non_embedding, d_model * n_items), axis=-1)
@@ -32,12 +36,19 @@ class LatencyModel:
     """Measured latencies of the exported grid plus the stored linear model for everything else."""
 
     def __init__(self, latency_doc: dict, source: str = "latency.json"):
-        model = latency_doc.get("model")
+        model = latency_doc.get("model") if isinstance(latency_doc, dict) else None
         if not isinstance(model, dict) or model.get("features") != list(FEATURES):
             raise LawFileError(f"{source}: no fitted latency model (features {list(FEATURES)}); re-run `srlaw export`")
-        self.coef = np.asarray(model["coef"], float)
-        self.n_items = int(model["n_items"])
-        rows = latency_doc.get("configs", [])
+        coef, n_items, rows = model.get("coef"), model.get("n_items"), latency_doc.get("configs", [])
+        if not (isinstance(coef, list) and len(coef) == len(FEATURES) and all(_finite(c) for c in coef)):
+            raise LawFileError(f"{source}: field model.coef = {coef!r:.60}: expected {len(FEATURES)} finite numbers")
+        if not (isinstance(n_items, int) and not isinstance(n_items, bool) and n_items >= 0):
+            raise LawFileError(f"{source}: field model.n_items = {n_items!r}: expected an integer >= 0")
+        if not (isinstance(rows, list) and all(isinstance(r, dict) and all(
+                _finite(r.get(k)) and r.get(k) >= 0 for k in ("n_layers", "d_model", "latency_ms")) for r in rows)):
+            raise LawFileError(f"{source}: field configs: expected rows of finite n_layers, d_model, latency_ms >= 0")
+        self.coef = np.asarray(coef, float)
+        self.n_items = n_items
         keys = np.array([r["n_layers"] * 1e6 + r["d_model"] for r in rows])
         order = np.argsort(keys)
         self._keys, self._measured = keys[order], np.array([r["latency_ms"] for r in rows], float)[order]

@@ -19,22 +19,48 @@ from srlaw.predictor.latency import LatencyModel
 from srlaw.sizing import SHAPE_KEYS, non_embedding_params, total_params
 
 Z95 = 1.959963984540054
+MAX_POINTS = 1_000_000  # one call's candidates: larger batches are split by the caller
+CHUNK = 1 << 14  # points per bootstrap evaluation: memory stays bounded (CHUNK × refits floats)
+
+
+def numbers(name: str, value) -> np.ndarray:
+    """``value`` as a float array of finite, positive numbers, or :class:`LawInputError` naming ``name``.
+
+    Booleans, strings, None and NaN/inf are refused: ``np.asarray`` would turn ``True`` or ``"2"`` into numbers.
+    """
+    a = np.asarray(value)
+    if a.dtype.kind not in "iuf":
+        raise LawInputError(f"{name} must be a number or an array of numbers, got {value!r:.60}")
+    a = a.astype(float)
+    if a.size > MAX_POINTS:
+        raise LawInputError(f"{name}: {a.size:,} points in one call, over the limit of {MAX_POINTS:,}; split the batch")
+    if not np.all(np.isfinite(a)):
+        raise LawInputError(f"{name} must be finite, got {value!r:.60}")
+    if np.any(a <= 0):
+        raise LawInputError(f"{name} must be positive, got {value!r:.60}")
+    return a
 
 
 class Prediction:
-    """Predicted metric per input point with a 95 % prediction interval and a domain flag."""
+    """Predicted metric per input point with a 95 % prediction interval, a domain flag and a clip flag.
 
-    __slots__ = ("metric", "value", "lower", "upper", "in_domain", "reasons")
+    Metrics are rates in [0, 1]: a formula that leaves that range (far outside its domain) is clipped to it and
+    ``clipped`` says where.
+    """
 
-    def __init__(self, metric, value, lower, upper, in_domain, reasons=()):
+    __slots__ = ("metric", "value", "lower", "upper", "in_domain", "clipped", "reasons")
+
+    def __init__(self, metric, value, lower, upper, in_domain, reasons=(), clipped=None):
         self.metric, self.value, self.lower, self.upper = metric, value, lower, upper
         self.in_domain, self.reasons = in_domain, list(reasons)  # reasons: per point, '' when inside
+        self.clipped = np.zeros(np.shape(value), bool) if clipped is None else clipped
 
     def to_dict(self) -> dict:
         scalar = np.ndim(self.value) == 0
         conv = (lambda a: np.asarray(a).item()) if scalar else (lambda a: np.asarray(a).tolist())
         return {"metric": self.metric, "value": conv(self.value), "lower": conv(self.lower),
-                "upper": conv(self.upper), "in_domain": conv(self.in_domain), "reasons": self.reasons}
+                "upper": conv(self.upper), "in_domain": conv(self.in_domain), "clipped": conv(self.clipped),
+                "reasons": self.reasons}
 
 
 class Law:
@@ -57,9 +83,13 @@ class Law:
     # ------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, path) -> "Law":
-        """Load ``law.json`` (a file or the folder holding it), verifying sha256 against a manifest if present."""
-        doc, latency, source = read_artifact(path)
+    def load(cls, path, sha256: str | None = None, verify: bool = True) -> "Law":
+        """Load ``law.json`` (a file or the folder holding it) after checking it against the folder's manifest.
+
+        ``sha256`` pins the digest of that ``manifest.json`` (from the production config); ``verify=False`` loads
+        a law without a manifest. See :mod:`srlaw.predictor.artifact` for the threat model.
+        """
+        doc, latency, source = read_artifact(path, sha256=sha256, verify=verify)
         return cls(doc, latency, source=source)
 
     # ------------------------------------------------------------ prediction
@@ -85,12 +115,12 @@ class Law:
             data = v
         if variant is not None:
             variants = self.doc.get("variants", {})
-            if variant not in variants:
+            if not isinstance(variant, str) or variant not in variants:
                 raise LawInputError(f"variant {variant!r} unknown to this law (has {sorted(variants)})")
-            return float(variants[variant]["data"])
+            return np.asarray(float(variants[variant]["data"]))
         if data is None:
             raise LawInputError(f"give the data value (data=, the law's axis is {score_key!r}) or variant=")
-        return np.asarray(data, float)
+        return numbers("the data value", data)
 
     def _domain_reasons(self, N, d, D):
         dom = self.doc["domain"]
@@ -106,16 +136,21 @@ class Law:
         return inside, parts
 
     def _parameter_variance(self, metric, N, d, D, value):
-        """Variance of the prediction across the bootstrap refits (parameter uncertainty)."""
+        """Variance of the prediction across the bootstrap refits (parameter uncertainty), in bounded chunks."""
         boot = self._boot[metric]
         if len(boot) < 2:
             return np.zeros_like(value)
         shape = np.shape(value)
         flat = [np.broadcast_to(a, shape).reshape(-1) for a in (N, d, D)]
-        with np.errstate(all="ignore"):
-            samples = self.form.fn(boot.T[:, :, None], *flat)
-        samples = np.where(np.isfinite(samples), samples, np.nan)
-        return np.nanvar(samples, axis=0).reshape(shape)
+        out = np.empty(int(np.prod(shape, dtype=np.int64)))
+        for a in range(0, len(out), CHUNK):
+            with np.errstate(all="ignore"):
+                samples = self.form.fn(boot.T[:, :, None], *(x[a:a + CHUNK] for x in flat))
+            samples = np.where(np.isfinite(samples), samples, np.nan)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # every refit non-finite at a point: nan, flagged
+                out[a:a + CHUNK] = np.nanvar(samples, axis=0)
+        return out.reshape(shape)
 
     def predict(self, n_layers, d_model, metric: str | None = None, data=None, variant=None, warn: bool = True,
                 interval: bool = True, **named) -> Prediction:
@@ -125,24 +160,33 @@ class Law:
         held-out RMSE (``noise.sigma`` in law.json). ``interval=False`` skips the bootstrap (lower = upper = value).
         """
         metric = self.resolve_metric(metric)
-        N, d = np.asarray(n_layers, float), np.asarray(d_model, float)
-        D = np.asarray(self.data_value(data, variant, **named), float)
-        if np.any(N <= 0) or np.any(d <= 0) or np.any(D <= 0):
-            raise LawInputError("n_layers, d_model and the data value must be positive")
+        N, d = numbers("n_layers", n_layers), numbers("d_model", d_model)
+        D = self.data_value(data, variant, **named)
+        try:
+            shape = np.broadcast_shapes(N.shape, d.shape, D.shape)
+        except ValueError:
+            raise LawInputError(f"n_layers {N.shape}, d_model {d.shape} and data {D.shape} do not broadcast") from None
+        if int(np.prod(shape, dtype=np.int64)) > MAX_POINTS:
+            raise LawInputError(f"{shape} points in one call, over the limit of {MAX_POINTS:,}; split the batch")
         value = self.form.predict(self._theta[metric], N, d, D)
         var = self._parameter_variance(metric, N, d, D, value) if interval else np.zeros_like(value)
         half = Z95 * np.sqrt(var + self._sigma[metric] ** 2) if interval else np.zeros_like(value)
+        lower, upper = value - half, value + half
+        # a rate lives in [0, 1]: far outside the domain a formula can leave it, so clip and say so
+        clipped = ~np.isfinite(value) | (value < 0) | (value > 1)
+        value, lower, upper = (np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0) for a in (value, lower, upper))
         inside, parts = self._domain_reasons(N, d, D)
         reasons = []
-        if not inside.all():
-            flat = [", ".join(f"{n} outside [{lo:g}, {hi:g}]" for n, ok, lo, hi in parts if not ok.reshape(-1)[i])
-                    for i in range(inside.size)]
-            reasons = flat
-            if warn:
-                warnings.warn(f"{int((~inside).sum())} of {inside.size} points lie outside the fitted domain "
-                              f"({flat[int(np.flatnonzero(~inside.reshape(-1))[0])]}): extrapolated, check the "
-                              "interval", LawDomainWarning, stacklevel=2)
-        return Prediction(metric, value, value - half, value + half, inside, reasons)
+        if not inside.all() or clipped.any():
+            reasons = [", ".join([f"{n} outside [{lo:g}, {hi:g}]" for n, ok, lo, hi in parts if not ok.reshape(-1)[i]]
+                                 + (["clipped to [0, 1]"] if np.broadcast_to(clipped, inside.shape).reshape(-1)[i]
+                                    else []))
+                       for i in range(inside.size)]
+        if warn and not inside.all():
+            warnings.warn(f"{int((~inside).sum())} of {inside.size} points lie outside the fitted domain "
+                          f"({reasons[int(np.flatnonzero(~inside.reshape(-1))[0])]}): extrapolated, check the "
+                          "interval", LawDomainWarning, stacklevel=2)
+        return Prediction(metric, value, lower, upper, inside, reasons, clipped)
 
     # ------------------------------------------------------------ sizing
 

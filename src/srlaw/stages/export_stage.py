@@ -15,7 +15,7 @@ from srlaw.config import Params
 from srlaw.dataset import load_dataset
 from srlaw.errors import DataError, ExportError
 from srlaw.predictor.latency import fit_latency_model
-from srlaw.protocol import history_and_target, left_pad
+from srlaw.protocol import history_and_target, left_pad, training_part
 from srlaw.provenance import file_entry, package_versions, provenance_record, sha256_file
 from srlaw.stages.data_stages import PREPARED_DIR
 from srlaw.stages.train_stage import RUNS_DIR, run_name
@@ -39,6 +39,15 @@ def choose_reference(params: Params, runs_dir: Path = RUNS_DIR) -> dict:
     return max(runs, key=lambda m: m["valid"]["ndcg@10"])  # the first of equals, in grid order
 
 
+def training_popularity(dataset_dir: Path) -> np.ndarray:
+    """Share of each item among the training interactions: the scores of a row that holds no item."""
+    ds = load_dataset(dataset_dir)
+    train = np.concatenate([training_part(ds.sequence(u)) for u in range(ds.n_users)])
+    counts = np.bincount(train, minlength=ds.n_items + 1).astype(np.float32)
+    counts[0] = 0.0
+    return counts / max(counts.sum(), 1.0)
+
+
 def parity_inputs(dataset_dir: Path, max_len: int, rows: int, seed: int) -> np.ndarray:
     """Left-padded test inputs of ``rows`` users (varied lengths, as served)."""
     ds = load_dataset(dataset_dir)
@@ -52,18 +61,23 @@ def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUN
     ref = choose_reference(params, runs_dir)
     model = load_checkpoint_model(runs_dir / ref["run"] / "checkpoints" / "best.ckpt")
     model_dir = out / "model"
-    onnx_path = export_onnx(model, model_dir / "model.onnx")
     variant, export = params.export.variant, params.export
     data_dir = PREPARED_DIR / variant
+    fallback = training_popularity(data_dir)
+    onnx_path = export_onnx(model, model_dir / "model.onnx", fallback)
     x = parity_inputs(data_dir, model.cfg.max_len, export.parity_rows, params.seed)
-    check = parity(model, ort_session(str(onnx_path)), x)
+    check = parity(model, ort_session(str(onnx_path)), x, fallback)
     if check["max_abs_diff"] > 1e-4 or not check["top10_identical"]:
         raise ExportError(f"{onnx_path}: ONNX Runtime disagrees with torch ({check}); not shipping it")
     stats = json.loads((data_dir / "stats.json").read_text())
     model_json = {
         "input": {"name": "item_ids", "dtype": "int64", "shape": ["batch", "seq"], "max_seq": model.cfg.max_len,
                   "padding": "left, with item id 0; the newest item is the last column",
-                  "ids": "canonical ids 1..n_items; item_map.npy maps canonical id -> raw item id (index 0 = padding)"},
+                  "ids": "canonical ids 1..n_items; item_map.npy maps canonical id -> raw item id (index 0 = padding)",
+                  "unknown_ids": "an id outside [0, n_items] is treated as padding",
+                  "longer_than_max_seq": "scored on the last max_seq items",
+                  "no_item": "a row with no item left (empty, all padding, only unknown ids) scores by the "
+                             "training split's item popularity"},
         "output": {"name": "scores", "dtype": "float32", "shape": ["batch", model.cfg.n_items + 1],
                    "meaning": "scores over all items at the last position; column 0 (padding) is -inf"},
         "config": model.cfg.to_dict(), "max_len": model.cfg.max_len, "n_items": model.cfg.n_items,
@@ -83,13 +97,17 @@ def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUN
         "configs": rows, "model": fit_latency_model(rows, model.cfg.n_items), "batch": export.latency_batch,
         "seq": model.cfg.max_len, "n_items": model.cfg.n_items, "runtime": "onnxruntime CPUExecutionProvider",
         "machine": f"{platform.machine()} {platform.processor()}".strip(), "seconds": time.perf_counter() - t0})
+    write_manifest(out / "law", params.to_dict())  # the law's own manifest: what Law.load verifies (and a config pins)
     return write_manifest(out, params.to_dict())
 
 
 def write_manifest(out: Path, params_doc: dict) -> dict:
-    """sha256 and size of every artifact file (paths relative to ``out``), plus versions and provenance."""
+    """sha256 and size of every artifact file (paths relative to ``out``), plus versions and provenance.
+
+    A subfolder with its own manifest (``artifacts/law/``, a law released by a study) is its own release and is
+    left to that manifest.
+    """
     files = {}
-    # a subfolder with its own manifest (e.g. artifacts/laws/<dataset>/, released by a study) is its own release
     released = {p.parent for p in out.rglob("manifest.json") if p.parent != out}
     for path in sorted(out.rglob("*")):
         if released.intersection(path.parents):

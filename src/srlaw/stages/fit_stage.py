@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from srlaw.atomic_write import write_json_atomic
 from srlaw.config import LawConfig, Params
 from srlaw.errors import DataError, ParamsError
 from srlaw.law_fit import PerformanceLaw, RunTable, select_form
 from srlaw.law_forms import get_form
-from srlaw.law_schema import SCHEMA_VERSION, validate_law_document
+from srlaw.law_schema import SCHEMA_VERSION, write_law
 from srlaw.protocol import PROTOCOL
 from srlaw.provenance import provenance_record
 from srlaw.stages.data_stages import SCORES_DIR
@@ -125,9 +124,8 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
 
 def run_fit_stage(params: Params, out_dir: Path = LAW_DIR) -> dict:
     records, variants = collect_runs(params)
-    law = fit_law(records, variants, params.law, params.seed, params.train.to_dict(), params.to_dict())
-    validate_law_document(law, str(out_dir / "law.json"))
-    write_json_atomic(out_dir / "law.json", law)
+    law = write_law(out_dir / "law.json", fit_law(records, variants, params.law, params.seed,
+                                                  params.train.to_dict(), params.to_dict()))
     from srlaw.law_report import write_report
     write_report(law, out_dir)
     return law
