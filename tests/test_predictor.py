@@ -100,8 +100,11 @@ def test_advise_target_budget_and_binding(tmp_path):
     assert tight.binding == "params"
     with pytest.raises(LawInputError, match="unknown budget keys"):
         law.advise(budget={"gpus": 1}, variant="full")
-    with pytest.raises(LawInputError, match="give the data value"):
-        law.predict(n_layers=1, d_model=16)
+    # a law of one dataset predicts for it without being told; with two, D must be given
+    assert law.predict(n_layers=1, d_model=16).value == law.predict(n_layers=1, d_model=16, variant="full").value
+    two = Law({**law.doc, "variants": {"a": {"data": 900.0}, "b": {"data": 1000.0}}})
+    with pytest.raises(LawInputError, match=r"give the data value .* or variant= \(one of \['a', 'b'\]\)"):
+        two.predict(n_layers=1, d_model=16)
 
 
 def test_latency_model_is_read_from_the_artifact(tmp_path):

@@ -162,3 +162,30 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
     assert 0.05 < whole["test"]["ndcg@10"] < 0.9  # not saturated: the comparison below can fail
     for split in ("valid", "test"):
         assert resumed[split] == whole[split], split  # exactly, not approximately
+
+
+def test_log_is_one_line_per_epoch_and_says_when_the_cap_stopped_it(rule_dataset, tmp_path):
+    script = tmp_path / "quiet.py"
+    script.write_text(textwrap.dedent(f"""
+        from srlaw.config import ModelConfig, TrainConfig
+        from srlaw.training import train_run
+        m = train_run({str(rule_dataset)!r}, {str(tmp_path / 'run')!r},
+                      ModelConfig(n_items={N_ITEMS}, max_len=10, n_layers=1, d_model=8),
+                      TrainConfig(max_epochs=3, patience=5, batch_size=32, accelerator="cpu", devices=1))
+        print(m["stopped_by"])
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert [ln.split(",")[0] for ln in lines[:3]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "valid ndcg@10" in lines[0] and "train loss" in lines[0]
+    assert lines[3].startswith("note: stopped at the 3-epoch cap before early stopping")
+    assert len(lines) == 4, lines  # no banners, tips or warnings about logging intervals and folders
+    assert proc.stdout.strip() == "epoch_cap"
+
+
+def test_stopped_by():
+    from srlaw.training import stopped_by
+    assert stopped_by(early_stopped_epoch=7, epochs=8, max_epochs=20) == "early_stopping"
+    assert stopped_by(early_stopped_epoch=0, epochs=20, max_epochs=20) == "epoch_cap"
+    assert stopped_by(early_stopped_epoch=0, epochs=4, max_epochs=20) == "time_cap"

@@ -66,6 +66,15 @@ def _cmd_export(args) -> None:
     print(f"exported {len(manifest['files'])} artifact files; manifest at artifacts/manifest.json", file=sys.stderr)
 
 
+def _cmd_describe(args) -> None:
+    import json
+    from srlaw.config import load_params
+    from srlaw.stages.describe import describe, parse_columns, render
+    desc = describe(load_params(args.params), args.input, args.format, parse_columns(args.columns), args.delimiter,
+                    laws=args.law or None)
+    print(json.dumps(desc, indent=2, sort_keys=True) if args.json else render(desc))
+
+
 def _parse_target(text: str) -> dict:
     if "=" not in text:
         raise SrlawError(f"--target must look like ndcg@10=0.18, got {text!r}")
@@ -83,32 +92,56 @@ def _cmd_advise(args) -> None:
     from srlaw.predictor import Law
     target = _parse_target(args.target) if args.target else None  # bad input is refused before any file is read
     law = Law.load(args.law, sha256=args.sha256, verify=not args.no_verify)
+    data = args.data
+    if args.describe:
+        from srlaw.config import load_params
+        from srlaw.stages.describe import describe, parse_columns
+        if not args.format:
+            raise SrlawError("--describe needs --format (one of " + ", ".join(FORMATS) + ")")
+        desc = describe(load_params(args.params), args.describe, args.format, parse_columns(args.columns),
+                        laws=[law])["laws"][0]
+        data = desc["D"]
+        print(f"{args.describe}: D = {data:.4g} on the law's axis {desc['axis']} "
+              f"({'inside' if desc['inside'] else 'outside'} the fitted [{desc['domain'][0]:.4g}, "
+              f"{desc['domain'][1]:.4g}])", file=sys.stderr)
     budget = {}
     if args.max_params is not None:
         budget["params"] = args.max_params
     if args.max_latency_ms is not None:
         budget["latency_ms"] = args.max_latency_ms
-    advice = law.advise(target=target, budget=budget,
-                        data=args.data, variant=args.variant if args.data is None else None, top=args.top)
+    advice = law.advise(target=target, budget=budget, data=data, variant=args.variant if data is None else None,
+                        top=args.top, n_items=args.n_items)
     if args.json:
         print(json.dumps(advice.to_dict(), indent=2))
         return
+    print(advice_table(law, advice, args.law, budget))
+
+
+def advice_table(law, advice, law_path, budget) -> str:
+    """The ranked configurations as an aligned table, with the budget in words and what was excluded why."""
+    from srlaw.predictor.advisor import budget_in_words
     m = advice.metric
-    print(f"law: {law.doc['form']} ({args.law}); metric {m}; budget {budget or 'none'}")
-    print(f"{'rank':>4} {'layers':>6} {'d_model':>7} {m:>9} {'95% interval':>19} {'params':>10} {'latency ms':>10}")
+    lines = [f"law: {law.doc['form']} ({law_path}); metric {m}; budget: {budget_in_words(budget)}",
+             f"{'rank':>4} {'layers':>6} {'d_model':>7} {m:>9} {'95% interval':>19} {'params':>10} {'latency ms':>10}"]
     for i, r in enumerate(advice.ranked, 1):
         lat = "n/a" if r["latency_ms"] is None else f"{r['latency_ms']:.3f}{'' if r['latency_measured'] else '*'}"
-        print(f"{i:>4} {r['n_layers']:>6} {r['d_model']:>7} {r[m]:>9.4f} [{r['lower']:>8.4f}, {r['upper']:>8.4f}] "
-              f"{r['params_total']:>10,} {lat:>10}")
-    print(f"excluded {advice.excluded_count} candidates: " +
-          ", ".join(f"{k} {v}" for k, v in advice.exclusion_counts.items() if v))
+        lines.append(f"{i:>4} {r['n_layers']:>6} {r['d_model']:>7} {r[m]:>9.4f} [{r['lower']:>8.4f}, {r['upper']:>8.4f}] "
+                     f"{r['params_total']:>10,} {lat:>10}")
+    lines.append(f"excluded {advice.excluded_count} candidates: " +
+                 ", ".join(f"{k} {v}" for k, v in advice.exclusion_counts.items() if v))
+    dom = law.doc["domain"]
+    if advice.exclusion_counts.get("domain"):
+        lines.append(f"the fitted domain: n_layers {dom['n_layers'][0]:g}–{dom['n_layers'][1]:g}, d_model "
+                     f"{dom['d_model'][0]:g}–{dom['d_model'][1]:g}, data {dom['data'][0]:.4g}–{dom['data'][1]:.4g}")
     if advice.binding:
         b = advice.best_achievable
-        print(f"nothing qualifies: '{advice.binding}' binds; best achievable: {b['n_layers']} layers x {b['d_model']} "
-              f"-> {m} {b[m]:.4f}, {b['params_total']:,} params")
+        lines.append(f"nothing qualifies: '{advice.binding}' binds; best achievable: {b['n_layers']} layers x "
+                     f"{b['d_model']} -> {m} {b[m]:.4f}, {b['params_total']:,} params")
     if advice.optimum:
-        print(f"analytic optimum of the form: {advice.optimum}")
-    print("* latency estimated from the configurations measured at export")
+        lines.append(f"analytic optimum of the form: {advice.optimum}")
+    if any(r["latency_ms"] is not None and not r["latency_measured"] for r in advice.ranked):
+        lines.append("* latency estimated by the latency model stored at export")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default="params.yaml")
     sp.set_defaults(func=_cmd_export)
 
+    sp = sub.add_parser("describe", help="a dataset's law inputs: data-quality scores and D on each law's axis",
+                        description="Prepare FILE exactly as the pipeline does (data section of params.yaml), "
+                                    "score it, and place it on each law's data axis with its fitted range.")
+    sp.add_argument("--input", required=True, help="raw interaction file")
+    sp.add_argument("--format", required=True, choices=FORMATS)
+    sp.add_argument("--columns", help="format csv: user=…,item=…,timestamp=…,rating=…")
+    sp.add_argument("--delimiter", help="format csv: the field separator (default: params.yaml's)")
+    sp.add_argument("--params", default="params.yaml", help="the pipeline whose preparation is applied")
+    sp.add_argument("--law", action="append", help="a law folder (repeatable; default: artifacts/law, artifacts/laws/*)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_cmd_describe)
+
     sp = sub.add_parser("advise", help="which depth and width to deploy under a target and a budget",
                         description="Rank (n_layers, d_model) by the law's prediction under a target metric, "
                                     "a parameter budget and a latency budget.")
@@ -165,8 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--target", help="e.g. ndcg@10=0.18 (default: maximise the metric)")
     sp.add_argument("--max-params", type=float, help="total parameter budget, e.g. 5e6")
     sp.add_argument("--max-latency-ms", type=float, help="batch-1 ONNX Runtime latency budget")
-    sp.add_argument("--variant", default="full", help="data variant the law knows (default: full)")
+    sp.add_argument("--variant", help="data variant the law knows (default: the law's only one, if it has one)")
     sp.add_argument("--data", type=float, help="data value D for your dataset (overrides --variant)")
+    sp.add_argument("--describe", metavar="FILE", help="your interaction file: D is computed as `srlaw describe` does")
+    sp.add_argument("--format", choices=FORMATS, help="format of --describe FILE")
+    sp.add_argument("--columns", help="with --describe and format csv: user=…,item=…,timestamp=…")
+    sp.add_argument("--params", default="params.yaml", help="the pipeline's preparation for --describe")
+    sp.add_argument("--n-items", type=int, help="your catalogue size: total parameter budgets count its embedding")
     sp.add_argument("--top", type=int, default=10)
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp.set_defaults(func=_cmd_advise)

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from srlaw.dataset import gather_slices
+from srlaw.errors import ParamsError
 from srlaw.protocol import (filter_seen_, left_pad, ranking_metric_sums, target_positions, target_ranks,
                             training_ends)
 
@@ -310,6 +311,16 @@ def lz_entropy_rate(items, offsets) -> float:
     if n == 0 or phrases < 2:
         return 0.0
     return float(phrases * math.log(phrases) / n)
+
+
+def data_score(scores: dict, key: str, source="entropy.json") -> float:
+    """One score of :func:`entropy_scores` by key; ``'effective_data.apen_mean'`` reaches into a nested one."""
+    node = scores
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ParamsError(f"{source}: no score {key!r} (a law's data axis: law.data_score in params.yaml)")
+        node = node[part]
+    return float(node)
 
 
 def effective_data(n_tokens: int, score: float, n_items: int) -> float:

@@ -35,12 +35,14 @@ class LawForm:
     """
 
     __slots__ = ("name", "version", "param_names", "lower", "upper", "fn", "starts", "bounded", "description",
-                 "optimum")
+                 "optimum", "formula")
 
-    def __init__(self, name, version, param_names, lower, upper, fn, starts, bounded, description="", optimum=None):
+    def __init__(self, name, version, param_names, lower, upper, fn, starts, bounded, description="", optimum=None,
+                 formula=""):
         self.name, self.version, self.param_names = name, version, tuple(param_names)
         self.lower, self.upper, self.fn, self.starts = tuple(lower), tuple(upper), fn, starts
         self.bounded, self.description, self.optimum = bounded, description, optimum
+        self.formula = formula  # for people: the report prints it with the fitted values
 
     @property
     def n_params(self) -> int:
@@ -130,16 +132,20 @@ def _logistic_starts(y):
 FORMS: dict[str, LawForm] = {f.name: f for f in (
     LawForm("paper", 1, ("w1", "w2", "w3", "w4", "w5", "p1", "p2"),
             (-10, -10, -5, -5, -5, -100, -1e6), (10, 10, 5, 5, 5, 100, 1e6), _paper, _paper_starts, False,
-            "Shen et al. as published: unbounded log terms, D' enters with coefficient 1"),
+            "Shen et al. as published: unbounded log terms, D' enters with coefficient 1",
+            formula="P = w1·(ln N + p1/N^w3) + w2·(ln d + p1/d^w4) + ln D + p2/D^w5"),
     LawForm("paper_script", 1, ("w1", "w2", "w3", "w4", "w5", "b"),
             (-10, -10, -5, -5, -5, -100), (10, 10, 5, 5, 5, 100), _paper_script, _paper_script_starts, False,
-            "the public fitting script's form with pf1 = pf2 = 2", optimum=_paper_script_optimum),
+            "the public fitting script's form with pf1 = pf2 = 2", optimum=_paper_script_optimum,
+            formula="P = w1·(−w3·ln N − N^−w3/2) + w2·(−w4·ln d − d^−w4/2) + (−w5·ln D − D^−w5/2) + b"),
     LawForm("saturating", 1, ("p_max", "A", "alpha", "B", "beta", "C", "gamma", "K"),
             (0, 0, 0, 0, 0, 0, 0, 0), (1, 10, 5, 10, 5, 10, 5, 1), _saturating, _saturating_starts, True,
-            "bounded power-law saturation with an over-parameterisation decay term"),
+            "bounded power-law saturation with an over-parameterisation decay term",
+            formula="P = p_max − A·N^−alpha − B·d^−beta − C·D^−gamma − K·N·d²/D"),
     LawForm("logistic", 1, ("p_max", "a", "b", "c", "e", "k"),
             (0, -50, -5, -5, -5, 0), (1, 50, 5, 5, 5, 1), _logistic, _logistic_starts, True,
-            "bounded logistic in log space with an over-parameterisation decay term"),
+            "bounded logistic in log space with an over-parameterisation decay term",
+            formula="P = p_max · σ(a + b·ln N + c·ln d + e·ln D − k·N·d²/D)"),
 )}
 
 

@@ -9,7 +9,8 @@ import numpy as np
 from srlaw.atomic_write import write_bytes_atomic
 from srlaw.law_forms import get_form
 
-PLOTS = ("observed_vs_predicted.png", "metric_vs_depth.png", "metric_vs_width.png", "residuals.png")
+PLOTS = ("observed_vs_predicted.png", "metric_vs_depth.png", "metric_vs_width.png", "residuals.png",
+         "metric_vs_params.png", "sizing_frontier.png")
 
 
 def save_png(fig, path: Path, dpi: int = 110) -> None:
@@ -22,6 +23,96 @@ def save_png(fig, path: Path, dpi: int = 110) -> None:
 
 def pct(x) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
+
+
+def _coefficient(law: dict, metric: str, name: str) -> str:
+    value = law["params"][metric][name]
+    ci = law.get("params_ci95", {}).get(metric, {}).get(name)
+    return f"{value:.4g}" + (f" [{ci[0]:.4g}, {ci[1]:.4g}]" if ci and None not in ci else "")
+
+
+def _predictor(law: dict):
+    """The numpy predictor over this document (intervals, sizes), or None where the law cannot size candidates."""
+    from srlaw.errors import LawError
+    from srlaw.predictor import Law
+    try:
+        predictor = Law(law, source="law.json")
+        predictor.params_of(1, 16)
+        return predictor
+    except LawError:
+        return None
+
+
+def _metric_of(law) -> str:
+    return "ndcg@10" if "ndcg@10" in law.metrics else law.metrics[0]
+
+
+def plot_metric_vs_params(law, runs: list[dict], path: Path) -> None:
+    """Predicted metric against total parameters per depth, with the 95 % band, the observed runs, and the fitted
+    domain shaded (outside it the curves are extrapolation)."""
+    import matplotlib.pyplot as plt
+
+    m = _metric_of(law)
+    dom = law.doc["domain"]
+    variants = sorted({r["variant"] for r in runs})
+    fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4), squeeze=False)
+    for ax, v in zip(axes[0], variants):
+        rv = [r for r in runs if r["variant"] == v]
+        D = rv[0]["data"]
+        widths = np.geomspace(dom["d_model"][0] / 2, dom["d_model"][1] * 2, 60)
+        lo_total = hi_total = None
+        for k, depth in enumerate(sorted({r["n_layers"] for r in rv})):
+            p = law.predict(np.full_like(widths, depth), widths, m, data=D, warn=False)
+            total = law.params_of(depth, widths)[1].astype(float)
+            ax.plot(total, p.value, color=f"C{k}", label=f"{depth} layers (predicted)")
+            ax.fill_between(total, p.lower, p.upper, color=f"C{k}", alpha=0.15)
+            obs = sorted((r["params_total"], r[m]) for r in rv if r["n_layers"] == depth)
+            ax.scatter([o[0] for o in obs], [o[1] for o in obs], color=f"C{k}", edgecolor="k", zorder=3)
+            inside = law.params_of(depth, np.array(dom["d_model"], float))[1]
+            lo_total = inside[0] if lo_total is None else min(lo_total, inside[0])
+            hi_total = inside[1] if hi_total is None else max(hi_total, inside[1])
+        ax.axvspan(lo_total, hi_total, color="0.9", zorder=0, label="fitted domain")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # minor log labels collide
+        ax.set_xlabel("total parameters (embeddings included)")
+        ax.set_ylabel(f"{m} (dots: observed runs; band: 95 % interval)")
+        ax.set_title(f"{v}: {m} against model size", fontsize=9)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    save_png(fig, path)
+    plt.close(fig)
+
+
+def frontier(law, budgets, variant: str | None = None) -> np.ndarray:
+    """Best predicted metric among in-domain candidates with at most each budget's total parameters (nan if none)."""
+    m = _metric_of(law)
+    N, d = law.default_candidates()
+    variant = variant or sorted(law.doc.get("variants", {}))[0]
+    p = law.predict(N, d, m, variant=variant, warn=False, interval=False)
+    total = law.params_of(N, d)[1]
+    ok = [p.value[(total <= b) & p.in_domain] for b in budgets]
+    return np.array([v.max() if v.size else np.nan for v in ok])
+
+
+def plot_frontier(law, path: Path) -> None:
+    """Sizing frontier: the best predicted metric reachable under a total-parameter budget, per data variant."""
+    import matplotlib.pyplot as plt
+
+    m = _metric_of(law)
+    N, d = law.default_candidates()
+    totals = law.params_of(N, d)[1]
+    budgets = np.geomspace(max(totals.min(), 1), totals.max(), 80)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for v in sorted(law.doc.get("variants", {})):
+        ax.step(budgets, frontier(law, budgets, v), where="post", label=v)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel("parameter budget (total parameters)")
+    ax.set_ylabel(f"best predicted {m} in the fitted domain")
+    ax.set_title("sizing frontier")
+    ax.legend(fontsize=7)
+    save_png(fig, path)
+    plt.close(fig)
 
 
 def write_report(law: dict, out_dir) -> list[Path]:
@@ -98,6 +189,11 @@ def write_report(law: dict, out_dir) -> list[Path]:
     save_png(fig, plots / PLOTS[3])
     plt.close(fig)
 
+    predictor = _predictor(law)
+    if predictor is not None:
+        plot_metric_vs_params(predictor, runs, plots / PLOTS[4])
+        plot_frontier(predictor, plots / PLOTS[5])
+
     v = law["validation"]
     lines = [
         f"# Performance law — `{law['form']}` v{law['form_version']}",
@@ -105,6 +201,16 @@ def write_report(law: dict, out_dir) -> list[Path]:
         f"{law['form_description']}. Runner-up: `{law['runner_up']}`. Data axis D = `{law['data_axis']['score']}` "
         f"from each variant's entropy.json. Metrics on the `{law['training_protocol']['split']}` split "
         f"({law['training_protocol']['evaluation']}).",
+        "",
+        "## The fitted law",
+        "",
+        f"`{form.formula}` — N layers, d width, D the data axis; fitted on N ∈ [{law['domain']['n_layers'][0]:g}, "
+        f"{law['domain']['n_layers'][1]:g}], d ∈ [{law['domain']['d_model'][0]:g}, {law['domain']['d_model'][1]:g}], "
+        f"D ∈ [{law['domain']['data'][0]:.4g}, {law['domain']['data'][1]:.4g}].",
+        "",
+        "| parameter | " + " | ".join(f"{m} (95 % bootstrap interval)" for m in metrics) + " |",
+        "|---|" + "---|" * len(metrics),
+        *(f"| {k} | " + " | ".join(_coefficient(law, m, k) for m in metrics) + " |" for k in form.param_names),
         "",
         "## Held-out validation (what counts)",
         "",
@@ -132,7 +238,7 @@ def write_report(law: dict, out_dir) -> list[Path]:
                       "n/a" if r2 is None else f"{r2:.3f}"]
         lines.append(f"| `{name}` | {pct(sel['scores'][name])} | " + " | ".join(cells) + " |")
     lines += ["", f"Criterion: {sel['criterion']}.", "", "## Plots", ""]
-    lines += [f"![{p}](plots/{p})" for p in PLOTS]
+    lines += [f"![{p}](plots/{p})" for p in PLOTS if (plots / p).is_file()]
     lines += ["", "## Provenance", "", f"- srlaw {law['provenance']['srlaw_version']}, git "
               f"{law['provenance']['git']['commit']} (dirty: {law['provenance']['git']['dirty']}), "
               f"created {law['provenance']['created']}",
@@ -141,4 +247,4 @@ def write_report(law: dict, out_dir) -> list[Path]:
         lines.append(f"- variant `{name}`: data hash {info['content_hash'][:16]}…, D = {info['data']:.4g}")
     lines.append("")
     write_bytes_atomic(out_dir / "report.md", "\n".join(lines).encode())
-    return [out_dir / "report.md"] + [plots / p for p in PLOTS]
+    return [out_dir / "report.md"] + [plots / p for p in PLOTS if (plots / p).is_file()]

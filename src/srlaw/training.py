@@ -8,9 +8,13 @@ atomically (so a killed run never leaves half-written metrics).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import platform
 import sys
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -220,6 +224,52 @@ class SeqRecModule(L.LightningModule):
 
 # ---------------------------------------------------------------- one run
 
+class EpochLine(L.Callback):
+    """One line per epoch on stderr (for logs, where a progress bar is noise)."""
+
+    def __init__(self, max_epochs: int):
+        self.max_epochs, self.best, self.best_epoch = max_epochs, -math.inf, None
+
+    def on_train_epoch_end(self, trainer, module):
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        m = trainer.callback_metrics
+        loss, ndcg = m.get("train/loss"), m.get("val/ndcg@10")
+        if ndcg is not None and float(ndcg) > self.best:
+            self.best, self.best_epoch = float(ndcg), trainer.current_epoch + 1
+        parts = [f"epoch {trainer.current_epoch + 1}/{self.max_epochs}"]
+        if loss is not None:
+            parts.append(f"train loss {float(loss):.4f}")
+        if ndcg is not None:
+            parts.append(f"valid ndcg@10 {float(ndcg):.4f} (best {self.best:.4f} at epoch {self.best_epoch})")
+        print(", ".join(parts), file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    """Lightning's banners (accelerator availability, tips) and warnings that say nothing about this run, off."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        # the checkpoint folder holds this run's config stamp (and a killed attempt's last.ckpt) by design
+        warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own use of a deprecated torch API
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+
+
+def stopped_by(early_stopped_epoch: int, epochs: int, max_epochs: int) -> str:
+    """Why fitting ended: ``early_stopping``, ``epoch_cap`` (the model may not have converged) or ``time_cap``."""
+    if early_stopped_epoch > 0:
+        return "early_stopping"
+    return "epoch_cap" if epochs >= max_epochs else "time_cap"
+
+
 def _resolve_precision(precision: str) -> str:
     if precision != "auto":
         return precision
@@ -258,25 +308,33 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
     except ImportError:  # dvclive is in the train extra; a bare torch install still trains
         pass
     precision = _resolve_precision(train_cfg.precision)
-    trainer = L.Trainer(
-        accelerator=train_cfg.accelerator, devices=train_cfg.devices, strategy=train_cfg.strategy,
-        num_nodes=train_cfg.num_nodes, precision=precision, max_epochs=train_cfg.max_epochs,
-        deterministic=train_cfg.deterministic, callbacks=[checkpoint, early, *callbacks], logger=loggers or False,
-        enable_progress_bar=sys.stderr.isatty() if train_cfg.progress_bar is None else train_cfg.progress_bar,
-        enable_model_summary=False, check_val_every_n_epoch=train_cfg.val_check_interval_epochs,
-        max_time={"minutes": train_cfg.max_minutes} if train_cfg.max_minutes else None, num_sanity_val_steps=0,
-        default_root_dir=str(run_dir),
-    )
-    t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resumed else None)
-    train_seconds = time.perf_counter() - t0
-    epochs = int(trainer.current_epoch)
-
-    t1 = time.perf_counter()
-    trainer.test(module, datamodule=dm, ckpt_path="best" if checkpoint.best_model_path else str(last), verbose=False)
-    eval_seconds = time.perf_counter() - t1
+    bar = sys.stderr.isatty() if train_cfg.progress_bar is None else train_cfg.progress_bar
+    steps_per_epoch = math.ceil(len(dm.train_inputs) / train_cfg.batch_size)
+    with _quiet_lightning():
+        trainer = L.Trainer(
+            accelerator=train_cfg.accelerator, devices=train_cfg.devices, strategy=train_cfg.strategy,
+            num_nodes=train_cfg.num_nodes, precision=precision, max_epochs=train_cfg.max_epochs,
+            deterministic=train_cfg.deterministic, logger=loggers or False,
+            callbacks=[checkpoint, early, *([] if bar else [EpochLine(train_cfg.max_epochs)]), *callbacks],
+            enable_progress_bar=bar, log_every_n_steps=max(1, min(50, steps_per_epoch)),
+            enable_model_summary=False, check_val_every_n_epoch=train_cfg.val_check_interval_epochs,
+            max_time={"minutes": train_cfg.max_minutes} if train_cfg.max_minutes else None, num_sanity_val_steps=0,
+            default_root_dir=str(run_dir),
+        )
+        t0 = time.perf_counter()
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resumed else None)
+        train_seconds = time.perf_counter() - t0
+        epochs = int(trainer.current_epoch)
+        t1 = time.perf_counter()
+        trainer.test(module, datamodule=dm, ckpt_path="best" if checkpoint.best_model_path else str(last),
+                     verbose=False)
+        eval_seconds = time.perf_counter() - t1
     if not trainer.is_global_zero:
         return {}
+    stop = stopped_by(early.stopped_epoch, epochs, train_cfg.max_epochs)
+    if stop == "epoch_cap":
+        print(f"note: stopped at the {train_cfg.max_epochs}-epoch cap before early stopping (patience "
+              f"{train_cfg.patience}): the model may not have converged", file=sys.stderr)
     best_path = checkpoint.best_model_path or str(last)
     best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=True)["epoch"]) \
         if checkpoint.best_model_path else epochs - 1
@@ -297,6 +355,7 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         "test": module.results_["test"],
         "epochs": epochs,
         "best_epoch": best_epoch,
+        "stopped_by": stop,
         "resumed": resumed,
         "train_seconds": train_seconds,
         "throughput_seq_per_s": len(dm.train_inputs) * max(epochs, 1) / max(train_seconds, 1e-9),

@@ -42,7 +42,7 @@ def observed(row: dict, metric: str) -> float:
 
 def score_of(scores: dict, key: str) -> float:
     """``scores['effective_data']['apen_mean']`` for ``'effective_data.apen_mean'`` (the fit stage's lookup)."""
-    from srlaw.stages.fit_stage import data_score
+    from srlaw.entropy import data_score
     return data_score(scores, key, "a study runs file")
 
 
@@ -185,7 +185,8 @@ def ship_law(name: str, records: list[dict], variants: dict, recipe: Recipe, par
     law_cfg = replace(params.law, metrics=list(METRICS), split="mean(valid, test)")
     trained = {**asdict(recipe.model), **asdict(run_config(recipe)), "grid": name}
     out = Path(laws_dir) / name.replace("/", "_")
-    law = write_law(out / "law.json", fit_law(records, variants, law_cfg, params.seed, trained, params.raw))
+    law = write_law(out / "law.json", fit_law(records, variants, law_cfg, params.seed, trained, params.raw,
+                                              default_variant=params.grids[name].variants[0]))
     write_report(law, out)
     write_manifest(out, params.raw)
     return law
@@ -241,7 +242,7 @@ def cmd_report(args) -> int:
         plot_scale(name, records, sel, study_dir / f"scale_{name.replace('/', '_')}.png")
         if len(records) == planned:  # only a finished grid is released
             variants = {v: {"content_hash": doc.get("data_content_hash", {}).get(v),
-                            "data": score_of(doc["scores"][v], key),
+                            "data": score_of(doc["scores"][v], key), "n_items": doc["scores"][v].get("n_items"),
                             "scores": {k: x for k, x in doc["scores"][v].items() if isinstance(x, (int, float))}}
                         for v in entry["variants"]}
             law = ship_law(name, records, variants, recipe, params, args.laws_dir)

@@ -54,6 +54,13 @@ class Advice:
             row["reasons"] = [c.reason for c in self.constraints if not c.ok[i]]
         return out
 
+    def __repr__(self) -> str:
+        if self.ranked:
+            r = self.ranked[0]
+            return (f"Advice({self.metric}: best {r['n_layers']} × {r['d_model']} → {r[self.metric]:.4f}, "
+                    f"{r['params_total']:,} params; {len(self.ranked)} ranked, {self.excluded_count} excluded)")
+        return f"Advice({self.metric}: nothing qualifies, '{self.binding}' binds; {self.excluded_count} excluded)"
+
     def to_dict(self, max_excluded: int = 50) -> dict:
         return {"metric": self.metric, "ranked": self.ranked, "excluded_count": self.excluded_count,
                 "exclusion_counts": self.exclusion_counts, "excluded": self.excluded[:max_excluded],
@@ -67,7 +74,17 @@ def _positive(name: str, value) -> float:
     return float(value)
 
 
-def budget_constraints(budget: dict, params_total, params_non_embedding, latency_ms, has_latency: bool):
+def budget_in_words(budget: dict | None) -> str:
+    """``{"params": 5e6, "latency_ms": 2}`` → ``"at most 5,000,000 parameters and 2 ms batch-1 latency"``."""
+    words = {"params": lambda v: f"at most {v:,.0f} parameters",
+             "params_non_embedding": lambda v: f"at most {v:,.0f} non-embedding parameters",
+             "latency_ms": lambda v: f"{v:g} ms batch-1 latency"}
+    parts = [words[k](v) for k, v in (budget or {}).items() if k in words]
+    return " and ".join(parts) if parts else "no budget"
+
+
+def budget_constraints(budget: dict, params_total, params_non_embedding, latency_ms, latency_known: str | None):
+    """The budget's constraints; ``latency_known`` is None when latency can be told, else why it cannot."""
     unknown = set(budget) - set(BUDGET_KEYS)
     if unknown:
         raise LawInputError(f"unknown budget keys {sorted(unknown)}; use {', '.join(BUDGET_KEYS)}")
@@ -79,15 +96,15 @@ def budget_constraints(budget: dict, params_total, params_non_embedding, latency
         out.append(Constraint("params_non_embedding", params_non_embedding <= budget["params_non_embedding"],
                               f"non-embedding params > {budget['params_non_embedding']:g}"))
     if "latency_ms" in budget:
-        if not has_latency:
-            raise LawInputError("this law has no latency.json: a latency budget cannot be checked")
+        if latency_known is not None:
+            raise LawInputError(f"{latency_known}: a latency budget cannot be checked")
         out.append(Constraint("latency_ms", latency_ms <= budget["latency_ms"], f"latency > {budget['latency_ms']:g} ms"))
     return out
 
 
 def advise(law, target: dict | None = None, objective: str = "max", budget: dict | None = None, candidates=None,
            metric: str | None = None, data=None, variant=None, top: int = 10, allow_extrapolation: bool = False,
-           **named) -> Advice:
+           n_items: int | None = None, **named) -> Advice:
     """See :meth:`srlaw.predictor.Law.advise`."""
     goal = None
     if target:
@@ -115,12 +132,15 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
         N, d = cand[:, 0], cand[:, 1]
     pred = law.predict(N, d, metric=metric, data=data, variant=variant, warn=False, interval=False, **named)
     D = np.broadcast_to(law.data_value(data, variant, **named), N.shape)
-    pne, ptot = law.params_of(N, d)
-    lat, measured = law.latency_of(N, d, pne)
+    pne, ptot = law.params_of(N, d, n_items)
+    lat, measured = law.latency_of(N, d, pne, n_items)
 
     constraints = [] if allow_extrapolation else [Constraint("domain", pred.in_domain, "outside the fitted domain",
                                                              is_budget=False)]
-    constraints += budget_constraints(budget, ptot, pne, lat, law.latency is not None)
+    why = "this law has no latency.json (no latency model)" if law.latency is None else None
+    if why is None and not law.latency_model.knows(n_items):
+        why = (f"latency was measured for a catalogue of {law.latency_model.n_items:,} items, not {n_items:,}")
+    constraints += budget_constraints(budget, ptot, pne, lat, why)
     within_budget = np.ones(len(N), bool)
     for c in constraints:
         within_budget &= c.ok

@@ -202,6 +202,9 @@ def check_document(doc, source: str):
         data = v.get("data") if isinstance(v, dict) else None
         if not (_finite(data) and data > 0):
             raise _bad(source, f"variants.{name}.data", data, "a finite number > 0")
+    default = doc.get("default_variant")
+    if default is not None and default not in variants:
+        raise _bad(source, "default_variant", default, f"one of the variants {sorted(variants)}")
     train = doc.get("training_protocol", {}).get("train", {}) if isinstance(doc.get("training_protocol"), dict) else {}
     if not isinstance(train, dict):
         raise _bad(source, "training_protocol.train", train, "an object")

@@ -57,8 +57,16 @@ class LatencyModel:
     def of(cls, latency_doc: dict | None, source: str = "latency.json") -> "LatencyModel | None":
         return None if latency_doc is None else cls(latency_doc, source)
 
-    def __call__(self, n_layers, d_model, non_embedding):
-        """(ms, measured?) per candidate."""
+    def knows(self, n_items: int | None) -> bool:
+        """Whether latencies for a catalogue of ``n_items`` can be told: the model saw one catalogue size only, so
+        its output-layer term cannot be separated from width, and another catalogue is unknown territory."""
+        return n_items is None or n_items == self.n_items
+
+    def __call__(self, n_layers, d_model, non_embedding, n_items: int | None = None):
+        """(ms, measured?) per candidate; NaN for a catalogue the model was not measured on."""
+        if not self.knows(n_items):
+            nan = np.full(np.broadcast_shapes(np.shape(n_layers), np.shape(d_model)), np.nan)
+            return nan, np.zeros(nan.shape, bool)
         est = _design(non_embedding, d_model, self.n_items) @ self.coef
         if not len(self._keys):
             return est, np.zeros(np.shape(est), bool)

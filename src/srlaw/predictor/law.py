@@ -55,6 +55,16 @@ class Prediction:
         self.in_domain, self.reasons = in_domain, list(reasons)  # reasons: per point, '' when inside
         self.clipped = np.zeros(np.shape(value), bool) if clipped is None else clipped
 
+    def __repr__(self) -> str:
+        if np.ndim(self.value) == 0:
+            flags = ("" if bool(self.in_domain) else ", outside the fitted domain") + \
+                    (", clipped to [0, 1]" if bool(self.clipped) else "")
+            return (f"Prediction({self.metric} = {float(self.value):.4f}, 95 % interval "
+                    f"[{float(self.lower):.4f}, {float(self.upper):.4f}]{flags})")
+        v = np.asarray(self.value)
+        return (f"Prediction({self.metric}, {v.size} points: {v.min():.4f} … {v.max():.4f}, "
+                f"{int(np.size(self.in_domain) - np.count_nonzero(self.in_domain))} outside the fitted domain)")
+
     def to_dict(self) -> dict:
         scalar = np.ndim(self.value) == 0
         conv = (lambda a: np.asarray(a).item()) if scalar else (lambda a: np.asarray(a).tolist())
@@ -78,7 +88,14 @@ class Law:
         self._boot = {m: np.asarray(doc.get("bootstrap", {}).get(m, []), float).reshape(-1, self.form.n_params)
                       for m in self.metrics}
         self._sigma = {m: float(doc.get("noise", {}).get(m, {}).get("sigma", 0.0)) for m in self.metrics}
-        self._latency = LatencyModel.of(latency, os.path.join(os.path.dirname(source), "latency.json"))
+        self.latency_model = LatencyModel.of(latency, os.path.join(os.path.dirname(source), "latency.json"))
+
+    def __repr__(self) -> str:
+        dom = self.doc["domain"]
+        return (f"Law({self.form.name} form, metrics {', '.join(self.metrics)}, fitted on n_layers "
+                f"{dom['n_layers'][0]:g}–{dom['n_layers'][1]:g}, d_model {dom['d_model'][0]:g}–{dom['d_model'][1]:g}, "
+                f"{self.doc.get('data_axis', {}).get('score', 'data')} {dom['data'][0]:.4g}–{dom['data'][1]:.4g}; "
+                f"{self.source})")
 
     # ------------------------------------------------------------ loading
 
@@ -106,7 +123,8 @@ class Law:
         return metric
 
     def data_value(self, data=None, variant=None, **named):
-        """D for prediction: a number (``data=``), a variant the law was fitted on, or the score by name."""
+        """D for prediction: a number (``data=``), a variant the law was fitted on, or the score by name; with
+        none given, the law's ``default_variant`` (its full data) or its only variant."""
         score_key = self.doc.get("data_axis", {}).get("score", "data")
         aliases = {score_key, score_key.split(".")[0], score_key.split(".")[-1], "data"}
         for k, v in named.items():
@@ -118,8 +136,15 @@ class Law:
             if not isinstance(variant, str) or variant not in variants:
                 raise LawInputError(f"variant {variant!r} unknown to this law (has {sorted(variants)})")
             return np.asarray(float(variants[variant]["data"]))
+        variants = self.doc.get("variants", {})
+        if data is None and (self.doc.get("default_variant") in variants or len(variants) == 1):
+            # the law's own dataset (its full data) when no other is named
+            default = self.doc.get("default_variant") if self.doc.get("default_variant") in variants else \
+                next(iter(variants))
+            return np.asarray(float(variants[default]["data"]))
         if data is None:
-            raise LawInputError(f"give the data value (data=, the law's axis is {score_key!r}) or variant=")
+            raise LawInputError(f"give the data value (data=, the law's axis is {score_key!r}) or variant= "
+                                f"(one of {sorted(variants)})")
         return numbers("the data value", data)
 
     def _domain_reasons(self, N, d, D):
@@ -199,17 +224,20 @@ class Law:
                                "candidates cannot be sized (refit the law with this srlaw)")
         return {k: train[k] for k in SHAPE_KEYS}
 
-    def params_of(self, n_layers, d_model):
-        """(non-embedding, total) parameter counts of candidate configurations."""
+    def params_of(self, n_layers, d_model, n_items: int | None = None):
+        """(non-embedding, total) parameter counts of candidates; ``n_items`` is your catalogue (default: the law's)."""
         shape = self._shape()
-        n_items = int((self.latency or {}).get("n_items") or self.doc.get("n_items") or 0)
+        if n_items is None:
+            n_items = int(self.doc.get("n_items") or (self.latency or {}).get("n_items") or 0)
+        elif isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
+            raise LawInputError(f"n_items must be an integer >= 1, got {n_items!r}")
         return (non_embedding_params(n_layers, d_model, **shape), total_params(n_layers, d_model, n_items, **shape))
 
-    def latency_of(self, n_layers, d_model, non_embedding):
+    def latency_of(self, n_layers, d_model, non_embedding, n_items: int | None = None):
         """Latency in ms (measured at export where available, else the stored latency model), and which."""
-        if self._latency is None:
+        if self.latency_model is None:
             return np.full(np.shape(n_layers), np.nan), np.zeros(np.shape(n_layers), bool)
-        return self._latency(n_layers, d_model, non_embedding)
+        return self.latency_model(n_layers, d_model, non_embedding, n_items)
 
     def default_candidates(self):
         dom = self.doc["domain"]
@@ -220,13 +248,14 @@ class Law:
 
     def advise(self, target: dict | None = None, objective: str = "max", budget: dict | None = None,
                candidates=None, metric: str | None = None, data=None, variant=None, top: int = 10,
-               allow_extrapolation: bool = False, **named) -> advisor.Advice:
+               allow_extrapolation: bool = False, n_items: int | None = None, **named) -> advisor.Advice:
         """Rank candidate (n_layers, d_model) configurations under a target metric and a budget.
 
         ``target={"ndcg@10": 0.18}`` ranks the cheapest configurations whose predicted metric reaches the target;
         otherwise ``objective="max"`` ranks by predicted metric. ``budget`` keys: ``params`` (total parameters),
         ``params_non_embedding``, ``latency_ms``. Candidates default to a depth × width grid around the domain;
-        those outside the fitted domain are excluded unless ``allow_extrapolation``.
+        those outside the fitted domain are excluded unless ``allow_extrapolation``. ``n_items``: your catalogue
+        size, so that total parameters (and a ``params`` budget) count your item embedding.
         """
         return advisor.advise(self, target, objective, budget, candidates, metric, data, variant, top,
-                              allow_extrapolation, **named)
+                              allow_extrapolation, n_items, **named)

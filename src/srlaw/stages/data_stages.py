@@ -9,7 +9,7 @@ from pathlib import Path
 
 from srlaw import __version__
 from srlaw.atomic_write import write_json_atomic
-from srlaw.config import Params
+from srlaw.config import DataConfig, Params
 from srlaw.dataset import build_dataset, load_dataset, make_variant, read_stats, save_dataset
 from srlaw.entropy import entropy_scores
 from srlaw.readers import read_interactions
@@ -18,13 +18,22 @@ PREPARED_DIR = Path("data/prepared")
 SCORES_DIR = Path("data/scores")
 
 
+def prepare(data: DataConfig):
+    """The pipeline's preparation of a raw log: read, filter (ratings, k-core, short users), sort, re-index.
+
+    One code path for the ``prepare`` stage and for ``srlaw describe`` on a user's own file; returns
+    (canonical dataset, what was dropped).
+    """
+    raw = read_interactions(data.source, data.format, columns=data.columns or None, delimiter=data.delimiter)
+    return build_dataset(raw, rating_threshold=data.rating_threshold, kcore=data.kcore,
+                         min_user_interactions=data.min_user_interactions)
+
+
 def prepare_variant(params: Params, name: str, out_dir: Path | None = None) -> dict:
     """Read the raw log named in params, build the canonical dataset, cut variant ``name``, save it."""
     spec = asdict(params.variant(name))  # an unknown variant is refused before the log is read
     data = params.data
-    raw = read_interactions(data.source, data.format, columns=data.columns or None, delimiter=data.delimiter)
-    full, dropped = build_dataset(raw, rating_threshold=data.rating_threshold, kcore=data.kcore,
-                                  min_user_interactions=data.min_user_interactions)
+    full, dropped = prepare(data)
     ds = make_variant(full, seed=params.seed, **spec)
     return save_dataset(ds, out_dir or PREPARED_DIR / name, extra_stats={
         "variant": name, "variant_spec": spec,

@@ -98,7 +98,20 @@ def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUN
         "seq": model.cfg.max_len, "n_items": model.cfg.n_items, "runtime": "onnxruntime CPUExecutionProvider",
         "machine": f"{platform.machine()} {platform.processor()}".strip(), "seconds": time.perf_counter() - t0})
     write_manifest(out / "law", params.to_dict())  # the law's own manifest: what Law.load verifies (and a config pins)
+    write_json_atomic(out / "metrics.json", pipeline_metrics(json.loads((out / "law" / "law.json").read_text()), ref),
+                      allow_nan=False)
     return write_manifest(out, params.to_dict())
+
+
+def pipeline_metrics(law: dict, ref: dict) -> dict:
+    """The few numbers that compare two experiments: the law's held-out error and the reference model's quality."""
+    se = law["validation"]["scale_extrapolation"]
+    return {"law": {"form": law["form"],
+                    **{f"heldout_mape_{m}": se[m].get("mape") for m in law["metric"]},
+                    **{f"heldout_max_abs_error_{m}": se[m].get("max_abs_error") for m in law["metric"]}},
+            "reference_model": {"run": ref["run"], "params_total": ref["params_total"],
+                                **{f"{split}_{m}": ref[split][m] for split in ("valid", "test")
+                                   for m in ("hr@10", "ndcg@10")}}}
 
 
 def write_manifest(out: Path, params_doc: dict) -> dict:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.config import LawConfig, Params
-from srlaw.errors import DataError, ParamsError
+from srlaw.entropy import data_score
+from srlaw.errors import DataError
 from srlaw.law_fit import PerformanceLaw, RunTable, select_form
 from srlaw.law_forms import get_form
 from srlaw.law_schema import SCHEMA_VERSION, write_law
@@ -18,16 +19,6 @@ from srlaw.stages.data_stages import SCORES_DIR
 from srlaw.stages.train_stage import RUNS_DIR, run_name
 
 LAW_DIR = Path("artifacts/law")
-
-
-def data_score(scores: dict, key: str, path) -> float:
-    """``scores['effective_data']['apen_mean']`` for key ``'effective_data.apen_mean'``, with a clear error."""
-    node = scores
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise ParamsError(f"{path}: no score {key!r} (law.data_score in params.yaml)")
-        node = node[part]
-    return float(node)
 
 
 def collect_runs(params: Params, runs_dir: Path = RUNS_DIR, scores_dir: Path = SCORES_DIR):
@@ -40,6 +31,7 @@ def collect_runs(params: Params, runs_dir: Path = RUNS_DIR, scores_dir: Path = S
             raise DataError(f"{spath}: missing; run the entropy stage for variant {variant!r}")
         scores = json.loads(spath.read_text())
         variants[variant] = {"content_hash": scores["content_hash"], "data": data_score(scores, law.data_score, spath),
+                             "n_items": scores["n_items"],
                              "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
                              "effective_data": scores.get("effective_data", {})}
         for n_layers, d_model in params.grid.points():
@@ -60,11 +52,12 @@ def collect_runs(params: Params, runs_dir: Path = RUNS_DIR, scores_dir: Path = S
 
 
 def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, recipe: dict,
-            params_doc: dict | None = None) -> dict:
+            params_doc: dict | None = None, default_variant: str | None = None) -> dict:
     """Select the form on held-out error, refit the winner on all runs with bootstrap; the law.json document.
 
     ``recipe`` is what every run trained with (model shape included: the predictor sizes candidates from it);
-    ``params_doc`` is hashed into the provenance.
+    ``params_doc`` is hashed into the provenance; ``default_variant`` (the full data) is what the predictor
+    predicts for when it is given no data value.
     """
     metrics = law.metrics
     fit_kw = {"huber_delta": law.huber_delta, "n_starts": law.n_starts, "seed": seed}
@@ -111,10 +104,13 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
             for m in metrics if len(laws[m].bootstrap_) > 1},
         "noise": noise,
         "domain": {**laws[metrics[0]].domain_, "params_non_embedding": [float(pne.min()), float(pne.max())]},
+        # the catalogue the runs were sized with: total parameter counts of candidates use it
+        "n_items": max((int(v["n_items"]) for v in variants.values() if v.get("n_items")), default=0),
         "data_axis": {"score": law.data_score,
                       "description": "D in the law: this key of each variant's entropy.json"},
         "validation": validation,
         "variants": variants,
+        "default_variant": default_variant if default_variant in variants else sorted(variants)[0],
         "runs": records,
         "training_protocol": {"backbone": recipe["backbone"], "split": law.split, "evaluation": PROTOCOL,
                               "train": recipe, "seed": seed},
@@ -125,7 +121,7 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
 def run_fit_stage(params: Params, out_dir: Path = LAW_DIR) -> dict:
     records, variants = collect_runs(params)
     law = write_law(out_dir / "law.json", fit_law(records, variants, params.law, params.seed,
-                                                  params.train.to_dict(), params.to_dict()))
+                                                  params.train.to_dict(), params.to_dict(), params.export.variant))
     from srlaw.law_report import write_report
     write_report(law, out_dir)
     return law
