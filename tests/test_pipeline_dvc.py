@@ -63,7 +63,7 @@ def test_dvc_repro_produces_every_artifact_and_push_pull(repo_copy, tmp_path, dv
 
     manifest = json.loads((art / "manifest.json").read_text())
     law_manifest = json.loads((art / "law" / "manifest.json").read_text())  # the law's own: what Law.load checks
-    assert {"model/model.onnx", "model/model.json", "model/item_map.npy"} == set(manifest["files"])
+    assert {"model/model.onnx", "model/model.json", "model/item_map.npy", "metrics.json"} == set(manifest["files"])
     assert {"law.json", "latency.json", "report.md"} <= set(law_manifest["files"])
     for folder, m in ((art, manifest), (art / "law", law_manifest)):
         for rel, entry in m["files"].items():
