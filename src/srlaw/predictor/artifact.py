@@ -136,7 +136,8 @@ def read_artifact(path, sha256: str | None = None, verify: bool = True) -> tuple
 
 # ---------------------------------------------------------------- the document's fields
 
-def _finite(x) -> bool:
+def finite(x) -> bool:
+    """A JSON number that is a real, finite number (not a bool, not NaN or ±Infinity)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -146,7 +147,7 @@ def _bad(source: str, field: str, value, expected: str):
 
 
 def _range(source: str, field: str, value) -> None:
-    if not (isinstance(value, list) and len(value) == 2 and all(_finite(x) for x in value)
+    if not (isinstance(value, list) and len(value) == 2 and all(finite(x) for x in value)
             and 0 < value[0] <= value[1]):
         raise _bad(source, field, value, "[low, high] with 0 < low <= high")
 
@@ -181,14 +182,14 @@ def check_document(doc, source: str):
         if not isinstance(theta, dict) or set(theta) != set(form.param_names):
             raise _bad(source, f"params.{m}", theta, f"one number per parameter {list(form.param_names)}")
         for k, lo, hi in zip(form.param_names, form.lower, form.upper):
-            if not (_finite(theta[k]) and lo <= theta[k] <= hi):
+            if not (finite(theta[k]) and lo <= theta[k] <= hi):
                 raise _bad(source, f"params.{m}.{k}", theta[k], f"a finite number in [{lo:g}, {hi:g}]")
         boot = doc.get("bootstrap", {}).get(m, []) if isinstance(doc.get("bootstrap", {}), dict) else None
         if not (isinstance(boot, list) and len(boot) <= MAX_BOOTSTRAP and all(
-                isinstance(row, list) and len(row) == form.n_params and all(_finite(x) for x in row) for row in boot)):
+                isinstance(row, list) and len(row) == form.n_params and all(finite(x) for x in row) for row in boot)):
             raise _bad(source, f"bootstrap.{m}", boot, f"at most {MAX_BOOTSTRAP} rows of {form.n_params} finite numbers")
         sigma = doc.get("noise", {}).get(m, {}).get("sigma", 0.0) if isinstance(doc.get("noise", {}), dict) else None
-        if not (_finite(sigma) and sigma >= 0):
+        if not (finite(sigma) and sigma >= 0):
             raise _bad(source, f"noise.{m}.sigma", sigma, "a finite number >= 0")
     domain = doc["domain"]
     if not isinstance(domain, dict):
@@ -200,7 +201,7 @@ def check_document(doc, source: str):
         raise _bad(source, "variants", variants, "an object")
     for name, v in variants.items():
         data = v.get("data") if isinstance(v, dict) else None
-        if not (_finite(data) and data > 0):
+        if not (finite(data) and data > 0):
             raise _bad(source, f"variants.{name}.data", data, "a finite number > 0")
     default = doc.get("default_variant")
     if default is not None and default not in variants:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from srlaw.errors import LawFileError
+from srlaw.predictor.artifact import finite
 
 FEATURES = ("intercept", "params_non_embedding", "d_model_x_n_items")
 
 
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
 
 
 def _design(non_embedding, d_model, n_items):
@@ -40,12 +39,12 @@ class LatencyModel:
         if not isinstance(model, dict) or model.get("features") != list(FEATURES):
             raise LawFileError(f"{source}: no fitted latency model (features {list(FEATURES)}); re-run `srlaw export`")
         coef, n_items, rows = model.get("coef"), model.get("n_items"), latency_doc.get("configs", [])
-        if not (isinstance(coef, list) and len(coef) == len(FEATURES) and all(_finite(c) for c in coef)):
+        if not (isinstance(coef, list) and len(coef) == len(FEATURES) and all(finite(c) for c in coef)):
             raise LawFileError(f"{source}: field model.coef = {coef!r:.60}: expected {len(FEATURES)} finite numbers")
         if not (isinstance(n_items, int) and not isinstance(n_items, bool) and n_items >= 0):
             raise LawFileError(f"{source}: field model.n_items = {n_items!r}: expected an integer >= 0")
         if not (isinstance(rows, list) and all(isinstance(r, dict) and all(
-                _finite(r.get(k)) and r.get(k) >= 0 for k in ("n_layers", "d_model", "latency_ms")) for r in rows)):
+                finite(r.get(k)) and r.get(k) >= 0 for k in ("n_layers", "d_model", "latency_ms")) for r in rows)):
             raise LawFileError(f"{source}: field configs: expected rows of finite n_layers, d_model, latency_ms >= 0")
         self.coef = np.asarray(coef, float)
         self.n_items = n_items
