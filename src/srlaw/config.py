@@ -80,15 +80,7 @@ def _where(path: str, key: str) -> str:
 
 def parse(cls, raw, where: str, path: str):
     """``cls(**raw)`` after refusing unknown and missing keys; then :func:`check`."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ParamsError(_where(path, where) + f" = {raw!r}: expected a mapping")
-    known = [f.name for f in fields(cls) if f.init]
-    unknown = [k for k in raw if k not in known]
-    if unknown:
-        raise ParamsError(_where(path, f"{where}.{unknown[0]}" if where else str(unknown[0]))
-                          + f": unknown key; expected one of {', '.join(known)}")
+    raw = _mapping(raw, where, path, keys=[f.name for f in fields(cls) if f.init])
     for f in fields(cls):
         if f.init and f.name not in raw and f.default is MISSING and f.default_factory is MISSING:
             raise ParamsError(_where(path, f"{where}.{f.name}" if where else f.name)
@@ -184,14 +176,7 @@ _SEED_FREE_TRAIN = tuple(f.name for f in fields(TrainConfig) if f.name != "seed"
 
 def parse_flat_recipe(raw, where: str, path: str, seed: int) -> Recipe:
     """The pipeline's ``train:`` section: model and training keys side by side; the seed is the top-level one."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ParamsError(_where(path, where) + f" = {raw!r}: expected a mapping")
-    unknown = [k for k in raw if k not in _MODEL_KEYS + _SEED_FREE_TRAIN]
-    if unknown:
-        raise ParamsError(_where(path, f"{where}.{unknown[0]}") + ": unknown key; expected one of "
-                          + ", ".join(_MODEL_KEYS + _SEED_FREE_TRAIN))
+    raw = _mapping(raw, where, path, keys=_MODEL_KEYS + _SEED_FREE_TRAIN)
     model = parse(ModelSettings, {k: v for k, v in raw.items() if k in _MODEL_KEYS}, where, path)
     train = parse(TrainConfig, {**{k: v for k, v in raw.items() if k not in _MODEL_KEYS}, "seed": seed}, where, path)
     return Recipe(model, train)
@@ -204,15 +189,16 @@ def parse_nested_recipe(raw, where: str, path: str, seed: int) -> Recipe:
                   parse(TrainConfig, {**(raw.get("train") or {}), "seed": seed}, f"{where}.train", path))
 
 
-def _mapping(raw, where, path, keys=None) -> dict:
+def _mapping(raw, where: str, path: str, keys=None) -> dict:
+    """``raw`` as a mapping (None: empty); with ``keys``, any other key is refused by name."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ParamsError(_where(path, where) + f" = {raw!r}: expected a mapping")
-    if keys is not None:
-        unknown = [k for k in raw if k not in keys]
-        if unknown:
-            raise ParamsError(_where(path, f"{where}.{unknown[0]}") + f": unknown key; expected one of {', '.join(keys)}")
+    unknown = [k for k in raw if keys is not None and k not in keys]
+    if unknown:
+        raise ParamsError(_where(path, f"{where}.{unknown[0]}" if where else str(unknown[0]))
+                          + f": unknown key; expected one of {', '.join(keys)}")
     return raw
 
 
@@ -346,10 +332,7 @@ def _read_yaml(path) -> dict:
 
 def params_from_dict(raw: dict, path: str = "params.yaml") -> Params:
     """Parse and cross-check a params mapping; the first problem found is refused with its key."""
-    sections = ("seed", "data", "variants", "entropy", "train", "grid", "law", "export")
-    unknown = [k for k in raw if k not in sections]
-    if unknown:
-        raise ParamsError(f"{path}: {unknown[0]}: unknown key; expected one of {', '.join(sections)}")
+    _mapping(raw, "", path, keys=("seed", "data", "variants", "entropy", "train", "grid", "law", "export"))
     seed = _seed(raw, path)
     variants = {str(k): parse(VariantConfig, v, f"variants.{k}", path)
                 for k, v in _mapping(raw.get("variants"), "variants", path).items()}
@@ -423,10 +406,7 @@ class StudyParams:
 def load_study_params(path) -> StudyParams:
     raw = _read_yaml(path)
     path = str(path)
-    sections = ("seed", "data_root", "recipes", "grids", "law")
-    unknown = [k for k in raw if k not in sections]
-    if unknown:
-        raise ParamsError(f"{path}: {unknown[0]}: unknown key; expected one of {', '.join(sections)}")
+    _mapping(raw, "", path, keys=("seed", "data_root", "recipes", "grids", "law"))
     seed = _seed(raw, path)
     data_root = raw.get("data_root", "../shared/data")
     if not isinstance(data_root, str) or not data_root:

@@ -137,10 +137,10 @@ class Law:
                 raise LawInputError(f"variant {variant!r} unknown to this law (has {sorted(variants)})")
             return np.asarray(float(variants[variant]["data"]))
         variants = self.doc.get("variants", {})
-        if data is None and (self.doc.get("default_variant") in variants or len(variants) == 1):
-            # the law's own dataset (its full data) when no other is named
-            default = self.doc.get("default_variant") if self.doc.get("default_variant") in variants else \
-                next(iter(variants))
+        default = self.doc.get("default_variant")
+        if default not in variants and len(variants) == 1:
+            default = next(iter(variants))
+        if data is None and default in variants:  # the law's own dataset (its full data) when none is named
             return np.asarray(float(variants[default]["data"]))
         if data is None:
             raise LawInputError(f"give the data value (data=, the law's axis is {score_key!r}) or variant= "

@@ -12,7 +12,7 @@ import numpy as np
 
 from srlaw.atomic_write import write_json_atomic
 from srlaw.config import Params
-from srlaw.dataset import load_dataset
+from srlaw.dataset import SequenceDataset, load_dataset
 from srlaw.errors import DataError, ExportError
 from srlaw.predictor.latency import fit_latency_model
 from srlaw.protocol import history_and_target, left_pad, training_part
@@ -39,18 +39,16 @@ def choose_reference(params: Params, runs_dir: Path = RUNS_DIR) -> dict:
     return max(runs, key=lambda m: m["valid"]["ndcg@10"])  # the first of equals, in grid order
 
 
-def training_popularity(dataset_dir: Path) -> np.ndarray:
+def training_popularity(ds: SequenceDataset) -> np.ndarray:
     """Share of each item among the training interactions: the scores of a row that holds no item."""
-    ds = load_dataset(dataset_dir)
     train = np.concatenate([training_part(ds.sequence(u)) for u in range(ds.n_users)])
     counts = np.bincount(train, minlength=ds.n_items + 1).astype(np.float32)
     counts[0] = 0.0
     return counts / max(counts.sum(), 1.0)
 
 
-def parity_inputs(dataset_dir: Path, max_len: int, rows: int, seed: int) -> np.ndarray:
+def parity_inputs(ds: SequenceDataset, max_len: int, rows: int, seed: int) -> np.ndarray:
     """Left-padded test inputs of ``rows`` users (varied lengths, as served)."""
-    ds = load_dataset(dataset_dir)
     users = np.random.default_rng(seed).choice(ds.n_users, min(rows, ds.n_users), replace=False)
     return left_pad([history_and_target(ds.sequence(u), "test")[0] for u in users], max_len)
 
@@ -63,9 +61,10 @@ def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUN
     model_dir = out / "model"
     variant, export = params.export.variant, params.export
     data_dir = PREPARED_DIR / variant
-    fallback = training_popularity(data_dir)
+    ds = load_dataset(data_dir)
+    fallback = training_popularity(ds)
     onnx_path = export_onnx(model, model_dir / "model.onnx", fallback)
-    x = parity_inputs(data_dir, model.cfg.max_len, export.parity_rows, params.seed)
+    x = parity_inputs(ds, model.cfg.max_len, export.parity_rows, params.seed)
     check = parity(model, ort_session(str(onnx_path)), x, fallback)
     if check["max_abs_diff"] > 1e-4 or not check["top10_identical"]:
         raise ExportError(f"{onnx_path}: ONNX Runtime disagrees with torch ({check}); not shipping it")
