@@ -32,10 +32,12 @@ def choose_model_size(law_path: str, target_ndcg: float | None, max_params: floa
                 "best_achievable": {k: best[k] for k in ("n_layers", "d_model", "ndcg@10", "params_total")}}
     pick = advice.ranked[0]
     return {"status": "ok", "model": {"backbone": law.doc["training_protocol"]["backbone"],
-                                      "n_layers": pick["n_layers"], "d_model": pick["d_model"]},
+                                      "n_layers": pick["n_layers"], "d_model": pick["d_model"],
+                                      **advice.item_embedding},
             "expected_ndcg@10": {"value": pick["ndcg@10"], "interval95": [pick["lower"], pick["upper"]]},
             "params_total": pick["params_total"], "latency_ms": pick["latency_ms"],
-            "law": {"form": law.doc["form"], "git": law.doc["provenance"]["git"]["commit"]}}
+            "law": {"form": law.doc["form"], "srlaw": law.doc["provenance"]["srlaw_version"],
+                    "code_sha256": law.doc["provenance"].get("code_sha256")}}
 
 
 def main(argv=None) -> int:

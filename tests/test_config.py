@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from srlaw.cli import main
-from srlaw.config import (DataConfig, EntropyConfig, ExportConfig, GridConfig, LawConfig, ModelSettings, TrainConfig,
-                          VariantConfig, load_params, params_from_dict)
+from srlaw.config import (DataConfig, EntropyConfig, ExportConfig, GridConfig, JPQSettings, LawConfig, ModelSettings,
+                          TrainConfig, VariantConfig, load_params, params_from_dict)
 from srlaw.errors import ParamsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,12 +21,12 @@ BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
 # section of params.yaml -> (dataclass, where its fields sit in the document)
 SECTIONS = {"data": (DataConfig, ("data",)), "variants.full": (VariantConfig, ("variants", "full")),
             "entropy": (EntropyConfig, ("entropy",)), "train": (ModelSettings, ("train",)),
-            "train ": (TrainConfig, ("train",)), "grid": (GridConfig, ("grid",)), "law": (LawConfig, ("law",)),
+            "train ": (TrainConfig, ("train",)), "train.jpq": (JPQSettings, ("train", "jpq")), "grid": (GridConfig, ("grid",)), "law": (LawConfig, ("law",)),
             "export": (ExportConfig, ("export",))}
 
 WRONG_TYPE = {"int": "3", "float": "x", "str": 5, "bool": "yes", "list[int]": ["a"], "list[str]": [1],
               "dict[str, str]": "x", "str | int": 1.5, "float | None": "x", "int | None": 2.5,
-              "bool | None": "maybe", "str | dict": 5}
+              "bool | None": "maybe", "str | dict": 5, "JPQSettings": 5}
 
 OUT_OF_RANGE = {
     "data.source": "", "data.format": "parquet", "data.columns": {"user": "u", "colour": "c"},
@@ -34,6 +34,8 @@ OUT_OF_RANGE = {
     "variants.full.user_fraction": 0.0, "variants.full.max_len": 2, "variants.full.noise": 1.0,
     "entropy.m": 0, "entropy.r": -1.0, "entropy.max_len": 1,
     "train.backbone": "rnn", "train.max_len": 1, "train.n_heads": 0, "train.dropout": 1.0, "train.ffn_mult": 0,
+    "train.item_embedding": "hashed", "train.jpq.n_splits": 0, "train.jpq.n_centroids": 1,
+    "train.jpq.assignment": "kmeans",
     "train.batch_size": 0, "train.lr": -1.0, "train.weight_decay": -0.1, "train.max_epochs": 0, "train.patience": 0,
     "train.loss": "bpr", "train.n_negatives": 0, "train.eval_batch_size": 0, "train.precision": "fp7",
     "train.accelerator": "quantum", "train.devices": 0, "train.strategy": "", "train.num_nodes": 0,
@@ -96,6 +98,9 @@ def test_non_finite_and_boolean_numbers_refused(value):
     (lambda d: d.update(seed=-1), "params.yaml: seed = -1"),
     (lambda d: d["grid"].update(d_model=[16, 30]) or d["train"].update(n_heads=4),
      "params.yaml: grid.d_model = \\[16, 30\\]: expected multiples of train.n_heads \\(4\\); 30 is not"),
+    (lambda d: d["train"].update(item_embedding="jpq", jpq={"n_splits": 32}),
+     "params.yaml: grid.d_model = \\[16, 32, 64\\]: expected multiples of train.jpq.n_splits \\(32\\); 16 is not"),
+    (lambda d: d["train"].update(jpq={"centroids": 16}), "params.yaml: train.jpq.centroids: unknown key"),
     (lambda d: d["data"].update(columns="user"), "params.yaml: data.columns = 'user'"),
     (lambda d: d.update(variants=[1]), "params.yaml: variants = \\[1\\]: expected a mapping"),
 ])

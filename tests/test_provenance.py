@@ -35,3 +35,23 @@ def test_git_commit_lists_modified_tracked_files(tmp_path):
 
 def test_git_commit_outside_a_repository(tmp_path):
     assert git_commit(tmp_path / "nowhere")["commit"] == "unknown"
+
+
+def test_provenance_of_artifacts_is_deterministic_and_names_the_code(tmp_path):
+    from srlaw.provenance import code_sha256, provenance_record
+    first, second = provenance_record({"a": 1}), provenance_record({"a": 1})
+    assert first == second  # no clock, no commit: a rerun writes the same bytes
+    assert set(first) == {"srlaw_version", "code_sha256", "versions", "params_sha256"}
+    assert len(first["code_sha256"]) == 64 and provenance_record({"a": 2})["params_sha256"] != first["params_sha256"]
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "sub" / "law.schema.json").write_text("{}")
+    (tmp_path / "pkg" / "notes.txt").write_text("not code")
+    base = code_sha256(tmp_path / "pkg")
+    (tmp_path / "pkg" / "notes.txt").write_text("still not code")
+    assert code_sha256(tmp_path / "pkg") == base
+    (tmp_path / "pkg" / "a.py").write_text("x = 2\n")
+    assert code_sha256(tmp_path / "pkg") != base
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "a.py").rename(tmp_path / "pkg" / "b.py")  # same bytes under another name
+    assert code_sha256(tmp_path / "pkg") != base

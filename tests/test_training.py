@@ -64,8 +64,10 @@ def test_hstu_and_sampled_softmax_train(rule_dataset, tmp_path):
     assert m["backbone"] == "hstu" and m["test"]["hr@10"] > 0.5
 
 
-def test_resume_from_last_checkpoint(rule_dataset, tmp_path):
-    cfg = ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=8)
+@pytest.mark.parametrize("embedding", [{}, {"item_embedding": "jpq", "jpq": {"n_splits": 2, "n_centroids": 8}}],
+                         ids=["full", "jpq"])
+def test_resume_from_last_checkpoint(rule_dataset, tmp_path, embedding):
+    cfg = ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=8, **embedding)
     first = train_run(rule_dataset, tmp_path / "run", cfg, small(max_epochs=2))
     assert first["epochs"] == 2 and not first["resumed"]
     (tmp_path / "run" / "metrics.json").unlink()  # as if the process had been killed before writing metrics
@@ -73,6 +75,9 @@ def test_resume_from_last_checkpoint(rule_dataset, tmp_path):
     assert again["resumed"] and again["epochs"] == 3
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["epoch"] == 2  # epochs 0-1 came from the first attempt; only epoch 2 was trained again
+    if embedding:  # RecJPQ's codes travel in the checkpoint and are the training split's
+        codes = ckpt["state_dict"]["model.item_emb.codes"]
+        assert codes.shape == (N_ITEMS + 1, 2) and codes[1:].max() > 0 and again["jpq"]["assignment"] == "svd"
 
 
 @pytest.mark.parametrize("change,message", [
@@ -165,11 +170,14 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     resumed = json.loads((tmp_path / "killed" / "metrics.json").read_text())
-    assert resumed["resumed"] and not whole["resumed"]
+    how = {name: json.loads((tmp_path / name / "run.json").read_text()) for name in ("whole", "killed")}
+    assert how["killed"]["resumed"] and not how["whole"]["resumed"]
+    assert len(how["killed"]["epoch_seconds"]) == 3 and len(how["whole"]["epoch_seconds"]) == 5  # epochs 3-5 rerun
     assert (resumed["epochs"], resumed["best_epoch"]) == (whole["epochs"], whole["best_epoch"])
     assert 0.05 < whole["test"]["ndcg@10"] < 0.9  # not saturated: the comparison below can fail
     for split in ("valid", "test"):
         assert resumed[split] == whole[split], split  # exactly, not approximately
+    assert resumed == whole  # metrics.json as a whole: what a run found does not depend on how it got there
 
 
 def test_log_is_one_line_per_epoch_and_says_when_the_cap_stopped_it(rule_dataset, tmp_path):

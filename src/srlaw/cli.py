@@ -59,6 +59,14 @@ def _cmd_fit(args) -> None:
           + ", ".join(f"{m}={100 * se[m]['mape']:.1f}%" for m in law["metric"]), file=sys.stderr)
 
 
+def _cmd_latency(args) -> None:
+    from srlaw.config import load_params
+    from srlaw.stages.latency_stage import LATENCY_PATH, run_latency_stage
+    doc = run_latency_stage(load_params(args.params))
+    print(f"latency of {len(doc['configs'])} configurations ({doc['seconds']:.0f} s); wrote {LATENCY_PATH}",
+          file=sys.stderr)
+
+
 def _cmd_export(args) -> None:
     from srlaw.config import load_params
     from srlaw.stages.export_stage import run_export_stage
@@ -121,7 +129,10 @@ def advice_table(law, advice, law_path, budget) -> str:
     """The ranked configurations as an aligned table, with the budget in words and what was excluded why."""
     from srlaw.predictor.advisor import budget_in_words
     m = advice.metric
-    lines = [f"law: {law.doc['form']} ({law_path}); metric {m}; budget: {budget_in_words(budget)}",
+    emb = advice.item_embedding
+    table = "full item embeddings" if emb["item_embedding"] == "full" else \
+        f"RecJPQ item embeddings ({emb['jpq']['n_splits']} splits x {emb['jpq']['n_centroids']} centroids)"
+    lines = [f"law: {law.doc['form']} ({law_path}); metric {m}; budget: {budget_in_words(budget)}; {table}",
              f"{'rank':>4} {'layers':>6} {'d_model':>7} {m:>9} {'95% interval':>19} {'params':>10} {'latency ms':>10}"]
     for i, r in enumerate(advice.ranked, 1):
         lat = "n/a" if r["latency_ms"] is None else f"{r['latency_ms']:.3f}{'' if r['latency_measured'] else '*'}"
@@ -139,8 +150,10 @@ def advice_table(law, advice, law_path, budget) -> str:
                      f"{b['d_model']} -> {m} {b[m]:.4f}, {b['params_total']:,} params")
     if advice.optimum:
         lines.append(f"analytic optimum of the form: {advice.optimum}")
+    if advice.jpq_saving:
+        lines.append(advice.jpq_saving["note"])
     if any(r["latency_ms"] is not None and not r["latency_measured"] for r in advice.ranked):
-        lines.append("* latency estimated by the latency model stored at export")
+        lines.append("* latency estimated by the latency model in latency.json")
     return "\n".join(lines)
 
 
@@ -183,9 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default="params.yaml")
     sp.set_defaults(func=_cmd_fit)
 
-    sp = sub.add_parser("export", help="export the ONNX reference model, latencies and the manifest",
+    sp = sub.add_parser("latency", help="measure the ONNX latency of every grid configuration",
+                        description="Write artifacts/law/latency.json: ONNX Runtime latency of each grid point "
+                                    "(shape from params.yaml, catalogue of export.variant) and the latency model.")
+    sp.add_argument("--params", default="params.yaml")
+    sp.set_defaults(func=_cmd_latency)
+
+    sp = sub.add_parser("export", help="export the ONNX reference model and the manifests",
                         description="Write artifacts/model/model.onnx (+ model.json, item_map.npy), "
-                                    "artifacts/law/latency.json and artifacts/manifest.json.")
+                                    "artifacts/law/manifest.json, artifacts/manifest.json and artifacts/metrics.json.")
     sp.add_argument("--params", default="params.yaml")
     sp.set_defaults(func=_cmd_export)
 

@@ -20,8 +20,11 @@ from srlaw.errors import ParamsError
 from srlaw.law_forms import FORMS
 from srlaw.protocol import metric_names
 from srlaw.readers import FORMATS
+from srlaw.sizing import JPQ_DEFAULT
 
 BACKBONES = ("sasrec", "hstu")
+ITEM_EMBEDDINGS = ("full", "jpq")
+JPQ_ASSIGNMENTS = ("svd", "random")
 LOSSES = ("full", "sampled")
 PRECISIONS = ("auto", "32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -31,9 +34,12 @@ COLUMN_ROLES = ("user", "item", "timestamp", "rating")
 
 # ---------------------------------------------------------------- field specs
 
-def spec(default=MISSING, *, expect: str, ok=None, factory=MISSING):
-    """A dataclass field with its rule: ``expect`` says it in words, ``ok(value)`` checks it (after the type)."""
-    return field(default=default, default_factory=factory, metadata={"expect": expect, "ok": ok})
+def spec(default=MISSING, *, expect: str, ok=None, factory=MISSING, nested=None):
+    """A dataclass field with its rule: ``expect`` says it in words, ``ok(value)`` checks it (after the type).
+
+    ``nested``: the field is a section of its own, parsed and checked as that dataclass.
+    """
+    return field(default=default, default_factory=factory, metadata={"expect": expect, "ok": ok, "nested": nested})
 
 
 def _is_number(v) -> bool:
@@ -68,6 +74,12 @@ def check(obj, where: str = "", path: str = "") -> None:
         expect, ok = f.metadata.get("expect"), f.metadata.get("ok")
         if expect is None:
             continue
+        if f.metadata.get("nested") is not None:
+            if not isinstance(value, f.metadata["nested"]):
+                raise ParamsError(_where(path, f"{where}.{f.name}" if where else f.name) + f" = {value!r}: "
+                                  f"expected {expect}")
+            check(value, f"{where}.{f.name}" if where else f.name, path)
+            continue
         if not _type_ok(value, str(f.type)) or (ok is not None and value is not None and not ok(value)):
             raise ParamsError(_where(path, f"{where}.{f.name}" if where else f.name) + f" = {value!r}: expected {expect}")
         if str(f.type).startswith("float") and _is_int(value):
@@ -80,17 +92,30 @@ def _where(path: str, key: str) -> str:
 
 def parse(cls, raw, where: str, path: str):
     """``cls(**raw)`` after refusing unknown and missing keys; then :func:`check`."""
-    raw = _mapping(raw, where, path, keys=[f.name for f in fields(cls) if f.init])
+    raw = dict(_mapping(raw, where, path, keys=[f.name for f in fields(cls) if f.init]))
     for f in fields(cls):
         if f.init and f.name not in raw and f.default is MISSING and f.default_factory is MISSING:
             raise ParamsError(_where(path, f"{where}.{f.name}" if where else f.name)
                               + f": missing; expected {f.metadata.get('expect', 'a value')}")
+        if f.metadata.get("nested") is not None and f.name in raw:
+            raw[f.name] = parse(f.metadata["nested"], raw[f.name], f"{where}.{f.name}" if where else f.name, path)
     obj = cls(**raw)
     check(obj, where, path)
     return obj
 
 
 # ---------------------------------------------------------------- model and training (also the trainer's own types)
+
+@dataclass(kw_only=True)
+class JPQSettings:
+    """RecJPQ item embeddings (Petrov & Macdonald 2024): each item is ``n_splits`` sub-ids, one of ``n_centroids``
+    per split, assigned from the training split before training (:mod:`srlaw.recjpq`)."""
+
+    n_splits: int = spec(JPQ_DEFAULT["n_splits"], expect="an integer >= 1 that divides d_model", ok=lambda v: v >= 1)
+    n_centroids: int = spec(JPQ_DEFAULT["n_centroids"], expect="an integer in [2, 65536]",
+                            ok=lambda v: 2 <= v <= 65536)
+    assignment: str = spec(JPQ_DEFAULT["assignment"], expect=f"one of {', '.join(JPQ_ASSIGNMENTS)}", ok=lambda v: v in JPQ_ASSIGNMENTS)
+
 
 @dataclass(kw_only=True)
 class ModelSettings:
@@ -101,6 +126,14 @@ class ModelSettings:
     n_heads: int = spec(1, expect="an integer >= 1 that divides d_model", ok=lambda v: v >= 1)
     dropout: float = spec(0.1, expect="a number in [0, 1)", ok=lambda v: 0 <= v < 1)
     ffn_mult: int = spec(1, expect="an integer >= 1 (feed-forward width / d_model)", ok=lambda v: v >= 1)
+    item_embedding: str = spec("full", expect=f"one of {', '.join(ITEM_EMBEDDINGS)}",
+                               ok=lambda v: v in ITEM_EMBEDDINGS)
+    jpq: JPQSettings = spec(expect="a mapping {n_splits, n_centroids, assignment}", factory=JPQSettings,
+                            nested=JPQSettings)
+
+    def __post_init__(self):
+        if isinstance(self.jpq, dict):  # from asdict(): a checkpoint's hyperparameters, a recipe's model_config
+            self.jpq = parse(JPQSettings, self.jpq, "model.jpq", "")
 
 
 @dataclass(kw_only=True)
@@ -116,6 +149,9 @@ class ModelConfig(ModelSettings):
         if self.d_model % self.n_heads:
             raise ParamsError(_where(path, f"{where}.n_heads") + f" = {self.n_heads!r}: expected a divisor of "
                               f"d_model ({self.d_model})")
+        if self.item_embedding == "jpq" and self.d_model % self.jpq.n_splits:
+            raise ParamsError(_where(path, f"{where}.jpq.n_splits") + f" = {self.jpq.n_splits!r}: expected a "
+                              f"divisor of d_model ({self.d_model})")
         return self
 
     def to_dict(self) -> dict:
@@ -350,6 +386,10 @@ def params_from_dict(raw: dict, path: str = "params.yaml") -> Params:
         if d % p.train.model.n_heads:
             raise ParamsError(f"{path}: grid.d_model = {p.grid.d_model!r}: expected multiples of train.n_heads "
                               f"({p.train.model.n_heads}); {d} is not")
+        jpq = p.train.model.jpq
+        if p.train.model.item_embedding == "jpq" and d % jpq.n_splits:
+            raise ParamsError(f"{path}: grid.d_model = {p.grid.d_model!r}: expected multiples of "
+                              f"train.jpq.n_splits ({jpq.n_splits}); {d} is not")
     if p.export.variant not in p.grid.variants:
         raise ParamsError(f"{path}: export.variant = {p.export.variant!r}: expected one of grid.variants "
                           f"({', '.join(p.grid.variants)})")

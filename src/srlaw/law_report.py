@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +32,12 @@ def _coefficient(law: dict, metric: str, name: str) -> str:
     return f"{value:.4g}" + (f" [{ci[0]:.4g}, {ci[1]:.4g}]" if ci and None not in ci else "")
 
 
-def _predictor(law: dict):
+def _predictor(law: dict, latency: dict | None = None):
     """The numpy predictor over this document (intervals, sizes), or None where the law cannot size candidates."""
     from srlaw.errors import LawError
     from srlaw.predictor import Law
     try:
-        predictor = Law(law, source="law.json")
+        predictor = Law(law, latency, source="law.json")
         predictor.params_of(1, 16)
         return predictor
     except LawError:
@@ -83,40 +84,53 @@ def plot_metric_vs_params(law, runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def frontier(law, budgets, variant: str | None = None) -> np.ndarray:
-    """Best predicted metric among in-domain candidates with at most each budget's total parameters (nan if none)."""
+def frontier(law, budgets, variant: str | None = None, by: str = "params") -> np.ndarray:
+    """Best predicted metric among in-domain candidates within each budget (nan if none).
+
+    ``by="params"``: total parameters; ``by="latency"``: batch-1 ONNX latency in ms (the law's latency model).
+    """
     m = _metric_of(law)
     N, d = law.default_candidates()
     variant = variant or sorted(law.doc.get("variants", {}))[0]
     p = law.predict(N, d, m, variant=variant, warn=False, interval=False)
-    total = law.params_of(N, d)[1]
-    ok = [p.value[(total <= b) & p.in_domain] for b in budgets]
+    pne, total = law.params_of(N, d)
+    cost = total if by == "params" else law.latency_of(N, d, pne)[0]
+    ok = [p.value[(cost <= b) & p.in_domain] for b in budgets]
     return np.array([v.max() if v.size else np.nan for v in ok])
 
 
 def plot_frontier(law, path: Path) -> None:
-    """Sizing frontier: the best predicted metric reachable under a total-parameter budget, per data variant."""
+    """Sizing frontier: the best predicted metric reachable under a parameter budget and, where the law has a
+    latency model, under a latency budget; one line per data variant."""
     import matplotlib.pyplot as plt
 
     m = _metric_of(law)
     N, d = law.default_candidates()
-    totals = law.params_of(N, d)[1]
-    budgets = np.geomspace(max(totals.min(), 1), totals.max(), 80)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for v in sorted(law.doc.get("variants", {})):
-        ax.step(budgets, frontier(law, budgets, v), where="post", label=v)
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
-    ax.set_xlabel("parameter budget (total parameters)")
-    ax.set_ylabel(f"best predicted {m} in the fitted domain")
-    ax.set_title("sizing frontier")
-    ax.legend(fontsize=7)
+    pne, totals = law.params_of(N, d)
+    axes_spec = [("params", totals, "parameter budget (total parameters)")]
+    if law.latency_model is not None:
+        axes_spec.append(("latency", law.latency_of(N, d, pne)[0], "latency budget (ms, ONNX Runtime, batch 1)"))
+    fig, axes = plt.subplots(1, len(axes_spec), figsize=(5.5 * len(axes_spec), 4), squeeze=False)
+    for ax, (by, cost, label) in zip(axes[0], axes_spec):
+        budgets = np.geomspace(max(float(np.nanmin(cost)), 1e-9), float(np.nanmax(cost)), 80)
+        for v in sorted(law.doc.get("variants", {})):
+            ax.step(budgets, frontier(law, budgets, v, by), where="post", label=v)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"best predicted {m} in the fitted domain")
+        ax.set_title(f"sizing frontier by {'parameters' if by == 'params' else 'latency'}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
     save_png(fig, path)
     plt.close(fig)
 
 
 def write_report(law: dict, out_dir) -> list[Path]:
-    """Write report.md and the plots under ``out_dir/plots``; return the files written."""
+    """Write report.md and the plots under ``out_dir/plots``; return the files written.
+
+    A ``latency.json`` already in ``out_dir`` (the pipeline's latency stage) adds the latency frontier.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -189,7 +203,9 @@ def write_report(law: dict, out_dir) -> list[Path]:
     save_png(fig, plots / PLOTS[3])
     plt.close(fig)
 
-    predictor = _predictor(law)
+    latency_path = out_dir / "latency.json"
+    latency = json.loads(latency_path.read_text()) if latency_path.is_file() else None
+    predictor = _predictor(law, latency)
     if predictor is not None:
         plot_metric_vs_params(predictor, runs, plots / PLOTS[4])
         plot_frontier(predictor, plots / PLOTS[5])
@@ -239,9 +255,9 @@ def write_report(law: dict, out_dir) -> list[Path]:
         lines.append(f"| `{name}` | {pct(sel['scores'][name])} | " + " | ".join(cells) + " |")
     lines += ["", f"Criterion: {sel['criterion']}.", "", "## Plots", ""]
     lines += [f"![{p}](plots/{p})" for p in PLOTS if (plots / p).is_file()]
-    lines += ["", "## Provenance", "", f"- srlaw {law['provenance']['srlaw_version']}, git "
-              f"{law['provenance']['git']['commit']} (dirty: {law['provenance']['git']['dirty']}), "
-              f"created {law['provenance']['created']}",
+    prov = law["provenance"]
+    lines += ["", "## Provenance", "", f"- srlaw {prov['srlaw_version']}, code sha256 "
+              f"{prov.get('code_sha256', 'n/a')[:16]}…",
               f"- params sha256 {law['provenance'].get('params_sha256', 'n/a')}"]
     for name, info in sorted(law["variants"].items()):
         lines.append(f"- variant `{name}`: data hash {info['content_hash'][:16]}…, D = {info['data']:.4g}")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlaw.config import ModelConfig
+from srlaw.recjpq import JPQItemEmbedding
 
 
 def attention_mask(item_ids: torch.Tensor) -> torch.Tensor:
@@ -110,7 +111,10 @@ class SequentialRecommender(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        self.item_emb = nn.Embedding(cfg.n_items + 1, cfg.d_model, padding_idx=0)
+        if cfg.item_embedding == "jpq":  # composed from shared sub-item embeddings; codes assigned before training
+            self.item_emb = JPQItemEmbedding(cfg.n_items, cfg.d_model, cfg.jpq.n_splits, cfg.jpq.n_centroids)
+        else:
+            self.item_emb = nn.Embedding(cfg.n_items + 1, cfg.d_model, padding_idx=0)
         # HSTU carries order in its relative bias; SASRec needs learned absolute positions.
         self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model) if cfg.backbone == "sasrec" else None
         self.emb_drop = nn.Dropout(cfg.dropout)
@@ -154,11 +158,12 @@ class SequentialRecommender(nn.Module):
         """Parameter count; ``non_embedding=True`` leaves out item and position embeddings.
 
         The law's size axis is the non-embedding count (Kaplan et al. 2020): embedding rows scale with the
-        catalogue, not with model capacity, and position embeddings scale with max_len.
+        catalogue, not with model capacity, and position embeddings scale with max_len. RecJPQ's item table counts
+        its sub-item embeddings (its codes are a buffer, not parameters).
         """
         n = sum(p.numel() for p in self.parameters())
         if non_embedding:
-            n -= self.item_emb.weight.numel()
+            n -= sum(p.numel() for p in self.item_emb.parameters())
             if self.pos_emb is not None:
                 n -= self.pos_emb.weight.numel()
         return n

@@ -90,17 +90,20 @@ def time_call(fn, repeats: int = 50, warmup: int = 5) -> dict:
     return {"p50_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90)), "repeats": repeats}
 
 
-def latency_table(configs, n_items: int, max_len: int, backbone: str = "sasrec", batch: int = 1, seq: int | None = None,
-                  repeats: int = 50, seed: int = 0) -> list[dict]:
-    """ONNX Runtime latency of each (n_layers, d_model) at ``batch`` × ``seq`` (weights do not change latency)."""
-    seq = seq or max_len
+def latency_table(configs, shape: ModelConfig, batch: int = 1, seq: int | None = None, repeats: int = 50,
+                  seed: int = 0) -> list[dict]:
+    """ONNX Runtime latency of each (n_layers, d_model) at ``batch`` × ``seq`` (weights do not change latency).
+
+    ``shape``: everything else about the model (catalogue, backbone, max_len, item embedding), e.g. the reference's.
+    """
+    seq = seq or shape.max_len
     rng = np.random.default_rng(seed)
-    x = rng.integers(1, n_items + 1, (batch, seq)).astype(np.int64)
+    x = rng.integers(1, shape.n_items + 1, (batch, seq)).astype(np.int64)
     rows = []
     for n_layers, d_model in configs:
         torch.manual_seed(seed)
-        model = SequentialRecommender(ModelConfig(n_items=n_items, max_len=max_len, n_layers=int(n_layers),
-                                                  d_model=int(d_model), backbone=backbone)).eval()
+        cfg = ModelConfig(**{**shape.to_dict(), "n_layers": int(n_layers), "d_model": int(d_model)})
+        model = SequentialRecommender(cfg.validate()).eval()
         sess = ort_session(onnx_bytes(model))
         t = time_call(lambda: sess.run(["scores"], {"item_ids": x}), repeats=repeats)
         rows.append({"n_layers": int(n_layers), "d_model": int(d_model),

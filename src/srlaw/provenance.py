@@ -1,4 +1,10 @@
-"""Provenance for artifacts: code version, package versions, hashes of files and params."""
+"""Provenance for artifacts: code version, package versions, hashes of files and params.
+
+What goes into a git-tracked artifact is a function of its inputs only — the srlaw source (``code_sha256``),
+package versions, params and data hashes — so rerunning an unchanged pipeline rewrites the same bytes and leaves
+git clean. What differs from one execution to the next (the git commit and its modified files, wall times, the
+machine) goes to each run's ``run.json``, which is neither tracked nor hashed by DVC (``.dvcignore``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ import importlib.metadata
 import json
 import platform
 import subprocess
-import time
 from pathlib import Path
 
 from srlaw import __version__
@@ -58,10 +63,18 @@ def package_versions(names=("numpy", "scipy", "torch", "lightning", "onnx", "onn
     return out
 
 
-def provenance_record(params_doc: dict | None = None, cwd=".") -> dict:
-    """Code version, package versions, creation time and the sha256 of every parameter in effect."""
-    rec = {"srlaw_version": __version__, "git": git_commit(cwd), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "versions": package_versions()}
+def code_sha256(root: Path | None = None) -> str:
+    """sha256 over srlaw's own source files (relative path and bytes, in path order): the code that ran."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".json")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def provenance_record(params_doc: dict | None = None) -> dict:
+    """Code version and hash, package versions and the sha256 of every parameter in effect (deterministic)."""
+    rec = {"srlaw_version": __version__, "code_sha256": code_sha256(), "versions": package_versions()}
     if params_doc is not None:
         rec["params_sha256"] = sha256_json(params_doc)
     return rec

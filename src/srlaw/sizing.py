@@ -10,6 +10,7 @@ import numpy as np
 
 
 SHAPE_KEYS = ("backbone", "ffn_mult", "n_heads", "max_len")  # what sizes a model besides depth, width, catalogue
+JPQ_DEFAULT = {"n_splits": 8, "n_centroids": 256, "assignment": "svd"}  # RecJPQ settings when none are given
 
 
 def non_embedding_params(n_layers, d_model, *, backbone: str, ffn_mult: int, n_heads: int, max_len: int):
@@ -30,9 +31,20 @@ def non_embedding_params(n_layers, d_model, *, backbone: str, ffn_mult: int, n_h
     return L * per_layer + ln  # + the final LayerNorm
 
 
-def total_params(n_layers, d_model, n_items: int, *, backbone: str, ffn_mult: int, n_heads: int, max_len: int):
-    """All parameters: non-embedding + item embedding (n_items + 1 rows) + position embedding (SASRec)."""
+def item_embedding_params(d_model, n_items: int, item_embedding: str = "full", jpq: dict | None = None):
+    """The item table: ``(n_items + 1) × d`` rows in full, ``n_centroids × d`` with RecJPQ (whatever the catalogue)."""
     d = np.asarray(d_model, dtype=np.int64)
-    emb = (n_items + 1) * d + (max_len * d if backbone == "sasrec" else 0)
+    if item_embedding == "full":
+        return (n_items + 1) * d
+    if item_embedding == "jpq":
+        return int(jpq["n_centroids"]) * d  # n_splits tables of n_centroids rows, each d / n_splits wide
+    raise ValueError(f"item_embedding must be 'full' or 'jpq', got {item_embedding!r}")
+
+
+def total_params(n_layers, d_model, n_items: int, *, backbone: str, ffn_mult: int, n_heads: int, max_len: int,
+                 item_embedding: str = "full", jpq: dict | None = None):
+    """All parameters: non-embedding + item table (:func:`item_embedding_params`) + position embedding (SASRec)."""
+    d = np.asarray(d_model, dtype=np.int64)
+    emb = item_embedding_params(d_model, n_items, item_embedding, jpq) + (max_len * d if backbone == "sasrec" else 0)
     shape = {"backbone": backbone, "ffn_mult": ffn_mult, "n_heads": n_heads, "max_len": max_len}
     return non_embedding_params(n_layers, d_model, **shape) + emb

@@ -2,8 +2,9 @@
 
 ``train_run(dataset_dir, run_dir, cfg)`` is the unit the DVC ``train`` stage repeats over its grid: it trains with
 early stopping on validation NDCG@10, resumes from ``run_dir/checkpoints/last.ckpt`` if a previous attempt was
-killed, evaluates the best checkpoint with full ranking on validation and test, and writes ``metrics.json``
-atomically (so a killed run never leaves half-written metrics).
+killed, evaluates the best checkpoint with full ranking on validation and test, and writes ``metrics.json`` (what
+the run found; deterministic) and ``run.json`` (times, machine, commit) atomically, so a killed run never leaves
+half-written metrics.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from srlaw.config import ModelConfig, TrainConfig
 from srlaw.dataset import SequenceDataset, load_dataset, read_stats
 from srlaw.errors import DataError
 from srlaw.models import SequentialRecommender
+from srlaw.provenance import git_commit, package_versions
+from srlaw.recjpq import ASSIGNMENT_VERSION, assign_codes
 from srlaw.protocol import (SPLITS, filter_seen_, history_and_target, left_pad, metric_names,
                             ranking_metric_sums, target_ranks, training_part)
 
@@ -101,6 +104,7 @@ class SequenceDataModule(L.LightningDataModule):
         seqs = [s for s in seqs if len(s) >= 2]  # one training pair needs two training items
         if not seqs:
             raise DataError(f"{dataset_dir}: no user has a training pair (every user is shorter than 4 items)")
+        self.train_sequences = seqs  # whole training parts: what RecJPQ's code assignment may see
         self.train_inputs = left_pad([s[:-1] for s in seqs], max_len)
         self.train_targets = left_pad([s[1:] for s in seqs], max_len)
 
@@ -245,6 +249,21 @@ class EpochLine(L.Callback):
         print(", ".join(parts), file=sys.stderr, flush=True)
 
 
+class EpochClock(L.Callback):
+    """Wall seconds of each epoch of this attempt (training and its validation), for ``run.json``."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self._t0 = None
+
+    def on_train_epoch_start(self, trainer, module):
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module):
+        if self._t0 is not None:
+            self.seconds.append(time.perf_counter() - self._t0)
+
+
 @contextlib.contextmanager
 def _quiet_lightning():
     """Lightning's banners (accelerator availability, tips) and warnings that say nothing about this run, off."""
@@ -293,6 +312,11 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         model_cfg = ModelConfig(**{**model_cfg.to_dict(), "n_items": dm.n_items})
     module = SeqRecModule(model_cfg.to_dict(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                           loss=train_cfg.loss, n_negatives=train_cfg.n_negatives)
+    if model_cfg.item_embedding == "jpq":
+        # from the training split only, before training; a resumed run recomputes the same codes (and loads them)
+        jpq = model_cfg.jpq
+        module.model.item_emb.assign(assign_codes(dm.train_sequences, dm.n_items, jpq.n_splits, jpq.n_centroids,
+                                                  jpq.assignment, train_cfg.seed))
 
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/ndcg@10",
                                                      mode="max", save_top_k=1, save_last=True)
@@ -309,13 +333,14 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         pass
     precision = _resolve_precision(train_cfg.precision)
     bar = sys.stderr.isatty() if train_cfg.progress_bar is None else train_cfg.progress_bar
+    clock = EpochClock()
     steps_per_epoch = math.ceil(len(dm.train_inputs) / train_cfg.batch_size)
     with _quiet_lightning():
         trainer = L.Trainer(
             accelerator=train_cfg.accelerator, devices=train_cfg.devices, strategy=train_cfg.strategy,
             num_nodes=train_cfg.num_nodes, precision=precision, max_epochs=train_cfg.max_epochs,
             deterministic=train_cfg.deterministic, logger=loggers or False,
-            callbacks=[checkpoint, early, *([] if bar else [EpochLine(train_cfg.max_epochs)]), *callbacks],
+            callbacks=[checkpoint, early, clock, *([] if bar else [EpochLine(train_cfg.max_epochs)]), *callbacks],
             enable_progress_bar=bar, log_every_n_steps=max(1, min(50, steps_per_epoch)),
             enable_model_summary=False, check_val_every_n_epoch=train_cfg.val_check_interval_epochs,
             max_time={"minutes": train_cfg.max_minutes} if train_cfg.max_minutes else None, num_sanity_val_steps=0,
@@ -341,14 +366,13 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
     device = trainer.strategy.root_device
     stats = read_stats(dataset_dir)
     model = module.model
+    # metrics.json: what the run found, a function of its inputs only (DVC tracks it; a rerun rewrites the same
+    # bytes). run.json: how this execution went (times, machine, commit), neither tracked nor hashed by DVC.
     metrics = {
         **(meta or {}),
-        "backbone": model_cfg.backbone,
-        "n_layers": model_cfg.n_layers,
-        "d_model": model_cfg.d_model,
-        "n_heads": model_cfg.n_heads,
-        "max_len": model_cfg.max_len,
-        "n_items": model_cfg.n_items,
+        **{k: v for k, v in model_cfg.to_dict().items() if k != "jpq"},
+        **({"jpq": {**asdict(model_cfg.jpq), "assignment_version": ASSIGNMENT_VERSION}}
+           if model_cfg.item_embedding == "jpq" else {}),
         "params_non_embedding": model.get_num_params(non_embedding=True),
         "params_total": model.get_num_params(non_embedding=False),
         "valid": module.results_["valid"],
@@ -356,17 +380,22 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         "epochs": epochs,
         "best_epoch": best_epoch,
         "stopped_by": stop,
-        "resumed": resumed,
-        "train_seconds": train_seconds,
-        "throughput_seq_per_s": len(dm.train_inputs) * max(epochs, 1) / max(train_seconds, 1e-9),
-        "eval_seconds": eval_seconds,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
-        f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "precision": precision,
         "train_config": asdict(train_cfg),
         "data_content_hash": stats["content_hash"],
         "srlaw_version": __version__,
-        "torch_version": torch.__version__,
     }
+    run_info = {
+        "resumed": resumed,
+        "train_seconds": train_seconds,
+        "epoch_seconds": clock.seconds,  # this attempt's epochs (a resumed run lacks the killed attempt's)
+        "throughput_seq_per_s": len(dm.train_inputs) * max(epochs, 1) / max(train_seconds, 1e-9),
+        "eval_seconds": eval_seconds,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
+        f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "versions": package_versions(),
+        "git": git_commit(),
+    }
+    write_json_atomic(run_dir / "run.json", run_info)
     write_json_atomic(run_dir / "metrics.json", metrics)
-    return metrics
+    return {**metrics, **run_info}

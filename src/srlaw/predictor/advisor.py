@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from srlaw.errors import LawInputError
+from srlaw.sizing import JPQ_DEFAULT
 
 BUDGET_KEYS = ("params", "params_non_embedding", "latency_ms")
 
@@ -25,10 +26,13 @@ class Constraint:
 class Advice:
     """Ranked feasible configurations, excluded ones with reasons, and what binds when nothing fits."""
 
-    def __init__(self, metric, ranked, constraints, excluded_rows, binding=None, best_achievable=None, optimum=None):
+    def __init__(self, metric, ranked, constraints, excluded_rows, binding=None, best_achievable=None, optimum=None,
+                 item_embedding=None, jpq_saving=None):
         self.metric, self.ranked, self.constraints = metric, ranked, constraints
         self._excluded_rows = excluded_rows
         self.binding, self.best_achievable, self.optimum = binding, best_achievable, optimum
+        self.item_embedding = item_embedding or {"item_embedding": "full"}  # the law's: what the rows are sized with
+        self.jpq_saving = jpq_saving  # under a parameter budget, what RecJPQ would save (full-embedding laws only)
 
     @property
     def feasible(self) -> np.ndarray:
@@ -64,7 +68,8 @@ class Advice:
     def to_dict(self, max_excluded: int = 50) -> dict:
         return {"metric": self.metric, "ranked": self.ranked, "excluded_count": self.excluded_count,
                 "exclusion_counts": self.exclusion_counts, "excluded": self.excluded[:max_excluded],
-                "binding": self.binding, "best_achievable": self.best_achievable, "optimum": self.optimum}
+                "binding": self.binding, "best_achievable": self.best_achievable, "optimum": self.optimum,
+                "item_embedding": self.item_embedding, "jpq_saving": self.jpq_saving}
 
 
 def _positive(name: str, value) -> float:
@@ -176,4 +181,34 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
             advice.best_achievable = rows([pool[np.argmin(ptot[pool])]])[0]
     if law.form.optimum is not None and not budget:
         advice.optimum = law.form.optimum(law.theta(metric))
+    advice.item_embedding = law.item_embedding
+    if "params" in budget and advice.item_embedding["item_embedding"] == "full":
+        advice.jpq_saving = jpq_saving(law, N, d, ptot, n_items, [c for c in constraints if c.name != "params"],
+                                       budget["params"], advice.ranked[0] if advice.ranked else advice.best_achievable)
     return advice
+
+
+def jpq_saving(law, N, d, ptot, n_items, other_constraints, max_params, row) -> dict | None:
+    """What RecJPQ item embeddings (default settings) would save under a parameter budget, for a full-embedding law.
+
+    The law cannot say what quality jpq keeps (it was fitted on full embeddings): this is memory only — the item
+    table of the shown configuration, and how many more candidates the budget would admit.
+    """
+    jpq = {"item_embedding": "jpq", "jpq": dict(JPQ_DEFAULT)}
+    saved = law.item_table_params(d, n_items) - law.item_table_params(d, n_items, jpq)
+    others = np.ones(len(N), bool)
+    for c in other_constraints:
+        others &= c.ok
+    admitted = int((others & (ptot > max_params) & (ptot - saved <= max_params)).sum())
+    if row is None:
+        return None
+    full = int(law.item_table_params(row["d_model"], n_items))
+    small = int(law.item_table_params(row["d_model"], n_items, jpq))
+    return {"settings": JPQ_DEFAULT, "n_layers": row["n_layers"], "d_model": row["d_model"],
+            "item_params_full": full, "item_params_jpq": small, "params_total_jpq": row["params_total"] - full + small,
+            "more_candidates_within_budget": admitted,
+            "note": f"RecJPQ ({JPQ_DEFAULT['n_splits']} splits x {JPQ_DEFAULT['n_centroids']} centroids) would hold "
+                    f"the item table of {row['n_layers']} x {row['d_model']} in {small:,} instead of {full:,} "
+                    f"parameters ({100 * (small / full - 1):+.0f} %)"
+                    + (f"; {admitted} more candidates would fit the budget" if admitted else "")
+                    + ". This law was fitted on full item embeddings: it does not predict quality under jpq."}

@@ -1,7 +1,8 @@
-"""Batch-1 serving latency of a candidate configuration: measured where the export timed it, else a linear model.
+"""Batch-1 serving latency of a candidate configuration: measured where the latency stage timed it, else a linear
+model.
 
 The model, ms ≈ a + b·(non-embedding params) + c·(d_model · n_items) (the blocks, then the output layer), is fitted
-once at export (:func:`fit_latency_model`) and stored in ``latency.json`` beside the measurements it came from; the
+once by the pipeline's ``latency`` stage (:func:`fit_latency_model`) and stored in ``latency.json`` beside the measurements it came from; the
 predictor only evaluates it.
 """
 
@@ -37,7 +38,7 @@ class LatencyModel:
     def __init__(self, latency_doc: dict, source: str = "latency.json"):
         model = latency_doc.get("model") if isinstance(latency_doc, dict) else None
         if not isinstance(model, dict) or model.get("features") != list(FEATURES):
-            raise LawFileError(f"{source}: no fitted latency model (features {list(FEATURES)}); re-run `srlaw export`")
+            raise LawFileError(f"{source}: no fitted latency model (features {list(FEATURES)}); re-run `srlaw latency`")
         coef, n_items, rows = model.get("coef"), model.get("n_items"), latency_doc.get("configs", [])
         if not (isinstance(coef, list) and len(coef) == len(FEATURES) and all(finite(c) for c in coef)):
             raise LawFileError(f"{source}: field model.coef = {coef!r:.60}: expected {len(FEATURES)} finite numbers")

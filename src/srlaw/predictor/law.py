@@ -16,7 +16,7 @@ from srlaw.errors import LawDomainWarning, LawFileError, LawInputError
 from srlaw.predictor import advisor
 from srlaw.predictor.artifact import check_document, read_artifact
 from srlaw.predictor.latency import LatencyModel
-from srlaw.sizing import SHAPE_KEYS, non_embedding_params, total_params
+from srlaw.sizing import SHAPE_KEYS, item_embedding_params, non_embedding_params, total_params
 
 Z95 = 1.959963984540054
 MAX_POINTS = 1_000_000  # one call's candidates: larger batches are split by the caller
@@ -224,17 +224,44 @@ class Law:
                                "candidates cannot be sized (refit the law with this srlaw)")
         return {k: train[k] for k in SHAPE_KEYS}
 
+    @property
+    def item_embedding(self) -> dict:
+        """How the law's runs built their item table: ``{"item_embedding": "full"}`` or ``"jpq"`` with its settings.
+
+        The law's size axis is non-embedding parameters; the item table is part of the recipe, so a law predicts
+        models with the item embedding it was fitted on (laws from before RecJPQ: full).
+        """
+        train = self.doc.get("training_protocol", {}).get("train", {})
+        kind = train.get("item_embedding", "full")
+        if kind == "full":
+            return {"item_embedding": "full"}
+        jpq = train.get("jpq")
+        if kind != "jpq" or not isinstance(jpq, dict) or isinstance(jpq.get("n_centroids"), bool) \
+                or not isinstance(jpq.get("n_centroids"), int) or jpq["n_centroids"] < 2:
+            raise LawFileError(f"{self.source}: training_protocol.train.item_embedding = {kind!r} with jpq = "
+                               f"{jpq!r}: expected 'full', or 'jpq' with an integer n_centroids >= 2")
+        return {"item_embedding": "jpq", "jpq": dict(jpq)}
+
+    def catalogue(self, n_items: int | None = None) -> int:
+        """Your catalogue size, checked; by default the law's own (0 when the law does not say)."""
+        if n_items is None:
+            return int(self.doc.get("n_items") or (self.latency or {}).get("n_items") or 0)
+        if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
+            raise LawInputError(f"n_items must be an integer >= 1, got {n_items!r}")
+        return int(n_items)
+
     def params_of(self, n_layers, d_model, n_items: int | None = None):
         """(non-embedding, total) parameter counts of candidates; ``n_items`` is your catalogue (default: the law's)."""
         shape = self._shape()
-        if n_items is None:
-            n_items = int(self.doc.get("n_items") or (self.latency or {}).get("n_items") or 0)
-        elif isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
-            raise LawInputError(f"n_items must be an integer >= 1, got {n_items!r}")
-        return (non_embedding_params(n_layers, d_model, **shape), total_params(n_layers, d_model, n_items, **shape))
+        return (non_embedding_params(n_layers, d_model, **shape),
+                total_params(n_layers, d_model, self.catalogue(n_items), **shape, **self.item_embedding))
+
+    def item_table_params(self, d_model, n_items: int | None = None, item_embedding: dict | None = None):
+        """Parameters of the item table at width ``d_model`` (the law's item embedding unless one is given)."""
+        return item_embedding_params(d_model, self.catalogue(n_items), **(item_embedding or self.item_embedding))
 
     def latency_of(self, n_layers, d_model, non_embedding, n_items: int | None = None):
-        """Latency in ms (measured at export where available, else the stored latency model), and which."""
+        """Latency in ms (measured by the latency stage where available, else the stored latency model), and which."""
         if self.latency_model is None:
             return np.full(np.shape(n_layers), np.nan), np.zeros(np.shape(n_layers), bool)
         return self.latency_model(n_layers, d_model, non_embedding, n_items)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -50,8 +49,7 @@ def score_variant(params: Params, name: str, out_path: Path | None = None) -> di
     stats = read_stats(path)
     e = params.entropy
     scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=e.m, r=e.r, max_len=e.max_len)
-    scores.update({"variant": name, "content_hash": stats["content_hash"], "srlaw_version": __version__,
-                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    scores.update({"variant": name, "content_hash": stats["content_hash"], "srlaw_version": __version__})
     write_json_atomic(out_path or SCORES_DIR / name / "entropy.json", scores)
     return scores
 

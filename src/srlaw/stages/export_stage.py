@@ -1,11 +1,9 @@
-"""DVC stage ``export``: the ONNX reference model, per-configuration latencies, and the artifact manifest."""
+"""DVC stage ``export``: the ONNX reference model, the artifact manifests and the pipeline's metrics file."""
 
 from __future__ import annotations
 
 import json
-import platform
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,6 @@ from srlaw.atomic_write import write_json_atomic
 from srlaw.config import Params
 from srlaw.dataset import SequenceDataset, load_dataset
 from srlaw.errors import DataError, ExportError
-from srlaw.predictor.latency import fit_latency_model
 from srlaw.protocol import history_and_target, left_pad, training_part
 from srlaw.provenance import file_entry, package_versions, provenance_record, sha256_file
 from srlaw.stages.data_stages import PREPARED_DIR
@@ -54,7 +51,7 @@ def parity_inputs(ds: SequenceDataset, max_len: int, rows: int, seed: int) -> np
 
 
 def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUNS_DIR) -> dict:
-    from srlaw.onnx_export import export_onnx, latency_table, load_checkpoint_model, ort_session, parity
+    from srlaw.onnx_export import export_onnx, load_checkpoint_model, ort_session, parity
 
     ref = choose_reference(params, runs_dir)
     model = load_checkpoint_model(runs_dir / ref["run"] / "checkpoints" / "best.ckpt")
@@ -89,13 +86,6 @@ def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUN
     shutil.copyfile(data_dir / "item_map.npy", model_dir / "item_map.npy")
     write_json_atomic(model_dir / "model.json", model_json)
 
-    t0 = time.perf_counter()
-    rows = latency_table(params.grid.points(), model.cfg.n_items, model.cfg.max_len, backbone=model.cfg.backbone,
-                         batch=export.latency_batch, repeats=export.latency_repeats)
-    write_json_atomic(out / "law" / "latency.json", {
-        "configs": rows, "model": fit_latency_model(rows, model.cfg.n_items), "batch": export.latency_batch,
-        "seq": model.cfg.max_len, "n_items": model.cfg.n_items, "runtime": "onnxruntime CPUExecutionProvider",
-        "machine": f"{platform.machine()} {platform.processor()}".strip(), "seconds": time.perf_counter() - t0})
     write_manifest(out / "law", params.to_dict())  # the law's own manifest: what Law.load verifies (and a config pins)
     write_json_atomic(out / "metrics.json", pipeline_metrics(json.loads((out / "law" / "law.json").read_text()), ref),
                       allow_nan=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from srlaw.atomic_write import write_bytes_atomic
 from srlaw.config import LawConfig, Params
 from srlaw.entropy import data_score
 from srlaw.errors import DataError
@@ -19,6 +20,8 @@ from srlaw.stages.data_stages import SCORES_DIR
 from srlaw.stages.train_stage import RUNS_DIR, run_name
 
 LAW_DIR = Path("artifacts/law")
+CURVES_PATH = Path("artifacts/curves.csv")
+CURVE_COLUMNS = ("run", "variant", "n_layers", "d_model", "epoch", "val_ndcg@10", "val_hr@10", "train_loss")
 
 
 def collect_runs(params: Params, runs_dir: Path = RUNS_DIR, scores_dir: Path = SCORES_DIR):
@@ -118,7 +121,45 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
     }
 
 
+def _tsv_by_step(path: Path) -> dict[int, float]:
+    """A DVCLive series ``step<TAB>value`` as {step: value} (a resumed run may repeat a step: the last one wins)."""
+    if not path.is_file():
+        return {}
+    lines = path.read_text().splitlines()[1:]
+    return {int(step): float(value) for step, value in (line.split("\t")[:2] for line in lines if line.strip())}
+
+
+def collect_curves(params: Params, runs_dir: Path = RUNS_DIR) -> list[dict]:
+    """Every grid run's per-epoch validation curve (and training loss), one row per run and epoch."""
+    rows = []
+    for variant in params.grid.variants:
+        for n_layers, d_model in params.grid.points():
+            name = run_name(variant, n_layers, d_model)
+            series = runs_dir / name / "dvclive" / "plots" / "metrics"
+            epoch_of = _tsv_by_step(series / "epoch.tsv")
+            ndcg, hr, loss = (_tsv_by_step(series / rel) for rel in ("val/ndcg@10.tsv", "val/hr@10.tsv",
+                                                                    "train/loss.tsv"))
+            for i, step in enumerate(sorted(ndcg)):
+                rows.append({"run": name, "variant": variant, "n_layers": n_layers, "d_model": d_model,
+                             "epoch": int(epoch_of.get(step, i)) + 1, "val_ndcg@10": ndcg[step],
+                             "val_hr@10": hr.get(step), "train_loss": loss.get(step)})
+    return rows
+
+
+def write_curves(rows: list[dict], path: Path = CURVES_PATH) -> None:
+    """The curves as CSV: what the ``curves`` DVC plot template overlays, one line per run."""
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CURVE_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: ("" if r[k] is None else repr(r[k]) if isinstance(r[k], float) else r[k]) for k in CURVE_COLUMNS}
+                for r in rows)
+    write_bytes_atomic(path, buf.getvalue().encode())
+
+
 def run_fit_stage(params: Params, out_dir: Path = LAW_DIR) -> dict:
+    write_curves(collect_curves(params))
     records, variants = collect_runs(params)
     law = write_law(out_dir / "law.json", fit_law(records, variants, params.law, params.seed,
                                                   params.train.to_dict(), params.to_dict(), params.export.variant))

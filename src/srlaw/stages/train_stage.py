@@ -22,9 +22,9 @@ def run_name(variant: str, n_layers: int, d_model: int) -> str:
 
 def code_hash() -> str:
     """sha256 of the modules that define a run: a checkpoint made by other code is never resumed."""
-    from srlaw import config, models, protocol, training
+    from srlaw import config, models, protocol, recjpq, training
     h = hashlib.sha256()
-    for mod in (config, models, protocol, training):
+    for mod in (config, models, protocol, recjpq, training):
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()
 
