@@ -79,3 +79,23 @@ def test_select_form_prefers_held_out_accuracy():
     sel = select_form(_table("saturating"), ["ndcg@10"], ["saturating", "paper"], fraction=0.25, n_starts=16)
     assert sel["winner"] == "saturating" and sel["runner_up"] == "paper"
     assert math.isfinite(sel["forms"]["saturating"]["selection_score"])
+
+
+@pytest.mark.parametrize("bend,lo,hi", [(0.0, 0.8, 1.0), (0.25, 0.0, 0.2)], ids=["honest", "bent"])
+def test_held_out_coverage_of_the_intervals(bend, lo, hi):
+    """Data that follow the form: the intervals of a fit on the small runs cover the larger ones. Data whose large
+    runs fall 25 % below the form: they do not — the coverage can fail."""
+    from srlaw.config import LawConfig
+    from srlaw.stages.fit_stage import fit_law
+    N, d, D, y, _ = synthetic("logistic", noise=0.01, seed=3)
+    pne = N * d * d * 6
+    y = np.where(pne > 0.25 * pne.max(), y * (1 - bend), y)
+    records = [{"variant": f"v{int(x)}", "n_layers": int(n), "d_model": int(w), "params_non_embedding": float(p),
+                "params_total": float(p), "data": float(x), "split": "test", "ndcg@10": float(v), "hr@10": 1.7 * float(v)}
+               for n, w, p, x, v in zip(N, d, pne, D, y)]
+    variants = {f"v{int(x)}": {"content_hash": "0" * 64, "data": float(x), "n_items": 100} for x in set(D)}
+    law = LawConfig(forms=["logistic"], n_starts=8, n_bootstrap=30)
+    doc = fit_law(records, variants, law, 0, {"backbone": "sasrec", "max_len": 50, "n_heads": 1, "ffn_mult": 1})
+    cov = doc["validation"]["scale_extrapolation"]["ndcg@10"]["coverage95"]
+    assert cov["n"] == int((pne > 0.25 * pne.max()).sum()) and cov["mean_width"] > 0
+    assert lo <= cov["coverage"] <= hi, cov
