@@ -87,7 +87,7 @@ def run_one(name: str, setting: str, seed: int, data_dir: Path, repeats: int) ->
     row = {"dataset": name, "setting": setting, "seed": seed, "params_total": m["params_total"],
            "params_non_embedding": m["params_non_embedding"], "test_ndcg@10": m["test"]["ndcg@10"],
            "test_hr@10": m["test"]["hr@10"], "valid_ndcg@10": m["valid"]["ndcg@10"], "epochs": m["epochs"],
-           "best_epoch": m["best_epoch"], "stopped_by": m["stopped_by"],
+           "best_epoch": m["best_epoch"], "stopped_by": m["stopped_by"],  # runs of this benchmark have no time cap
            "s_per_epoch": m["train_seconds"] / max(m["epochs"], 1), "wall_seconds": time.perf_counter() - t0,
            "device": m["device"], **onnx_measures(run_dir / "checkpoints" / "best.ckpt", data_dir, run_dir, repeats)}
     from srlaw.atomic_write import write_json_atomic
@@ -189,6 +189,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", type=Path, default=SHARED)
     p.add_argument("--latency-repeats", type=int, default=200)
     p.add_argument("--step-rounds", type=int, default=30, help="alternating timed training steps per setting")
+    p.add_argument("--finished-only", action="store_true",
+                   help="summarise the runs already finished; train nothing (a long benchmark read mid-way)")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     from srlaw.atomic_write import write_json_atomic
@@ -202,6 +204,9 @@ def main(argv=None) -> int:
         # seeds outermost: an interrupted benchmark already holds a side-by-side comparison of every setting
         for seed in args.seeds:
             for setting in args.settings:
+                if args.finished_only and not (RUNS / name / setting / f"seed{seed}" / "bench.json").is_file():
+                    print(f"{name} {setting} seed {seed}: not finished, left out")
+                    continue
                 rows.append(run_one(name, setting, seed, data_dir, args.latency_repeats))
                 r = rows[-1]
                 print(f"{name} {setting} seed {seed}: NDCG@10 {r['test_ndcg@10']:.4f}, HR@10 {r['test_hr@10']:.4f}, "

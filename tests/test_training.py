@@ -57,6 +57,13 @@ def test_learns_deterministic_rule_far_above_popularity(rule_dataset, tmp_path):
     assert set(saved["valid"]) >= {"hr@10", "ndcg@10", "hr@50", "ndcg@1", "mrr"}
 
 
+def test_an_early_stopped_run_says_so(rule_dataset, tmp_path):
+    m = train_run(rule_dataset, tmp_path / "run", ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=16,
+                                                              dropout=0.0), small(max_epochs=40, patience=1))
+    assert m["epochs"] < 40 and m["stopped_by"] == "early_stopping", (m["epochs"], m["best_epoch"])
+    assert m["epochs"] == m["best_epoch"] + 1 + 1  # best epoch (0-based), then `patience` epochs without a gain
+
+
 def test_hstu_and_sampled_softmax_train(rule_dataset, tmp_path):
     m = train_run(rule_dataset, tmp_path / "run", ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=16,
                                                               backbone="hstu", dropout=0.0),

@@ -350,13 +350,14 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resumed else None)
         train_seconds = time.perf_counter() - t0
         epochs = int(trainer.current_epoch)
+        # read before testing: trainer.test(ckpt_path=...) restores callback states from the checkpoint
+        stop = stopped_by(early.stopped_epoch, epochs, train_cfg.max_epochs)
         t1 = time.perf_counter()
         trainer.test(module, datamodule=dm, ckpt_path="best" if checkpoint.best_model_path else str(last),
                      verbose=False)
         eval_seconds = time.perf_counter() - t1
     if not trainer.is_global_zero:
         return {}
-    stop = stopped_by(early.stopped_epoch, epochs, train_cfg.max_epochs)
     if stop == "epoch_cap":
         print(f"note: stopped at the {train_cfg.max_epochs}-epoch cap before early stopping (patience "
               f"{train_cfg.patience}): the model may not have converged", file=sys.stderr)
