@@ -34,6 +34,7 @@ SETTINGS = {  # name: model overrides
     "full": {"item_embedding": "full"},
     "jpq-8x256": {"item_embedding": "jpq", "jpq": {"n_splits": 8, "n_centroids": 256, "assignment": "svd"}},
     "jpq-8x64": {"item_embedding": "jpq", "jpq": {"n_splits": 8, "n_centroids": 64, "assignment": "svd"}},
+    "jpq-8x2048": {"item_embedding": "jpq", "jpq": {"n_splits": 8, "n_centroids": 2048, "assignment": "svd"}},
     "jpq-8x256-random": {"item_embedding": "jpq", "jpq": {"n_splits": 8, "n_centroids": 256, "assignment": "random"}},
 }
 # one recipe for every setting: SASRec+ (full-softmax CE), as in benchmarks/reproduce_sasrec.py, shorter patience
@@ -78,7 +79,10 @@ def run_one(name: str, setting: str, seed: int, data_dir: Path, repeats: int) ->
     run_dir = RUNS / name / setting / f"seed{seed}"
     done = run_dir / "bench.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        row = json.loads(done.read_text())
+        # runs here have no time cap: fewer epochs than the cap means early stopping (rows written before the
+        # stopped_by fix of training.py said time_cap)
+        return {**row, "stopped_by": "early_stopping" if row["epochs"] < TRAIN["max_epochs"] else "epoch_cap"}
     stats = read_stats(data_dir)
     cfg = ModelConfig(n_items=int(stats["n_items"]), max_len=DATASETS[name][2], **MODEL, **SETTINGS[setting])
     t0 = time.perf_counter()
@@ -87,7 +91,7 @@ def run_one(name: str, setting: str, seed: int, data_dir: Path, repeats: int) ->
     row = {"dataset": name, "setting": setting, "seed": seed, "params_total": m["params_total"],
            "params_non_embedding": m["params_non_embedding"], "test_ndcg@10": m["test"]["ndcg@10"],
            "test_hr@10": m["test"]["hr@10"], "valid_ndcg@10": m["valid"]["ndcg@10"], "epochs": m["epochs"],
-           "best_epoch": m["best_epoch"], "stopped_by": m["stopped_by"],  # runs of this benchmark have no time cap
+           "best_epoch": m["best_epoch"], "stopped_by": m["stopped_by"],
            "s_per_epoch": m["train_seconds"] / max(m["epochs"], 1), "wall_seconds": time.perf_counter() - t0,
            "device": m["device"], **onnx_measures(run_dir / "checkpoints" / "best.ckpt", data_dir, run_dir, repeats)}
     from srlaw.atomic_write import write_json_atomic
@@ -146,6 +150,15 @@ def paired_step_times(name: str, data_dir: Path, settings: list[str], rounds: in
             "threads": torch.get_num_threads(), "settings": out}
 
 
+def unfinished_curve(run_dir: Path) -> dict | None:
+    """The validation curve of a run stopped before it converged (its DVCLive series), or None."""
+    tsv = run_dir / "dvclive" / "plots" / "metrics" / "val" / "ndcg@10.tsv"
+    if not tsv.is_file():
+        return None
+    values = [float(line.split("\t")[1]) for line in tsv.read_text().splitlines()[1:] if line.strip()]
+    return {"valid_ndcg@10": values, "best_valid_ndcg@10": max(values)} if values else None
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     """Seed means per dataset × setting, with the change against the dataset's ``full`` rows."""
     out = []
@@ -171,6 +184,7 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 def print_table(summary: list[dict]) -> None:
     pct = lambda r, k: f"{100 * r[k]:+6.1f}%" if f"{k}" in r else "      -"  # noqa: E731
+    # s/epoch is wall time on a shared machine (other jobs ran beside it): the speed ratio is the paired table
     print(f"{'dataset':8} {'setting':17} {'seeds':>5} {'params':>10} {'Δ':>7} {'ONNX MB':>8} {'s/epoch':>8} "
           f"{'epochs':>6} {'NDCG@10':>8} {'± sd':>7} {'Δ':>7} {'HR@10':>7} {'Δ':>7} {'b1 ms':>6}")
     for r in summary:
@@ -195,7 +209,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from srlaw.atomic_write import write_json_atomic
 
-    rows, speed = [], {}
+    rows, speed, unfinished = [], {}, []
     for name in args.datasets:
         data_dir = prepared(name, args.data_root)
         if data_dir is None:
@@ -204,8 +218,13 @@ def main(argv=None) -> int:
         # seeds outermost: an interrupted benchmark already holds a side-by-side comparison of every setting
         for seed in args.seeds:
             for setting in args.settings:
-                if args.finished_only and not (RUNS / name / setting / f"seed{seed}" / "bench.json").is_file():
-                    print(f"{name} {setting} seed {seed}: not finished, left out")
+                run_dir = RUNS / name / setting / f"seed{seed}"
+                if args.finished_only and not (run_dir / "bench.json").is_file():
+                    curve = unfinished_curve(run_dir)
+                    if curve:
+                        unfinished.append({"dataset": name, "setting": setting, "seed": seed, **curve})
+                    print(f"{name} {setting} seed {seed}: not finished" + (f" ({len(curve['valid_ndcg@10'])} epochs, "
+                          f"best valid NDCG@10 {curve['best_valid_ndcg@10']:.4f})" if curve else ""))
                     continue
                 rows.append(run_one(name, setting, seed, data_dir, args.latency_repeats))
                 r = rows[-1]
@@ -221,7 +240,8 @@ def main(argv=None) -> int:
                   f"{t.get('eval_ratio', 1.0):6.2f}")
     write_json_atomic(args.out, {"recipe": {"model": MODEL, "train": TRAIN},
                                  "datasets": {k: DATASETS[k] for k in args.datasets}, "settings": SETTINGS,
-                                 "summary": summary, "paired_step_times": speed, "runs": rows})
+                                 "summary": summary, "paired_step_times": speed, "runs": rows,
+                                 "unfinished": unfinished})
     print(f"wrote {args.out}")
     return 0
 
