@@ -194,14 +194,14 @@ def jpq_saving(law, N, d, ptot, n_items, other_constraints, max_params, row) -> 
     The law cannot say what quality jpq keeps (it was fitted on full embeddings): this is memory only — the item
     table of the shown configuration, and how many more candidates the budget would admit.
     """
+    if row is None:
+        return None
     jpq = {"item_embedding": "jpq", "jpq": dict(JPQ_DEFAULT)}
     saved = law.item_table_params(d, n_items) - law.item_table_params(d, n_items, jpq)
     others = np.ones(len(N), bool)
     for c in other_constraints:
         others &= c.ok
     admitted = int((others & (ptot > max_params) & (ptot - saved <= max_params)).sum())
-    if row is None:
-        return None
     full = int(law.item_table_params(row["d_model"], n_items))
     small = int(law.item_table_params(row["d_model"], n_items, jpq))
     return {"settings": JPQ_DEFAULT, "n_layers": row["n_layers"], "d_model": row["d_model"],
