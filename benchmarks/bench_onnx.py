@@ -28,7 +28,7 @@ def main(argv=None) -> int:
         print(f"skip: {args.model}/model.onnx not found (run `make repro` or `dvc pull`)")
         return 0
     meta = json.loads((args.model / "model.json").read_text())
-    cfg = ModelConfig(**meta["config"])
+    cfg = ModelConfig.from_saved(meta["config"])
     # latency does not depend on the weights; the torch side gets the same architecture
     scorer = LastPositionScorer(SequentialRecommender(cfg)).eval()
     sess = ort_session(str(args.model / "model.onnx"))

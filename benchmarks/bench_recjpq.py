@@ -26,6 +26,8 @@ SHARED = ROOT.parent / "shared" / "data"
 RUNS = ROOT / "benchmarks" / "runs" / "recjpq"
 OUT = ROOT / "benchmarks" / "results" / "bench_recjpq.json"
 
+from srlaw.config import LEGACY_RECIPE
+
 DATASETS = {  # name: (file under ../shared/data, format, max_len)
     "beauty": ("amazon-s3rec-5core/Beauty.txt", "s3rec", 50),
     "ml-1m": ("ml-1m/ml-1m.txt", "sasrec", 50),  # len 50, not the paper's 200: 4× cheaper epochs on 2 CPU cores
@@ -38,8 +40,9 @@ SETTINGS = {  # name: model overrides
     "jpq-8x256-random": {"item_embedding": "jpq", "jpq": {"n_splits": 8, "n_centroids": 256, "assignment": "random"}},
 }
 # one recipe for every setting: SASRec+ (full-softmax CE), as in benchmarks/reproduce_sasrec.py, shorter patience
-MODEL = {"n_layers": 2, "d_model": 64, "n_heads": 1, "dropout": 0.5}
-TRAIN = {"batch_size": 128, "lr": 1e-3, "patience": 5, "max_epochs": 60, "loss": "full"}
+MODEL = {"n_layers": 2, "d_model": 64, "n_heads": 1, "dropout": 0.5,
+         **LEGACY_RECIPE}  # what the recorded results were trained with (before issue #18)
+TRAIN = {"batch_size": 128, "lr": 1e-3, "warmup_epochs": 0.0, "patience": 5, "max_epochs": 60, "loss": "full"}
 
 
 def prepared(name: str, data_root: Path) -> Path | None:

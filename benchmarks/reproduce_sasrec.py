@@ -2,7 +2,9 @@
 
 Protocol (SCIENCE.md §4–5): leave-one-out, full ranking over all items, seen items filtered; SASRec 2 blocks,
 1 head, d = 64, dropout 0.1, batch 128, Adam 1e-3, early stopping on validation NDCG@10 with patience 10;
-max_len 200 (ML-1M) / 50 (Beauty). Prints a table and writes JSON. The data are read from ../shared/data and
+max_len 200 (ML-1M) / 50 (Beauty), no warm-up; the model is srlaw's default (since issue #18 the original SASRec
+block, ReLU, N(0, 0.02) weights — the committed H100 results predate it: pre-LN, GELU, xavier). Prints a table and
+writes JSON. The data are read from ../shared/data and
 never copied into the project; a missing file is skipped with a message.
 
     python benchmarks/reproduce_sasrec.py [--datasets ml-1m beauty] [--out benchmarks/results/reproduce_sasrec.json]
@@ -45,7 +47,7 @@ def run_one(name: str, data_root: Path, args) -> dict | None:
         t0 = time.perf_counter()
         m = train_run(Path(tmp) / "data", Path(tmp) / "run",
                       ModelConfig(n_items=ds.n_items, max_len=max_len, n_layers=2, d_model=64, n_heads=1, dropout=args.dropout),
-                      TrainConfig(batch_size=128, lr=1e-3, patience=10, max_epochs=args.max_epochs, loss="full",
+                      TrainConfig(batch_size=128, lr=1e-3, warmup_epochs=0.0, patience=10, max_epochs=args.max_epochs, loss="full",
                                   deterministic=args.deterministic, progress_bar=False, seed=args.seed,
                                   max_minutes=args.max_minutes),
                       meta={"variant": name})

@@ -2,7 +2,7 @@
 
 Only numpy and srlaw.predictor are needed at deploy time (no torch, no DVC). Run:
 
-    python examples/production_config.py --law artifacts/law --target-ndcg 0.035 --max-params 5e6 --max-latency-ms 2
+    python examples/production_config.py --law artifacts/law --target-ndcg 0.05 --max-params 5e6 --max-latency-ms 2
 """
 
 from __future__ import annotations

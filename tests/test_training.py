@@ -212,3 +212,36 @@ def test_stopped_by():
     assert stopped_by(early_stopped_epoch=7, epochs=8, max_epochs=20) == "early_stopping"
     assert stopped_by(early_stopped_epoch=0, epochs=20, max_epochs=20) == "epoch_cap"
     assert stopped_by(early_stopped_epoch=0, epochs=4, max_epochs=20) == "time_cap"
+
+
+def test_default_schedule_is_the_benchmarked_one():
+    """lr 3e-3 after one linear warm-up epoch (benchmarks/bench_time_to_quality.py); a silent change fails here."""
+    from srlaw.training import warmup_factor
+    cfg = TrainConfig()
+    assert (cfg.lr, cfg.warmup_epochs, cfg.batch_size) == (3e-3, 1.0, 128)
+    factor = warmup_factor(48)  # ML-1M: 6,040 users in batches of 128
+    assert [cfg.lr * factor(k) for k in (0, 23, 47, 48, 1000)] == pytest.approx([3e-3 / 48, 1.5e-3, 3e-3, 3e-3, 3e-3])
+
+
+def test_learning_rate_warms_up_linearly_then_stays(rule_dataset, tmp_path):
+    import lightning as L
+
+    class Rates(L.Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            self.seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    rates = Rates()
+    train_run(rule_dataset, tmp_path / "run", ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=8),
+              small(max_epochs=3, lr=4e-3, warmup_epochs=1.5), callbacks=[rates])
+    steps_per_epoch = 10  # 300 users, batch 32
+    warmup = 15  # 1.5 epochs
+    assert len(rates.seen) == 3 * steps_per_epoch
+    assert rates.seen[:warmup] == pytest.approx([4e-3 * (k + 1) / warmup for k in range(warmup)])
+    assert rates.seen[warmup:] == pytest.approx([4e-3] * (3 * steps_per_epoch - warmup))
+    plain = Rates()
+    train_run(rule_dataset, tmp_path / "plain", ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=8),
+              small(max_epochs=1, lr=4e-3, warmup_epochs=0.0), callbacks=[plain])
+    assert plain.seen == pytest.approx([4e-3] * steps_per_epoch)  # warmup_epochs 0: a constant rate

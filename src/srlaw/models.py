@@ -40,9 +40,15 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, kv: torch.Tensor | None = None) -> torch.Tensor:
+        """Queries from ``x``; keys and values from ``kv`` (default ``x``)."""
         b, t, d = x.shape
-        q, k, v = self.qkv(x).split(d, dim=2)
+        if kv is None:
+            q, k, v = self.qkv(x).split(d, dim=2)
+        else:  # one weight matrix either way, so both block orders have the same parameters
+            w_q, w_kv = self.qkv.weight.split([d, 2 * d])
+            b_q, b_kv = self.qkv.bias.split([d, 2 * d])
+            q, (k, v) = F.linear(x, w_q, b_q), F.linear(kv, w_kv, b_kv).split(d, dim=2)
         q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2) for z in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
@@ -52,7 +58,8 @@ class FeedForward(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         hidden = cfg.ffn_mult * cfg.d_model
-        self.net = nn.Sequential(nn.Linear(cfg.d_model, hidden), nn.GELU(), nn.Dropout(cfg.dropout),
+        act = nn.ReLU() if cfg.activation == "relu" else nn.GELU()
+        self.net = nn.Sequential(nn.Linear(cfg.d_model, hidden), act, nn.Dropout(cfg.dropout),
                                  nn.Linear(hidden, cfg.d_model))
 
     def forward(self, x):
@@ -60,15 +67,25 @@ class FeedForward(nn.Module):
 
 
 class SASRecBlock(nn.Module):
-    """Pre-LN block: x + Drop(Attn(LN(x))), then x + Drop(FFN(LN(x)))."""
+    """A SASRec block in one of two orders (the same parameters either way):
+
+    - ``pre_ln``: x + Drop(Attn(LN(x))), then x + Drop(FFN(LN(x))) — the GPT-2 order;
+    - ``original`` (Kang & McAuley 2018): q = LN(x); x = q + Attn(q, keys and values from x); x = LN(x);
+      x + Drop(FFN(x)) — the residual stream is renormalised inside every block.
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        self.original = cfg.block == "original"
         self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
         self.attn, self.ffn = CausalSelfAttention(cfg), FeedForward(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x, mask):
+        if self.original:
+            q = self.ln1(x)
+            x = self.ln2(q + self.drop(self.attn(q, mask, kv=x)))
+            return x + self.drop(self.ffn(x))
         x = x + self.drop(self.attn(self.ln1(x), mask))
         return x + self.drop(self.ffn(self.ln2(x)))
 
@@ -104,6 +121,33 @@ class HSTUBlock(nn.Module):
         return x + self.drop(self.out(self.ln_attn(y) * u))
 
 
+INIT_STD = 0.02  # init "normal": the std of every linear and embedding weight (BERT, GPT-2, SASRec+)
+
+
+def init_weights(model: nn.Module, scheme: str) -> None:
+    """Weights at initialisation: ``normal`` draws every linear and embedding weight from N(0, INIT_STD); ``xavier``
+    draws linear weights xavier-uniform and embeddings from N(0, INIT_STD). Biases 0, LayerNorm 1/0, padding row 0.
+
+    With ``normal`` each block's output starts small next to the √d-scaled item embedding, so the first epochs
+    train the embeddings through a near-identity stack (benchmarks/bench_time_to_quality.py).
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            if scheme == "xavier":
+                nn.init.xavier_uniform_(module.weight)
+            else:
+                nn.init.normal_(module.weight, std=INIT_STD)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=INIT_STD)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
 class SequentialRecommender(nn.Module):
     """Item + position embeddings, a stack of blocks, a final LayerNorm; scores via the tied item embedding."""
 
@@ -121,22 +165,13 @@ class SequentialRecommender(nn.Module):
         block = SASRecBlock if cfg.backbone == "sasrec" else HSTUBlock
         self.blocks = nn.ModuleList(block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module):
-        if isinstance(module, nn.Linear):
-            nn.init.xavier_uniform_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.padding_idx is not None:
-                with torch.no_grad():
-                    module.weight[module.padding_idx].zero_()
+        init_weights(self, cfg.init)
 
     def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Hidden states ``[batch, seq, d_model]`` for left-padded ``item_ids`` (seq <= max_len)."""
-        x = self.item_emb(item_ids) * math.sqrt(self.cfg.d_model)
+        x = self.item_emb(item_ids)
+        if self.cfg.scale_embedding:  # the tied table stays small (it scores too); the input is brought to O(1)
+            x = x * math.sqrt(self.cfg.d_model)
         if self.pos_emb is not None:
             t = item_ids.shape[1]
             # positions count back from the newest item, so left padding never shifts the recent ones

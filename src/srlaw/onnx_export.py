@@ -26,7 +26,7 @@ OPSET = 17
 def load_checkpoint_model(path) -> SequentialRecommender:
     """The plain nn.Module from a Lightning checkpoint (hyperparameters are plain dicts; no Lightning import)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = ModelConfig(**ckpt["hyper_parameters"]["model_config"])
+    cfg = ModelConfig.from_saved(ckpt["hyper_parameters"]["model_config"])
     model = SequentialRecommender(cfg)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     model.load_state_dict(state)

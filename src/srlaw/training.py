@@ -156,6 +156,11 @@ def sequence_loss(model: SequentialRecommender, inputs, targets, loss: str = "fu
     return F.cross_entropy(logits, torch.zeros(len(y), dtype=torch.long, device=inputs.device))
 
 
+def warmup_factor(warmup_steps: int):
+    """The learning-rate factor after ``step`` optimiser steps: linear from 1/warmup_steps to 1, then 1."""
+    return lambda step: min(1.0, (step + 1) / warmup_steps)
+
+
 class SeqRecModule(L.LightningModule):
     """Trains a :class:`SequentialRecommender`; validates and tests with full ranking (:mod:`srlaw.protocol`).
 
@@ -163,10 +168,10 @@ class SeqRecModule(L.LightningModule):
     """
 
     def __init__(self, model_config: dict, lr: float = 1e-3, weight_decay: float = 0.0, loss: str = "full",
-                 n_negatives: int = 256):
+                 n_negatives: int = 256, warmup_epochs: float = 0.0):
         super().__init__()
         self.save_hyperparameters()  # plain dicts and numbers only: load_from_checkpoint stays weights_only-safe
-        self.model = SequentialRecommender(ModelConfig(**model_config))
+        self.model = SequentialRecommender(ModelConfig.from_saved(model_config))
         self._sums: dict[str, list[torch.Tensor]] = {split: [] for split in SPLITS}
         self.results_: dict[str, dict[str, float]] = {}
 
@@ -209,7 +214,13 @@ class SeqRecModule(L.LightningModule):
             self._eval_epoch_end(split)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        if not self.hparams.warmup_epochs:
+            return opt
+        steps = self.trainer.estimated_stepping_batches / max(self.trainer.max_epochs, 1)  # per epoch, per process
+        warmup = max(1, round(self.hparams.warmup_epochs * steps))
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, warmup_factor(warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # The global RNG (dropout) travels in checkpoints: a run killed and resumed from last.ckpt continues with the
     # random stream the uninterrupted run had at that checkpoint, so both end with the same metrics.
@@ -311,7 +322,8 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
     if model_cfg.n_items != dm.n_items:
         model_cfg = ModelConfig(**{**model_cfg.to_dict(), "n_items": dm.n_items})
     module = SeqRecModule(model_cfg.to_dict(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
-                          loss=train_cfg.loss, n_negatives=train_cfg.n_negatives)
+                          loss=train_cfg.loss, n_negatives=train_cfg.n_negatives,
+                          warmup_epochs=train_cfg.warmup_epochs)
     if model_cfg.item_embedding == "jpq":
         # from the training split only, before training; a resumed run recomputes the same codes (and loads them)
         jpq = model_cfg.jpq

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
+from srlaw.config import LEGACY_RECIPE
 from srlaw.dataset import build_dataset, make_variant, save_dataset
 from srlaw.entropy import entropy_scores
 from srlaw.readers import read_interactions
@@ -44,8 +45,10 @@ VARIANTS = {
     "sports-s3rec/noise30": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {"noise": 0.3}),
     "sports-s3rec/users25": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {"user_fraction": 0.25}),
 }
-MODEL = {"backbone": "sasrec", "n_layers": 2, "d_model": 64, "n_heads": 1, "max_len": 50, "dropout": 0.3}
-TRAIN = {"batch_size": 128, "lr": 1e-3, "patience": 5, "max_epochs": 100, "loss": "full"}
+MODEL = {"backbone": "sasrec", "n_layers": 2, "d_model": 64, "n_heads": 1, "max_len": 50, "dropout": 0.3,
+         **LEGACY_RECIPE}  # what the recorded results were trained with (before issue #18)
+TRAIN = {"batch_size": 128, "lr": 1e-3, "warmup_epochs": 0.0, "patience": 5, "max_epochs": 100,
+         "loss": "full"}
 # scores where larger means harder data: oriented as −score so every "quality" ρ should be positive
 HARDNESS = {"apen_mean", "pooled_apen", "conditional_entropy", "conditional_entropy_miller_madow", "lz_entropy_rate",
             "markov_cross_entropy"}

@@ -16,6 +16,7 @@ from srlaw.law_forms import get_form
 from srlaw.law_schema import SCHEMA_VERSION, write_law
 from srlaw.protocol import PROTOCOL
 from srlaw.provenance import provenance_record
+from srlaw.run_curves import read_curve
 from srlaw.stages.data_stages import SCORES_DIR
 from srlaw.stages.train_stage import RUNS_DIR, run_name
 
@@ -147,28 +148,14 @@ def heldout_coverage(doc: dict, table: RunTable, metric: str, fraction: float, n
             "mean_width": float(np.mean(p.upper - p.lower))}
 
 
-def _tsv_by_step(path: Path) -> dict[int, float]:
-    """A DVCLive series ``step<TAB>value`` as {step: value} (a resumed run may repeat a step: the last one wins)."""
-    if not path.is_file():
-        return {}
-    lines = path.read_text().splitlines()[1:]
-    return {int(step): float(value) for step, value in (line.split("\t")[:2] for line in lines if line.strip())}
-
-
 def collect_curves(params: Params, runs_dir: Path = RUNS_DIR) -> list[dict]:
     """Every grid run's per-epoch validation curve (and training loss), one row per run and epoch."""
     rows = []
     for variant in params.grid.variants:
         for n_layers, d_model in params.grid.points():
             name = run_name(variant, n_layers, d_model)
-            series = runs_dir / name / "dvclive" / "plots" / "metrics"
-            epoch_of = _tsv_by_step(series / "epoch.tsv")
-            ndcg, hr, loss = (_tsv_by_step(series / rel) for rel in ("val/ndcg@10.tsv", "val/hr@10.tsv",
-                                                                    "train/loss.tsv"))
-            for i, step in enumerate(sorted(ndcg)):
-                rows.append({"run": name, "variant": variant, "n_layers": n_layers, "d_model": d_model,
-                             "epoch": int(epoch_of.get(step, i)) + 1, "val_ndcg@10": ndcg[step],
-                             "val_hr@10": hr.get(step), "train_loss": loss.get(step)})
+            rows += [{"run": name, "variant": variant, "n_layers": n_layers, "d_model": d_model, **row}
+                     for row in read_curve(runs_dir / name)]
     return rows
 
 
