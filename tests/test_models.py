@@ -47,7 +47,7 @@ def test_default_recipe_at_initialisation():
     for lin in linears:
         assert abs(float(lin.weight.detach().std()) - INIT_STD) < 0.1 * INIT_STD  # xavier would give ≈ 0.1–0.2 here
         assert float(lin.bias.detach().abs().max()) == 0.0
-    assert abs(float(m.item_emb.weight[1:].std()) - INIT_STD) < 0.05 * INIT_STD
+    assert abs(float(m.item_emb.weight[1:].detach().std()) - INIT_STD) < 0.05 * INIT_STD
     assert float(m.item_emb.weight[0].abs().max()) == 0.0
     for ln in [m.ln_f, *(b.ln1 for b in m.blocks), *(b.ln2 for b in m.blocks)]:
         assert torch.equal(ln.weight, torch.ones(64)) and torch.equal(ln.bias, torch.zeros(64))
