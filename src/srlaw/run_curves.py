@@ -1,4 +1,4 @@
-"""A run's per-epoch validation curve (from its DVCLive series) and how fast it reached quality.
+"""A run's per-epoch validation curve and how fast it reached quality.
 
 The fit stage plots every grid run's curve; ``benchmarks/bench_time_to_quality.py`` reads the same curves to count
 epochs and seconds until a run first reaches a quality target.
@@ -6,6 +6,7 @@ epochs and seconds until a run first reaches a quality target.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 CONVERGED_SHARE = 0.95  # "reached quality": the first epoch at >= 95 % of the run's converged (best) value
@@ -20,13 +21,22 @@ def _tsv_by_step(path: Path) -> dict[int, float]:
 
 
 def read_curve(run_dir) -> list[dict]:
-    """One row per validated epoch: ``epoch`` (1-based), ``val_ndcg@10``, ``val_hr@10``, ``train_loss`` (None if
-    absent). A resumed run's repeated step is counted once."""
+    """One row per validated epoch: ``epoch`` (1-based), ``val_ndcg@10``, ``val_hr@10``, ``val_loss``,
+    ``train_loss`` and ``seconds`` (None where absent).
+
+    From the run's ``curve.json`` (``training.CurveRecorder``); a run written before that file existed is read from
+    its DVCLive series instead, where a resumed run's repeated step is counted once.
+    """
+    path = Path(run_dir) / "curve.json"
+    if path.is_file():
+        return [{"epoch": r["epoch"], "val_ndcg@10": r["valid"]["ndcg@10"], "val_hr@10": r["valid"]["hr@10"],
+                 "val_loss": r["valid"].get("loss"), "train_loss": r.get("train_loss"), "seconds": r.get("seconds")}
+                for r in json.loads(path.read_text())["rows"] if "valid" in r]
     series = Path(run_dir) / "dvclive" / "plots" / "metrics"
     epoch_of = _tsv_by_step(series / "epoch.tsv")
     ndcg, hr, loss = (_tsv_by_step(series / rel) for rel in ("val/ndcg@10.tsv", "val/hr@10.tsv", "train/loss.tsv"))
     return [{"epoch": int(epoch_of.get(step, i)) + 1, "val_ndcg@10": ndcg[step], "val_hr@10": hr.get(step),
-             "train_loss": loss.get(step)} for i, step in enumerate(sorted(ndcg))]
+             "val_loss": None, "train_loss": loss.get(step), "seconds": None} for i, step in enumerate(sorted(ndcg))]
 
 
 def first_epoch_at(epochs, values, target: float) -> int | None:

@@ -10,6 +10,7 @@ half-written metrics.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import platform
@@ -183,28 +184,37 @@ class SeqRecModule(L.LightningModule):
 
     def _eval_step(self, batch, split: str) -> None:
         inputs, targets, history = batch
-        ranks = target_ranks(filter_seen_(self.model.score_last(inputs).float(), history), targets)
+        scores = self.model.score_last(inputs).float()
+        # the held-out loss: full-catalogue cross-entropy of the target, unfiltered, padding column left out as in
+        # training (``sequence_loss``); the smooth quantity a loss law (issue #16) is fitted on
+        row = torch.arange(len(targets), device=scores.device)
+        ce = (torch.logsumexp(scores[:, 1:], dim=1) - scores[row, targets]).double().sum()
+        ranks = target_ranks(filter_seen_(scores, history), targets)
         sums = ranking_metric_sums(ranks)
-        self._sums[split].append(torch.tensor([*(sums[k] for k in METRICS), float(len(targets))],
-                                              dtype=torch.float64, device=self.device))
+        self._sums[split].append(torch.cat([torch.tensor([*(sums[k] for k in METRICS), float(len(targets))],
+                                                         dtype=torch.float64, device=self.device), ce[None]]))
 
     def _eval_epoch_end(self, split: str) -> dict[str, float]:
         total = torch.stack(self._sums[split]).sum(0)
         self._sums[split].clear()
         total = self.trainer.strategy.reduce(total, reduce_op="sum")  # exact: each user is in one shard
-        self.results_[split] = dict(zip(METRICS, (total[:-1] / total[-1]).tolist()))
+        means = (total / total[len(METRICS)]).tolist()
+        self.results_[split] = {**dict(zip(METRICS, means)), "loss": means[len(METRICS) + 1]}
         return self.results_[split]
 
     def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, "valid")
+        # full precision as in testing: bf16 scores tie among thousands of items, and ranks count ties against
+        # the target, so the curve (and the epoch early stopping keeps) would be judged on a coarser model
+        with torch.autocast(self.device.type, enabled=False):
+            self._eval_step(batch, "valid")
 
     def on_validation_epoch_end(self):
         m = self._eval_epoch_end("valid")
         self.log("val/ndcg@10", m["ndcg@10"], prog_bar=True, sync_dist=False)
         self.log("val/hr@10", m["hr@10"], sync_dist=False)
+        self.log("val/loss", m["loss"], sync_dist=False)
 
     def test_step(self, batch, batch_idx, dataloader_idx=0):
-        # the final numbers in full precision, whatever precision training used
         with torch.autocast(self.device.type, enabled=False):
             self._eval_step(batch, SPLITS[dataloader_idx])
 
@@ -260,19 +270,44 @@ class EpochLine(L.Callback):
         print(", ".join(parts), file=sys.stderr, flush=True)
 
 
-class EpochClock(L.Callback):
-    """Wall seconds of each epoch of this attempt (training and its validation), for ``run.json``."""
+class CurveRecorder(L.Callback):
+    """The run's learning curve, one row per epoch, in ``run_dir/curve.json`` (rewritten atomically each epoch).
 
-    def __init__(self):
-        self.seconds: list[float] = []
+    A row: ``epoch`` (1-based), ``seconds`` (wall, training and validation), ``train_loss``, ``lr`` at the epoch's
+    end, and ``valid`` (every validation metric and the full-catalogue ``loss``; absent on an epoch without
+    validation). A resumed run keeps the killed attempt's rows up to its checkpoint, so the file always holds one
+    curve. Written without DVCLive, so a machine without it (a GPU image) still records the curve.
+    """
+
+    def __init__(self, run_dir):
+        self.path = Path(run_dir) / "curve.json"
+        self.rows: list[dict] = []
+        self.seconds: list[float] = []  # this attempt's epochs only
         self._t0 = None
+
+    def on_train_start(self, trainer, module):
+        start = int(trainer.current_epoch)  # epochs already done by a killed attempt (0 for a fresh run)
+        old = json.loads(self.path.read_text())["rows"] if start and self.path.is_file() else []
+        self.rows = [r for r in old if r["epoch"] <= start]
 
     def on_train_epoch_start(self, trainer, module):
         self._t0 = time.perf_counter()
+        module.results_.pop("valid", None)  # so an epoch without validation records none
 
     def on_train_epoch_end(self, trainer, module):
-        if self._t0 is not None:
-            self.seconds.append(time.perf_counter() - self._t0)
+        if self._t0 is None or trainer.sanity_checking:
+            return
+        self.seconds.append(time.perf_counter() - self._t0)
+        if not trainer.is_global_zero:
+            return
+        loss = trainer.callback_metrics.get("train/loss")
+        row = {"epoch": int(trainer.current_epoch) + 1, "seconds": self.seconds[-1],
+               "train_loss": None if loss is None else float(loss),
+               "lr": float(trainer.optimizers[0].param_groups[0]["lr"])}
+        if "valid" in module.results_:
+            row["valid"] = dict(module.results_["valid"])
+        self.rows.append(row)
+        write_json_atomic(self.path, {"rows": self.rows})
 
 
 @contextlib.contextmanager
@@ -345,7 +380,7 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         pass
     precision = _resolve_precision(train_cfg.precision)
     bar = sys.stderr.isatty() if train_cfg.progress_bar is None else train_cfg.progress_bar
-    clock = EpochClock()
+    clock = CurveRecorder(run_dir)
     steps_per_epoch = math.ceil(len(dm.train_inputs) / train_cfg.batch_size)
     with _quiet_lightning():
         trainer = L.Trainer(

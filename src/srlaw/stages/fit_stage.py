@@ -22,7 +22,7 @@ from srlaw.stages.train_stage import RUNS_DIR, run_name
 
 LAW_DIR = Path("artifacts/law")
 CURVES_PATH = Path("artifacts/curves.csv")
-CURVE_COLUMNS = ("run", "variant", "n_layers", "d_model", "epoch", "val_ndcg@10", "val_hr@10", "train_loss")
+CURVE_COLUMNS = ("run", "variant", "n_layers", "d_model", "epoch", "val_ndcg@10", "val_hr@10", "val_loss", "train_loss")
 
 
 def collect_runs(params: Params, runs_dir: Path = RUNS_DIR, scores_dir: Path = SCORES_DIR):

@@ -1,0 +1,49 @@
+"""What the law library trains (issues #15 and #16): datasets, grid, seeds, in the order they are worth having.
+
+One recipe for every run (``srlaw.recipes.DEFAULT_RECIPE``). Sizes: depths × widths below; the seeds beyond the
+first go to the configurations a law is checked on — those at ≥ 4× and ≥ 10× the non-embedding parameters of
+the largest fitted one (1 × 64, 25 k) — and to two fitted ones, so the noise floor is measured where it matters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEPTHS = (1, 2, 4)
+WIDTHS = (16, 32, 64, 128, 256)
+SEEDED = ((1, 32), (2, 32), (4, 64), (1, 128), (2, 128), (4, 128), (1, 256), (2, 256), (4, 256))
+EXTRA_SEEDS = (1, 2)
+
+# variant names of studies/data_quality/run_study.py VARIANTS
+LIBRARY = ("ml-latest-small", "ml-100k", "ml-1m", "beauty-s3rec", "sports-s3rec", "beauty-bert4rec",
+           "ml-1m/users25", "sports-s3rec/users25", "beauty-bert4rec/users25")
+
+# (variant, "grid" | "seeds"): a deadline cuts the tail, so the cheap full grids and the checked datasets lead
+ORDER = (("ml-latest-small", "grid"), ("ml-100k", "grid"), ("ml-1m", "grid"), ("beauty-s3rec", "grid"),
+         ("ml-1m", "seeds"), ("sports-s3rec", "grid"), ("ml-1m/users25", "grid"), ("beauty-s3rec", "seeds"),
+         ("beauty-bert4rec", "grid"), ("sports-s3rec", "seeds"), ("sports-s3rec/users25", "grid"),
+         ("beauty-bert4rec/users25", "grid"), ("ml-100k", "seeds"), ("ml-latest-small", "seeds"))
+
+
+@dataclass(frozen=True)
+class Task:
+    variant: str
+    n_layers: int
+    d_model: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant.replace('/', '_')}/L{self.n_layers}-d{self.d_model}-s{self.seed}"
+
+
+def tasks(order=ORDER) -> list[Task]:
+    """Every run of the library, most wanted first (within a grid, cheapest first)."""
+    out: list[Task] = []
+    for variant, kind in order:
+        if kind == "grid":
+            points = sorted(((n, d) for n in DEPTHS for d in WIDTHS), key=lambda nd: nd[0] * nd[1] ** 2)
+            out += [Task(variant, n, d, 0) for n, d in points]
+        else:
+            out += [Task(variant, n, d, s) for s in EXTRA_SEEDS for n, d in SEEDED]
+    return out

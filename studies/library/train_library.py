@@ -1,0 +1,186 @@
+"""Train the law library's runs (``plan.py``) on one machine, many at a time, and gather them into the run store.
+
+    python -m studies.library.train_library prepare --data-root ../shared/data --out .gpu/data
+    python -m studies.library.train_library train --data .gpu/data --store .gpu/store --workers 12 --deadline-s 500
+    python -m studies.library.train_library collect --store .gpu/store --out reports/library_runs
+
+``prepare`` builds each variant once from the raw files (the machine that trains need not hold them); ``train``
+runs the plan's tasks in order on ``--workers`` processes sharing one GPU (small models leave it idle between
+kernel launches), skips tasks already finished, and gives every run still going at the deadline a wall-clock cap
+(it stops, tests its best epoch and says ``stopped_by: time_cap``). Each run keeps ``metrics.json``, ``run.json``
+and its per-epoch ``curve.json``; checkpoints are deleted once a run ends. ``collect`` writes one JSON per variant
+(every run: size, seed, metrics, curve, device, seconds, how it stopped) — the run store that laws are fitted on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from srlaw.atomic_write import write_json_atomic
+from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
+from studies.library.plan import LIBRARY, Task, tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def data_dir(data: Path, variant: str) -> Path:
+    return Path(data) / variant.replace("/", "_")
+
+
+def cmd_prepare(args) -> int:
+    from srlaw.dataset import save_dataset
+    from studies.data_quality.run_study import build
+
+    for variant in args.variants or LIBRARY:
+        out = data_dir(args.out, variant)
+        if (out / "stats.json").is_file():
+            continue
+        ds, why = build(variant, args.data_root)
+        if ds is None:
+            print(f"skip {variant}: {why} (licence-restricted data live only in ../shared/data)", flush=True)
+            continue
+        save_dataset(ds, out)
+        print(f"{variant}: {ds.n_users} users, {ds.n_items} items, {len(ds.items)} interactions", flush=True)
+    return 0
+
+
+def finished(run_dir: Path) -> bool:
+    m = run_dir / "metrics.json"
+    return m.is_file() and json.loads(m.read_text()).get("stopped_by") != "time_cap"
+
+
+def _worker(queue, data: str, store: str, recipe_name: str, deadline: float, threads: int) -> None:
+    import torch
+
+    from srlaw.training import train_run
+
+    torch.set_num_threads(threads)
+    while True:
+        task = queue.get()
+        if task is None or time.time() > deadline - 20:
+            return
+        run_dir = Path(store) / "runs" / task.name
+        if run_dir.exists() and not (run_dir / "checkpoints" / "last.ckpt").is_file():
+            shutil.rmtree(run_dir)  # a time-capped or broken attempt: start again (there is nothing to resume)
+        ddir = data_dir(Path(data), task.variant)
+        n_items = json.loads((ddir / "stats.json").read_text())["n_items"]
+        r = recipe(recipe_name, seed=task.seed)
+        minutes = max(0.2, (deadline - time.time()) / 60)
+        train_cfg = replace(r.train, deterministic=False, progress_bar=False, max_minutes=minutes)
+        t0 = time.time()
+        try:
+            m = train_run(ddir, run_dir, r.model_config(n_items, task.n_layers, task.d_model), train_cfg,
+                          meta={"variant": task.variant, "recipe": recipe_name, "seed": task.seed})
+        except Exception as e:  # one broken run must not take the others down; the log says which and why
+            print(f"FAILED {task.name}: {type(e).__name__}: {e}", flush=True)
+            continue
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        print(f"{task.name}: valid ndcg@10 {m['valid']['ndcg@10']:.4f}, test {m['test']['ndcg@10']:.4f}, "
+              f"{m['epochs']} epochs ({m['stopped_by']}), {time.time() - t0:.0f} s", flush=True)
+
+
+def cmd_train(args) -> int:
+    store, data = Path(args.store), Path(args.data)
+    store.mkdir(parents=True, exist_ok=True)
+    deadline = time.time() + args.deadline_s
+    todo = [t for t in tasks() if (args.only is None or t.variant in args.only)
+            and (data_dir(data, t.variant) / "stats.json").is_file() and not finished(store / "runs" / t.name)]
+    print(f"{len(todo)} runs to train on {args.workers} workers, deadline in {args.deadline_s:.0f} s", flush=True)
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    for t in todo:
+        queue.put(t)
+    for _ in range(args.workers):
+        queue.put(None)
+    procs = [ctx.Process(target=_worker, args=(queue, str(data), str(store), args.recipe, deadline, args.threads))
+             for _ in range(args.workers)]
+    for p in procs:
+        p.start()
+    for p in procs:  # runs cap themselves at the deadline; their final test needs a little more
+        p.join(max(1.0, deadline + args.grace_s - time.time()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    done = sum(finished(store / "runs" / t.name) for t in todo)
+    print(f"finished {done} of {len(todo)} runs", flush=True)
+    return 0
+
+
+def _run_row(run_dir: Path, task_name: str) -> dict | None:
+    curve_path, metrics_path, info_path = (run_dir / n for n in ("curve.json", "metrics.json", "run.json"))
+    if not curve_path.is_file():
+        return None
+    row = {"run": task_name, "curve": json.loads(curve_path.read_text())["rows"], "finished": finished(run_dir)}
+    if metrics_path.is_file():
+        m = json.loads(metrics_path.read_text())
+        row.update({k: m[k] for k in ("n_layers", "d_model", "params_non_embedding", "params_total", "valid", "test",
+                                      "epochs", "best_epoch", "stopped_by", "precision", "seed", "recipe")})
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        row.update({k: info[k] for k in ("device", "train_seconds", "eval_seconds")})
+    return row
+
+
+def cmd_collect(args) -> int:
+    store, out = Path(args.store), Path(args.out)
+    by_variant: dict[str, list] = {}
+    for t in tasks():
+        row = _run_row(store / "runs" / t.name, t.name)
+        if row is None:
+            continue
+        row.setdefault("n_layers", t.n_layers)
+        row.setdefault("d_model", t.d_model)
+        row.setdefault("seed", t.seed)
+        by_variant.setdefault(t.variant, []).append(row)
+    for variant, rows in by_variant.items():
+        path = out / f"{variant.replace('/', '_')}.json"
+        old = json.loads(path.read_text())["runs"] if path.is_file() else []
+        keep = {r["run"]: r for r in old}
+        for r in rows:  # a finished run replaces what was there; an unfinished one never replaces a finished one
+            if r["finished"] or not keep.get(r["run"], {}).get("finished"):
+                keep[r["run"]] = r
+        stats = json.loads((data_dir(args.data, variant) / "stats.json").read_text()) if args.data else {}
+        doc = json.loads(path.read_text()) if path.is_file() else {"variant": variant}
+        doc.update({"recipe_name": args.recipe, "recipe": RECIPES[args.recipe],
+                    "runs": sorted(keep.values(), key=lambda r: r["run"])})
+        if stats:
+            doc["data"] = {k: stats[k] for k in ("n_users", "n_items", "n_interactions", "content_hash") if k in stats}
+        write_json_atomic(path, doc)
+        print(f"{variant}: {sum(r['finished'] for r in doc['runs'])} finished runs, {len(doc['runs'])} in all")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("prepare")
+    a.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    a.add_argument("--out", type=Path, required=True)
+    a.add_argument("--variants", nargs="*")
+    a = sub.add_parser("train")
+    a.add_argument("--data", type=Path, required=True)
+    a.add_argument("--store", type=Path, required=True)
+    a.add_argument("--workers", type=int, default=1)
+    a.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker")
+    a.add_argument("--deadline-s", type=float, default=3600.0)
+    a.add_argument("--grace-s", type=float, default=45.0)
+    a.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES))
+    a.add_argument("--only", nargs="*", help="variants to train (default: all prepared)")
+    a = sub.add_parser("collect")
+    a.add_argument("--store", type=Path, required=True)
+    a.add_argument("--out", type=Path, default=ROOT / "reports" / "library_runs")
+    a.add_argument("--data", type=Path, help="prepared data (adds each variant's size and content hash)")
+    a.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES))
+    args = p.parse_args(argv)
+    return {"prepare": cmd_prepare, "train": cmd_train, "collect": cmd_collect}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
