@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: venv repro test study clean
+.PHONY: venv repro test study library clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,13 @@ test: venv
 # reports/study.md and artifacts/laws/. Needs ../shared/data.
 study: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro studies/real_data/dvc.yaml
+
+# The law library (issue 15): fit the shared law on the run store (reports/library_runs/), release
+# artifacts/laws/index.json and one law per dataset, then the leave-one-dataset-out calibration report
+# (reports/calibration.md). Seconds on a CPU; training the store is studies/library/gpu.sh's job.
+library: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.release
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.validate
 
 clean:
 	rm -rf $(VENV) .pytest_cache

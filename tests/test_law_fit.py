@@ -14,6 +14,7 @@ TRUE = {
     "paper_script": [0.02, 0.03, 0.5, 0.4, 0.05, 0.6],
     "saturating": [0.30, 0.05, 0.7, 0.4, 0.5, 0.3, 0.6, 1e-6],
     "logistic": [0.5, -2.5, 0.15, 0.3, 0.1, 2e-7],
+    "shared_power": [-1.9, 0.06, 0.9, 0.5, 1.2],  # one dataset's level and shape: the generic fitter handles it too
 }
 
 

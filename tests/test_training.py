@@ -54,7 +54,12 @@ def test_learns_deterministic_rule_far_above_popularity(rule_dataset, tmp_path):
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert {"backbone", "n_layers", "d_model", "params_non_embedding", "params_total"} <= set(saved)
     assert "variant" not in saved  # no meta was given
-    assert set(saved["valid"]) >= {"hr@10", "ndcg@10", "hr@50", "ndcg@1", "mrr"}
+    assert set(saved["valid"]) >= {"hr@10", "ndcg@10", "hr@50", "ndcg@1", "mrr", "loss"}
+    # the held-out loss is the full-catalogue cross-entropy: a learnt rule sits far below uniform guessing
+    assert 0 < saved["test"]["loss"] < 0.5 * np.log(N_ITEMS)
+    curve = json.loads((tmp_path / "run" / "curve.json").read_text())["rows"]
+    assert [r["epoch"] for r in curve] == list(range(1, m["epochs"] + 1))
+    assert curve[-1]["valid"]["loss"] < curve[0]["valid"]["loss"]
 
 
 def test_an_early_stopped_run_says_so(rule_dataset, tmp_path):
@@ -185,6 +190,12 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
     for split in ("valid", "test"):
         assert resumed[split] == whole[split], split  # exactly, not approximately
     assert resumed == whole  # metrics.json as a whole: what a run found does not depend on how it got there
+    # the learning curve too: the killed attempt's epochs 1-2 kept, 3-5 retrained, every value as uninterrupted
+    curves = {name: [{k: v for k, v in row.items() if k != "seconds"}
+                     for row in json.loads((tmp_path / name / "curve.json").read_text())["rows"]]
+              for name in ("whole", "killed")}
+    assert [row["epoch"] for row in curves["killed"]] == [1, 2, 3, 4, 5]
+    assert curves["killed"] == curves["whole"]
 
 
 def test_log_is_one_line_per_epoch_and_says_when_the_cap_stopped_it(rule_dataset, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from srlaw import __version__
 from srlaw.errors import SrlawError
@@ -81,6 +82,33 @@ def _cmd_describe(args) -> None:
     desc = describe(load_params(args.params), args.input, args.format, parse_columns(args.columns), args.delimiter,
                     laws=args.law or None)
     print(json.dumps(desc, indent=2, sort_keys=True) if args.json else render(desc))
+
+
+def _cmd_run(args) -> None:
+    from srlaw.calibration import run_file
+    from srlaw.stages.describe import parse_columns
+    m = run_file(args.input, args.format, args.n_layers, args.d_model, args.out, args.recipe,
+                 parse_columns(args.columns), args.delimiter, args.kcore, args.seed, args.max_minutes)
+    print(f"{args.n_layers} × {args.d_model}: test ndcg@10 {m['test']['ndcg@10']:.4f}, hr@10 {m['test']['hr@10']:.4f}"
+          f" (valid {m['valid']['ndcg@10']:.4f} / {m['valid']['hr@10']:.4f}); {m['epochs']} epochs; "
+          f"wrote {args.out}/metrics.json")
+
+
+def _cmd_calibrate(args) -> None:
+    from srlaw.calibration import calibrate_file
+    from srlaw.predictor import Law
+    from srlaw.stages.describe import parse_columns
+    calibrate_file(args.input, args.format, args.out, args.runs, args.recipe, parse_columns(args.columns),
+                   args.delimiter, args.kcore, args.max_minutes, None if args.budget_share <= 0 else args.budget_share,
+                   args.library)
+    law = Law.load(args.out)
+    lines = [f"wrote {args.out}/law.json (+ manifest.json); predictions for this dataset:",
+             f"{'layers':>6} {'d_model':>7} {'ndcg@10':>8} {'95% interval':>19} {'hr@10':>7}"]
+    for n, d in ((1, 64), (2, 64), (2, 128), (2, 256)):
+        p, h = law.predict(n, d, warn=False), law.predict(n, d, metric="hr@10", warn=False)
+        lines.append(f"{n:>6} {d:>7} {float(p.value):>8.4f} [{float(p.lower):>8.4f}, {float(p.upper):>8.4f}] "
+                     f"{float(h.value):>7.4f}")
+    print("\n".join(lines))
 
 
 def _parse_target(text: str) -> dict:
@@ -157,6 +185,14 @@ def advice_table(law, advice, law_path, budget) -> str:
     return "\n".join(lines)
 
 
+def _input_args(sp) -> None:
+    sp.add_argument("--input", required=True, help="raw interaction file")
+    sp.add_argument("--format", required=True, choices=FORMATS)
+    sp.add_argument("--columns", help="format csv: user=…,item=…,timestamp=…,rating=…")
+    sp.add_argument("--delimiter", help="format csv: the field separator (default ,)")
+    sp.add_argument("--kcore", type=int, default=0, help="iterative k-core on users and items (default 0: off)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="srlaw", description="Performance laws for sequential recommenders.")
     p.add_argument("--version", action="version", version=f"srlaw {__version__}")
@@ -219,6 +255,35 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--law", action="append", help="a law folder (repeatable; default: artifacts/law, artifacts/laws/*)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_cmd_describe)
+
+    sp = sub.add_parser("run", help="train one configuration on a raw file (the truth a calibrated law predicts)",
+                        description="Prepare FILE as the pipeline does, train N layers × D wide under a named "
+                                    "recipe (default: the law library's), write DIR/metrics.json (valid and test "
+                                    "hr@10, ndcg@10, epochs, seconds). Resumes a killed run in the same DIR.")
+    _input_args(sp)
+    sp.add_argument("--n-layers", type=int, required=True)
+    sp.add_argument("--d-model", type=int, required=True)
+    sp.add_argument("--out", required=True, type=Path, help="output folder")
+    sp.add_argument("--recipe", default=None, help="a recipe of srlaw.recipes (default: library)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--max-minutes", type=float, help="wall-clock cap of the run")
+    sp.set_defaults(func=_cmd_run)
+
+    sp = sub.add_parser("calibrate", help="a law for your dataset from the law library and K cheap runs",
+                        description="Prepare FILE as the pipeline does, score it, train the K most informative "
+                                    "cheap configurations under the library's recipe (K = 0: zero-shot), and "
+                                    "write DIR/law.json + manifest.json for `srlaw advise --law DIR` and "
+                                    "Law.load(DIR). Resumes a killed calibration in the same DIR.")
+    _input_args(sp)
+    sp.add_argument("--out", required=True, type=Path, help="output folder")
+    sp.add_argument("--runs", type=int, default=2, help="calibration runs K, 0 to 6 (default 2)")
+    sp.add_argument("--max-minutes", type=float, help="wall-clock budget of all runs together")
+    sp.add_argument("--recipe", default=None, help="must be the library's recipe (default: it)")
+    sp.add_argument("--budget-share", type=float, default=0.1,
+                    help="calibration compute at most this share of one run of the largest configuration "
+                         "(estimated FLOPs per epoch; 0: no cap; default 0.1)")
+    sp.add_argument("--library", type=Path, default=Path("artifacts/laws/index.json"), help="law library index")
+    sp.set_defaults(func=_cmd_calibrate)
 
     sp = sub.add_parser("advise", help="which depth and width to deploy under a target and a budget",
                         description="Rank (n_layers, d_model) by the law's prediction under a target metric, "

@@ -12,7 +12,10 @@ Forms (SCIENCE.md §1–2):
   maximum, N* = 2^(−1/w3), d* = 2^(−1/w4);
 - ``saturating``: bounded, P = Pmax − A·N^−α − B·d^−β − C·D^−γ, plus an over-parameterisation decay
   − K·(N·d²/D) (parameters per unit of effective data) so more capacity on little data can hurt;
-- ``logistic``: bounded, P = Pmax · σ(a + b ln N + c ln d + e ln D − k·N·d²/D).
+- ``logistic``: bounded, P = Pmax · σ(a + b ln N + c ln d + e ln D − k·N·d²/D);
+- ``shared_power``: the law library's form (``srlaw.law_library``), P = exp(mu − a·h(N, d)) with the shape
+  h = (d/64)^−beta + w·N^−gamma shared by every library dataset and the level (mu, a) the dataset's own; D does not
+  enter (a calibrated law predicts one dataset).
 """
 
 from __future__ import annotations
@@ -129,6 +132,26 @@ def _logistic_starts(y):
                  [0.0, 1e-6])
 
 
+# ---------------------------------------------------------------- the law library's shared shape
+
+WIDTH_REF = 64.0  # h = 1 + w·N^−gamma at d = 64: ``a`` reads as the log-gap to the ceiling there
+
+
+def shared_shape(N, d, beta, w, gamma):
+    """h(N, d) ≥ 0: how far a depth-N, width-d model sits below its dataset's ceiling, in units of ``a``."""
+    return (d / WIDTH_REF) ** -beta + w * N ** -gamma
+
+
+def _shared_power(t, N, d, D):
+    mu, a, beta, w, gamma = t
+    return np.exp(mu - a * shared_shape(N, d, beta, w, gamma))
+
+
+def _shared_power_starts(y):
+    top = float(np.log(np.max(y)))
+    return _grid([top], [0.05, 0.2], [0.5, 1.5], [0.0, 1.0], [1.0])
+
+
 FORMS: dict[str, LawForm] = {f.name: f for f in (
     LawForm("paper", 1, ("w1", "w2", "w3", "w4", "w5", "p1", "p2"),
             (-10, -10, -5, -5, -5, -100, -1e6), (10, 10, 5, 5, 5, 100, 1e6), _paper, _paper_starts, False,
@@ -146,6 +169,10 @@ FORMS: dict[str, LawForm] = {f.name: f for f in (
             (0, -50, -5, -5, -5, 0), (1, 50, 5, 5, 5, 1), _logistic, _logistic_starts, True,
             "bounded logistic in log space with an over-parameterisation decay term",
             formula="P = p_max · σ(a + b·ln N + c·ln d + e·ln D − k·N·d²/D)"),
+    LawForm("shared_power", 1, ("mu", "a", "beta", "w", "gamma"),
+            (-20, -5, 0, 0, 0), (0, 5, 5, 10, 5), _shared_power, _shared_power_starts, True,
+            "the law library's form: a shape shared across datasets, a level (mu, a) per dataset",
+            formula="P = exp(mu − a·((d/64)^−beta + w·N^−gamma))"),
 )}
 
 

@@ -191,6 +191,9 @@ def check_document(doc, source: str):
         sigma = doc.get("noise", {}).get(m, {}).get("sigma", 0.0) if isinstance(doc.get("noise", {}), dict) else None
         if not (finite(sigma) and sigma >= 0):
             raise _bad(source, f"noise.{m}.sigma", sigma, "a finite number >= 0")
+        relative = doc.get("noise", {}).get(m, {}).get("relative", False)
+        if not isinstance(relative, bool):
+            raise _bad(source, f"noise.{m}.relative", relative, "true or false")
     domain = doc["domain"]
     if not isinstance(domain, dict):
         raise _bad(source, "domain", domain, "an object")

@@ -88,6 +88,8 @@ class Law:
         self._boot = {m: np.asarray(doc.get("bootstrap", {}).get(m, []), float).reshape(-1, self.form.n_params)
                       for m in self.metrics}
         self._sigma = {m: float(doc.get("noise", {}).get(m, {}).get("sigma", 0.0)) for m in self.metrics}
+        # relative noise: sigma is a share of the predicted value (a library law's seed and sampling scatter)
+        self._relative = {m: bool(doc.get("noise", {}).get(m, {}).get("relative", False)) for m in self.metrics}
         self.latency_model = LatencyModel.of(latency, os.path.join(os.path.dirname(source), "latency.json"))
 
     def __repr__(self) -> str:
@@ -182,7 +184,7 @@ class Law:
         """Predicted metric at (n_layers, d_model, D), vectorised, with a 95 % interval and a domain flag.
 
         The interval combines the spread of the bootstrap refits with the larger of in-sample scatter and
-        held-out RMSE (``noise.sigma`` in law.json). ``interval=False`` skips the bootstrap (lower = upper = value).
+        held-out RMSE (``noise.sigma`` in law.json; a share of the value where ``noise.relative``). ``interval=False`` skips the bootstrap (lower = upper = value).
         """
         metric = self.resolve_metric(metric)
         N, d = numbers("n_layers", n_layers), numbers("d_model", d_model)
@@ -195,7 +197,8 @@ class Law:
             raise LawInputError(f"{shape} points in one call, over the limit of {MAX_POINTS:,}; split the batch")
         value = self.form.predict(self._theta[metric], N, d, D)
         var = self._parameter_variance(metric, N, d, D, value) if interval else np.zeros_like(value)
-        half = Z95 * np.sqrt(var + self._sigma[metric] ** 2) if interval else np.zeros_like(value)
+        sigma = self._sigma[metric] * (np.abs(value) if self._relative[metric] else 1.0)
+        half = Z95 * np.sqrt(var + sigma ** 2) if interval else np.zeros_like(value)
         lower, upper = value - half, value + half
         # a rate lives in [0, 1]: far outside the domain a formula can leave it, so clip and say so
         clipped = ~np.isfinite(value) | (value < 0) | (value > 1)

@@ -105,15 +105,18 @@ def pipeline_metrics(law: dict, ref: dict) -> dict:
                                    for m in ("hr@10", "ndcg@10")}}}
 
 
-def write_manifest(out: Path, params_doc: dict) -> dict:
+def write_manifest(out: Path, params_doc: dict, only=None) -> dict:
     """sha256 and size of every artifact file (paths relative to ``out``), plus versions and provenance.
 
     A subfolder with its own manifest (``artifacts/law/``, a law released by a study) is its own release and is
-    left to that manifest.
+    left to that manifest. ``only``: list just these files (names relative to ``out``), e.g. a calibrated law
+    whose folder also holds its working data.
     """
     files = {}
+    out = Path(out)
     released = {p.parent for p in out.rglob("manifest.json") if p.parent != out}
-    for path in sorted(out.rglob("*")):
+    paths = [out / name for name in only] if only is not None else sorted(out.rglob("*"))
+    for path in paths:
         if released.intersection(path.parents):
             continue
         if path.is_file() and path.name != "manifest.json" and not path.name.startswith("."):

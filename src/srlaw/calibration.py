@@ -1,0 +1,183 @@
+"""``srlaw run`` and ``srlaw calibrate``: a user's raw interaction file → one measured run, or a calibrated law.
+
+Both prepare the file with :func:`srlaw.stages.data_stages.prepare` (the pipeline's one code path) and train with a
+named recipe (:mod:`srlaw.recipes`), so what ``srlaw run`` measures is what a calibrated law predicts. Work lives
+under ``OUT/work/`` (prepared data, one folder per run with its checkpoints): a killed command resumes where it
+stopped, and a folder that holds another file's work is refused rather than overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from srlaw.atomic_write import write_json_atomic
+from srlaw.config import DataConfig, check
+from srlaw.errors import DataError, ParamsError, SrlawError
+from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
+
+LIBRARY_INDEX = Path("artifacts/laws/index.json")
+MAX_RUNS = 6
+METRICS = ("hr@10", "ndcg@10")
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def prepare_input(source, fmt: str, columns: dict | None, delimiter: str | None, kcore: int, out_dir: Path):
+    """Prepare ``source`` into ``out_dir`` (reused when it already holds this file's data); returns its stats."""
+    from srlaw.dataset import read_stats, save_dataset
+    from srlaw.stages.data_stages import prepare
+    data = DataConfig(source=str(source), format=fmt, columns=columns or {}, delimiter=delimiter or ",", kcore=kcore)
+    check(data, "data", "the command line")
+    if not Path(source).is_file():
+        raise DataError(f"--input {source}: no such file")
+    ds, dropped = prepare(data)
+    digest = ds.content_hash()
+    if (out_dir / "stats.json").is_file():
+        stats = read_stats(out_dir)
+        if stats["content_hash"] != digest:
+            raise SrlawError(f"{out_dir.parent.parent}: holds the work of another input (data hash "
+                             f"{stats['content_hash'][:12]}, this file {digest[:12]}); give a new --out")
+        return stats
+    return save_dataset(ds, out_dir, extra_stats={"source": str(source), "format": fmt, "kcore": kcore,
+                                                  "dropped": dropped})
+
+
+def _train(data_dir: Path, run_dir: Path, recipe_name: str, n_layers: int, d_model: int, seed: int,
+           n_items: int, max_minutes: float | None) -> dict:
+    from srlaw.training import train_run
+    r = recipe(recipe_name, seed=seed)
+    model = r.model_config(n_items, n_layers, d_model, "--n-layers/--d-model", "the command line")
+    train = replace(r.train, progress_bar=False, max_minutes=max_minutes)
+    return train_run(data_dir, run_dir, model, train, meta={"recipe": recipe_name, "seed": seed})
+
+
+def finished(run_dir: Path) -> dict | None:
+    path = run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+# ---------------------------------------------------------------- srlaw run
+
+def run_file(source, fmt: str, n_layers: int, d_model: int, out: Path, recipe_name: str | None = None,
+             columns=None, delimiter=None, kcore: int = 0, seed: int = 0, max_minutes: float | None = None) -> dict:
+    """Train one configuration on a raw file; ``out/metrics.json`` holds valid/test hr@10 and ndcg@10."""
+    recipe_name = recipe_name or DEFAULT_RECIPE
+    if recipe_name not in RECIPES:
+        raise ParamsError(f"--recipe {recipe_name!r}: unknown; known: {', '.join(sorted(RECIPES))}")
+    recipe(recipe_name, seed).model_config(1, n_layers, d_model, "--n-layers/--d-model", "the command line")
+    out = Path(out)
+    stats = prepare_input(source, fmt, columns, delimiter, kcore, out / "work" / "data")
+    done = finished(out)
+    if done is not None:
+        if (done["n_layers"], done["d_model"], done.get("recipe"), done.get("seed")) != (n_layers, d_model,
+                                                                                         recipe_name, seed):
+            raise SrlawError(f"{out}: holds a finished run of {done['n_layers']} × {done['d_model']} "
+                             f"({done.get('recipe')}, seed {done.get('seed')}); give a new --out")
+        say(f"{out}/metrics.json: already trained")
+        return done
+    say(f"training {n_layers} × {d_model} ({recipe_name}) on {stats['n_users']:,} users, {stats['n_items']:,} items")
+    m = _train(out / "work" / "data", out, recipe_name, n_layers, d_model, seed, stats["n_items"], max_minutes)
+    # the user's record of this run: what it found and what it cost (train_run keeps times out of metrics.json)
+    record = {**json.loads((out / "metrics.json").read_text()), "train_seconds": m["train_seconds"],
+              "device": m["device"]}
+    write_json_atomic(out / "metrics.json", record)
+    return record
+
+
+# ---------------------------------------------------------------- srlaw calibrate
+
+def load_library(index_path: Path = LIBRARY_INDEX):
+    """The library's shared fits (per metric), recipe name and calibration grid, from its index."""
+    from srlaw.law_library import LibraryFit
+    path = Path(index_path)
+    if not path.is_file():
+        raise SrlawError(f"{path}: no law library (regenerate it: make library)")
+    try:
+        doc = json.loads(path.read_text())
+        fits = {m: LibraryFit.from_dict(doc["library"]["fits"][m]) for m in METRICS}
+        return fits, doc["library"]["recipe_name"], doc["library"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise SrlawError(f"{path}: not a law library index ({type(e).__name__}: {e})") from None
+
+
+def calibrate_file(source, fmt: str, out: Path, runs: int = 2, recipe_name: str | None = None, columns=None,
+                   delimiter=None, kcore: int = 0, max_minutes: float | None = None,
+                   budget_share: float | None = 0.1, library: Path = LIBRARY_INDEX) -> dict:
+    """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest."""
+    from srlaw.entropy import entropy_scores
+    from srlaw.law_library import calibrate, choose_runs, law_document, probe_of
+    from srlaw.law_schema import write_law
+    from srlaw.stages.export_stage import write_manifest
+
+    if not 0 <= runs <= MAX_RUNS:
+        raise ParamsError(f"--runs {runs}: expected 0 to {MAX_RUNS}")
+    if max_minutes is not None and max_minutes <= 0:
+        raise ParamsError(f"--max-minutes {max_minutes}: expected a number > 0")
+    fits, lib_recipe, lib = load_library(library)
+    recipe_name = recipe_name or lib_recipe
+    if recipe_name != lib_recipe:
+        raise ParamsError(f"--recipe {recipe_name!r}: the library at {library} was trained with {lib_recipe!r}; a "
+                          "calibration run must train as the library did")
+    t0 = time.monotonic()
+    out = Path(out)
+    work = out / "work"
+    stats = prepare_input(source, fmt, columns, delimiter, kcore, work / "data")
+    say(f"prepared {source}: {stats['n_users']:,} users, {stats['n_items']:,} items, "
+        f"{stats['n_interactions']:,} interactions")
+    from srlaw.dataset import load_dataset
+    max_len = RECIPES[recipe_name]["model"]["max_len"]
+    scores_path = work / "scores.json"
+    if scores_path.is_file():
+        scores = json.loads(scores_path.read_text())
+    else:
+        ds = load_dataset(work / "data")
+        scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=2, r=0.2, max_len=max_len)
+        write_json_atomic(scores_path, scores)
+    say(f"data quality: Markov-probe NDCG@10 {scores['markov_ndcg@10']:.4f}, HR@10 {scores['markov_hr@10']:.4f}")
+
+    plan_path = work / "plan.json"
+    if plan_path.is_file() and json.loads(plan_path.read_text()).get("runs_asked") == runs:
+        plan = json.loads(plan_path.read_text())
+    else:
+        chosen = choose_runs(fits["ndcg@10"], probe_of(scores, "ndcg@10"), stats["n_users"], stats["n_items"],
+                             max_len, runs, lib["candidates"], lib["targets"], budget_share)
+        plan = {"runs_asked": runs, "configs": [list(c) for c in chosen], "budget_share": budget_share}
+        write_json_atomic(plan_path, plan)
+    say(f"calibration plan: {', '.join(f'{n} × {d}' for n, d in plan['configs']) or 'no runs (zero-shot)'}")
+
+    cal = []
+    for i, (n_layers, d_model) in enumerate(plan["configs"], 1):
+        run_dir = work / "runs" / f"L{n_layers}-d{d_model}"
+        m = finished(run_dir)
+        if m is None:
+            left = None
+            if max_minutes is not None:
+                left = max_minutes - (time.monotonic() - t0) / 60
+                if left <= 0.2:
+                    say(f"[{i}/{len(plan['configs'])}] {n_layers} × {d_model}: skipped, --max-minutes spent")
+                    continue
+                left /= len(plan["configs"]) - i + 1  # an equal share of what is left
+            say(f"[{i}/{len(plan['configs'])}] training {n_layers} × {d_model}"
+                + (f" (at most {left:.1f} min)" if left else ""))
+            m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, 0, stats["n_items"], left)
+        say(f"[{i}/{len(plan['configs'])}] {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
+            f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
+        cal.append({"n_layers": n_layers, "d_model": d_model, "params_non_embedding": m["params_non_embedding"],
+                    "epochs": m["epochs"], "stopped_by": m["stopped_by"], **{k: m["test"][k] for k in METRICS}})
+    dataset = {"name": Path(source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
+               "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
+    calibs = {m: calibrate(fits[m], probe_of(scores, m), stats["n_users"], cal) for m in METRICS}
+    doc = law_document(fits, calibs, dataset, recipe_name, cal)
+    doc["calibration"].update({"input": str(source), "format": fmt, "kcore": kcore, "library": str(library),
+                               "seconds": time.monotonic() - t0,
+                               "time_capped": [c for c in cal if c["stopped_by"] == "time_cap"]})
+    law = write_law(out / "law.json", doc)
+    write_manifest(out, {"calibrate": {"input": str(source), "runs": runs, "recipe": recipe_name}},
+                   only=["law.json"])
+    return law

@@ -1,0 +1,131 @@
+"""`srlaw run` and `srlaw calibrate`: the public contract, resuming a killed calibration, bad input refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from srlaw import calibration
+from srlaw.cli import main
+from srlaw.predictor import Law
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "ml-latest-small" / "ratings.csv"
+INDEX = ROOT / "artifacts" / "laws" / "index.json"
+BASE = ["--input", str(DATA), "--format", "movielens-csv", "--kcore", "5"]
+
+
+def fake_train(calls):
+    """Stands in for training: records the call and writes what a finished run writes (metrics.json)."""
+    def train(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes):
+        calls.append((n_layers, d_model))
+        m = {"n_layers": n_layers, "d_model": d_model, "recipe": recipe_name, "seed": seed, "epochs": 9,
+             "stopped_by": "early_stopping", "params_non_embedding": n_layers * 6 * d_model ** 2,
+             "valid": {"hr@10": 0.1, "ndcg@10": 0.05}, "test": {"hr@10": 0.09 + d_model / 1e4, "ndcg@10": 0.045}}
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(run_dir) / "metrics.json").write_text(json.dumps(m))
+        return m
+    return train
+
+
+def test_run_writes_the_contracted_metrics(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", *BASE, "--n-layers", "1", "--d-model", "16", "--max-minutes", "0.15", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    for split in ("valid", "test"):
+        for metric in ("hr@10", "ndcg@10"):
+            assert 0 <= m[split][metric] <= 1
+    assert m["recipe"] == "library" and m["n_layers"] == 1 and m["epochs"] >= 1 and m["train_seconds"] > 0
+    assert "test ndcg@10" in capsys.readouterr().out
+    # the same folder again: nothing is retrained, and another configuration is refused
+    assert main(["run", *BASE, "--n-layers", "1", "--d-model", "16", "--out", str(out)]) == 0
+    assert main(["run", *BASE, "--n-layers", "2", "--d-model", "16", "--out", str(out)]) == 2
+    assert "holds a finished run of 1 × 16" in capsys.readouterr().err
+
+
+def test_calibrate_writes_a_law_that_loads_and_predicts_without_arguments(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(calibration, "_train", fake_train(calls))
+    out = tmp_path / "law"
+    assert main(["calibrate", *BASE, "--runs", "2", "--out", str(out), "--library", str(INDEX)]) == 0
+    assert len(calls) == 2 and all(n <= 2 and d <= 64 for n, d in calls)  # cheap configurations only
+    law = Law.load(out)
+    p = law.predict(n_layers=2, d_model=128)
+    assert 0 < float(p.lower) < float(p.value) < float(p.upper) < 1
+    assert law.doc["calibration"]["n_runs"] == 2 and law.doc["n_items"] > 0
+    assert json.loads((out / "manifest.json").read_text())["files"].keys() == {"law.json"}
+
+
+def test_zero_runs_is_zero_shot_and_wider_than_calibrated(tmp_path, monkeypatch):
+    monkeypatch.setattr(calibration, "_train", fake_train([]))
+    for k in (0, 3):
+        assert main(["calibrate", *BASE, "--runs", str(k), "--out", str(tmp_path / f"k{k}"),
+                     "--library", str(INDEX)]) == 0
+    wide, narrow = (Law.load(tmp_path / f"k{k}").predict(2, 256) for k in (0, 3))
+    assert (wide.upper - wide.lower) / wide.value > (narrow.upper - narrow.lower) / narrow.value
+
+
+def test_a_killed_calibration_resumes_without_retraining(tmp_path, monkeypatch):
+    calls = []
+    real = fake_train(calls)
+
+    def dies_on_second(*a, **kw):
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as if killed while training the second run
+        return real(*a, **kw)
+
+    out = tmp_path / "law"
+    monkeypatch.setattr(calibration, "_train", dies_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        main(["calibrate", *BASE, "--runs", "2", "--out", str(out), "--library", str(INDEX)])
+    assert not (out / "law.json").exists() and len(calls) == 1
+    first = calls[0]
+    monkeypatch.setattr(calibration, "_train", real)
+    assert main(["calibrate", *BASE, "--runs", "2", "--out", str(out), "--library", str(INDEX)]) == 0
+    assert calls[0] == first and len(calls) == 2 and calls[1] != first  # the finished run was not trained again
+    assert Law.load(out).doc["calibration"]["n_runs"] == 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--runs", "9"], "--runs 9: expected 0 to 6"),
+    (["--max-minutes", "-1"], "--max-minutes -1.0: expected a number > 0"),
+    (["--recipe", "other"], "--recipe 'other': the library at"),
+    (["--library", "/nonexistent/index.json"], "no law library"),
+])
+def test_calibrate_bad_options_fail_with_one_line(tmp_path, capsys, args, message):
+    out = tmp_path / "law"
+    assert main(["calibrate", *BASE, "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()  # nothing written before the input is validated
+
+
+def test_bad_input_file_and_foreign_folder_are_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(calibration, "_train", fake_train([]))
+    assert main(["calibrate", "--input", str(tmp_path / "missing.csv"), "--format", "movielens-csv",
+                 "--out", str(tmp_path / "a"), "--library", str(INDEX)]) == 2
+    assert "missing.csv" in capsys.readouterr().err
+    other = tmp_path / "other.csv"
+    lines = DATA.read_text().splitlines()
+    other.write_text("\n".join(lines[:20000]) + "\n")
+    out = tmp_path / "law"
+    assert main(["calibrate", *BASE, "--runs", "0", "--out", str(out), "--library", str(INDEX)]) == 0
+    before = (out / "law.json").read_bytes()
+    assert main(["calibrate", "--input", str(other), "--format", "movielens-csv", "--runs", "0", "--out", str(out),
+                 "--library", str(INDEX)]) == 2
+    assert "holds the work of another input" in capsys.readouterr().err
+    assert (out / "law.json").read_bytes() == before  # the earlier law is untouched
+    assert main(["run", *BASE, "--n-layers", "0", "--d-model", "16", "--out", str(tmp_path / "r")]) == 2
+    assert "n_layers" in capsys.readouterr().err
+
+
+def test_library_index_and_released_laws_load():
+    fits, recipe_name, lib = calibration.load_library(INDEX)
+    assert recipe_name == "library" and set(fits) == {"hr@10", "ndcg@10"}
+    assert len(lib["laws"]) >= 5 and lib["early_stopped_share"] >= 0.9
+    for name, entry in lib["laws"].items():
+        law = Law.load(INDEX.parent / entry["law"])
+        assert law.doc["default_variant"] == name
+        assert 0 < float(law.predict(2, 64).value) < 1

@@ -1,0 +1,144 @@
+"""The law library: the joint fit recovers a shared shape, calibration narrows, a calibrated law round-trips."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from srlaw.law_forms import get_form
+from srlaw.law_library import (LibraryFit, Noise, Prior, calibrate, choose_runs, collapsed, fit_joint, fit_library,
+                               law_document, posterior)
+from srlaw.law_schema import write_law
+from srlaw.predictor import Law
+from srlaw.stages.export_stage import write_manifest
+
+FORM = get_form("shared_power")
+GRID = [(n, d) for n in (1, 2, 4) for d in (16, 32, 64, 128, 256)]
+TRUE = {"w": 0.6, "gamma": 1.5}
+# per dataset: (mu, a, beta), Markov probe, users
+DATASETS = {"a": ((-1.8, 0.06, 0.8), 0.13, 6000), "b": ((-2.9, 0.03, 2.0), 0.055, 20000),
+            "c": ((-2.3, 0.05, 1.2), 0.075, 1000), "d": ((-4.1, 0.04, 1.5), 0.017, 9000),
+            "e": ((-2.8, 0.08, 1.0), 0.05, 3000)}
+
+
+def synthetic_records(noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, ((mu, a, beta), _, _) in DATASETS.items():
+        for n, d in GRID:
+            y = math.exp(mu - a * ((d / 64) ** -beta + TRUE["w"] * n ** -TRUE["gamma"]) + noise * rng.standard_normal())
+            out.append({"variant": name, "n_layers": n, "d_model": d, "seed": 0, "ndcg@10": y,
+                        "params_non_embedding": n * 6 * d * d})
+    return out
+
+
+def library(records, **kw):
+    return fit_library(records, "ndcg@10", {k: v[1] for k, v in DATASETS.items()},
+                       {k: v[2] for k, v in DATASETS.items()}, **kw)
+
+
+def test_joint_fit_recovers_the_shared_shape_and_each_level():
+    recs = synthetic_records()
+    sets = sorted(DATASETS)
+    idx = np.array([sets.index(r["variant"]) for r in recs])
+    w, gamma, levels = fit_joint(idx, np.array([r["n_layers"] for r in recs], float),
+                                 np.array([r["d_model"] for r in recs], float),
+                                 np.log([r["ndcg@10"] for r in recs]), len(sets))
+    assert w == pytest.approx(TRUE["w"], rel=1e-3)
+    assert gamma == pytest.approx(TRUE["gamma"], rel=1e-3)
+    for k, name in enumerate(sets):
+        np.testing.assert_allclose(levels[k], DATASETS[name][0], rtol=1e-3)
+
+
+def test_prior_reads_the_ceiling_from_the_probe():
+    fit = library(synthetic_records(noise=0.01), misfit=False)
+    # mu follows log probe across the synthetic datasets: the regression's slope is positive and near 1
+    assert 0.5 < fit.prior.c1 < 1.5
+    assert fit.prior.cov[0, 0] > 0 and fit.prior.cov[1, 1] > 0
+
+
+def test_more_calibration_runs_narrow_the_interval_and_move_towards_the_truth():
+    recs = synthetic_records(noise=0.01)
+    held = "e"
+    fit = library([r for r in recs if r["variant"] != held], misfit=False)
+    mine = {(r["n_layers"], r["d_model"]): r for r in recs if r["variant"] == held}
+    probe, users = DATASETS[held][1], DATASETS[held][2]
+    truth = mine[(2, 256)]["ndcg@10"]
+    widths, errors = [], []
+    for cal in ([], [(1, 16)], [(1, 16), (2, 64)], [(1, 16), (1, 32), (2, 64)]):
+        c = calibrate(fit, probe, users, [mine[k] for k in cal])
+        pred = FORM.fn(c["samples"].T, 2.0, 256.0, 1.0)
+        widths.append(float(np.std(np.log(pred))))
+        errors.append(abs(math.log(FORM.fn(np.array(list(c["params"].values())), 2.0, 256.0, 1.0) / truth)))
+    assert widths[0] > widths[1] > widths[3]  # zero runs: the library's spread; each run narrows it
+    assert errors[3] < errors[0]
+
+
+def test_posterior_with_no_runs_is_the_prior_and_with_runs_is_tighter():
+    m0, c0 = np.array([-2.0, 0.05]), np.diag([0.04, 0.0004])
+    m, c = posterior(m0, c0, np.zeros((0, 2)), np.zeros(0), np.zeros(0))
+    np.testing.assert_array_equal(m, m0)
+    X = np.array([[1.0, -2.0], [1.0, -0.5]])
+    m, c = posterior(m0, c0, X, np.array([-2.1, -2.03]), np.array([1e-4, 1e-4]))
+    assert c[0, 0] < c0[0, 0] and c[1, 1] < c0[1, 1]
+
+
+def test_collapsed_runs_are_those_far_below_their_width():
+    recs = [{"variant": "v", "n_layers": n, "d_model": 256, "seed": 0, "ndcg@10": y}
+            for n, y in ((1, 0.16), (2, 0.17), (4, 0.02))]
+    out = collapsed(recs)
+    assert [(r["n_layers"], r["peer_median"]) for r in out] == [(4, 0.16)]
+    assert collapsed(recs[:2]) == []  # two runs cannot say which one failed
+
+
+def test_choose_runs_respects_the_compute_budget_and_prefers_informative_runs():
+    fit = LibraryFit("ndcg@10", 0.5, 1.5, {"x": np.array([-2.0, 0.05, 1.0]), "y": np.array([-3.0, 0.04, 2.0])},
+                     Prior(0.3, 1.0, 0.05, np.diag([0.04, 0.0004])), Noise(1e-4, 0.1))
+    cand = [(n, d) for n in (1, 2) for d in (16, 32, 64)]
+    targets = [(2, 256), (4, 256)]
+    free = choose_runs(fit, 0.1, 5000, 3000, 50, 1, cand, targets, budget_share=None)
+    tight = choose_runs(fit, 0.1, 5000, 3000, 50, 2, cand, targets, budget_share=0.05)
+    assert free == [(2, 64)]  # unconstrained, one run: the widest (nearest the targets)
+    assert all(d <= 32 for _, d in tight) and len(tight) == 2
+
+
+def test_calibrated_law_round_trips_through_law_load(tmp_path):
+    recs = synthetic_records(noise=0.01)
+    fit = library([r for r in recs if r["variant"] != "e"], misfit=False)
+    cal = [r for r in recs if r["variant"] == "e" and (r["n_layers"], r["d_model"]) in ((1, 16), (2, 32))]
+    calibs = {"ndcg@10": calibrate(fit, DATASETS["e"][1], DATASETS["e"][2], cal)}
+    ds = {"name": "e", "content_hash": "0" * 64, "probe": DATASETS["e"][1], "n_users": DATASETS["e"][2],
+          "n_items": 3000}
+    write_law(tmp_path / "law.json", law_document({"ndcg@10": fit}, calibs, ds, "library", cal))
+    write_manifest(tmp_path, {}, only=["law.json"])
+    law = Law.load(tmp_path)
+    p = law.predict(2, 128)  # no other argument: the calibrated dataset is the law's default
+    theta = np.array([calibs["ndcg@10"]["params"][k] for k in FORM.param_names])
+    assert float(p.value) == pytest.approx(float(FORM.fn(theta, 2.0, 128.0, 1.0)), rel=1e-12)
+    assert p.lower < p.value < p.upper
+    doc = json.loads((tmp_path / "law.json").read_text())
+    assert doc["form"] == "shared_power" and doc["calibration"]["n_runs"] == 2
+
+
+def test_relative_noise_is_a_share_of_the_prediction(tmp_path):
+    from srlaw.predictor.law import Z95
+    recs = synthetic_records(noise=0.01)
+    fit = library(recs, misfit=False)
+    calibs = {"ndcg@10": calibrate(fit, DATASETS["a"][1], DATASETS["a"][2], [])}
+    ds = {"name": "a", "content_hash": "0" * 64, "probe": DATASETS["a"][1], "n_users": 6000, "n_items": 3000}
+    doc = law_document({"ndcg@10": fit}, calibs, ds, "library", [])
+    doc["bootstrap"] = {"ndcg@10": []}  # the noise alone
+    law = Law(doc)
+    for n, d in ((1, 16), (4, 256)):
+        p = law.predict(n, d)
+        assert float(p.upper - p.value) == pytest.approx(Z95 * doc["noise"]["ndcg@10"]["sigma"] * float(p.value))
+
+
+def test_misfit_variance_makes_scaled_errors_average_one():
+    from srlaw.law_library import misfit_variance
+    var = np.array([0.01, 0.0001, 0.0001])
+    sq = np.array([0.001, 0.0009, 0.0009])  # the two precise points miss by 3 sd: a misfit
+    tau2 = misfit_variance(sq, var)
+    assert np.mean(sq / (var + tau2)) == pytest.approx(1.0, rel=1e-6)
+    assert misfit_variance(np.array([0.0001]), np.array([0.01])) == 0.0  # errors inside their spread: none

@@ -1,0 +1,71 @@
+"""The law library's study: the plan, the run store, and reports regenerated from the committed store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from studies.library import release, validate
+from studies.library.plan import SEEDED, Task, tasks
+from studies.library.train_library import main as train_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_plan_leads_with_cheap_grids_and_seeds_the_checked_configurations():
+    plan = tasks()
+    assert len(plan) == len(set(plan))  # no run twice
+    assert plan[0] == Task("ml-latest-small", 1, 16, 0)
+    ml1m = [t for t in plan if t.variant == "ml-1m"]
+    assert {(t.n_layers, t.d_model) for t in ml1m if t.seed > 0} == set(SEEDED)
+    assert {t.seed for t in ml1m} == {0, 1, 2}
+
+
+def test_collect_keeps_a_finished_run_over_an_unfinished_one(tmp_path):
+    store, out = tmp_path / "store", tmp_path / "out"
+    run = store / "runs" / "ml-100k" / "L1-d16-s0"
+    run.mkdir(parents=True)
+    rows = [{"epoch": e, "seconds": 1.0, "train_loss": 7.0 - e, "lr": 0.002,
+             "valid": {"ndcg@10": 0.01 * e, "hr@10": 0.02 * e, "loss": 7.5 - e}} for e in (1, 2)]
+    (run / "curve.json").write_text(json.dumps({"rows": rows}))
+    assert train_main(["collect", "--store", str(store), "--out", str(out)]) == 0
+    doc = json.loads((out / "ml-100k.json").read_text())
+    assert [r["finished"] for r in doc["runs"]] == [False] and len(doc["runs"][0]["curve"]) == 2
+    metrics = {"n_layers": 1, "d_model": 16, "params_non_embedding": 1728, "params_total": 30000, "epochs": 2,
+               "best_epoch": 1, "stopped_by": "early_stopping", "precision": "32-true", "seed": 0,
+               "recipe": "library", "valid": {"ndcg@10": 0.02}, "test": {"ndcg@10": 0.019}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "run.json").write_text(json.dumps({"device": "cpu", "train_seconds": 2.0, "eval_seconds": 0.1}))
+    assert train_main(["collect", "--store", str(store), "--out", str(out)]) == 0
+    run_doc = json.loads((out / "ml-100k.json").read_text())["runs"][0]
+    assert run_doc["finished"] and run_doc["stopped_by"] == "early_stopping" and run_doc["device"] == "cpu"
+
+
+def _close(a, b, path=""):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-9), path
+    else:
+        assert a == b, path
+
+
+def test_release_and_validation_regenerate_the_committed_library_and_report(tmp_path):
+    assert release.main(["--laws", str(tmp_path / "laws")]) == 0
+    committed = json.loads((ROOT / "artifacts" / "laws" / "index.json").read_text())["library"]
+    fresh = json.loads((tmp_path / "laws" / "index.json").read_text())["library"]
+    _close(fresh["fits"], committed["fits"])
+    assert fresh["laws"].keys() == committed["laws"].keys()
+    assert validate.main(["--out", str(tmp_path / "calibration.md")]) == 0
+    report = json.loads((tmp_path / "calibration.json").read_text())
+    _close(report["summary"], json.loads((ROOT / "reports" / "calibration.json").read_text())["summary"])
+    assert np.isfinite([row["mape_median"] for row in report["summary"].values()]).all()
