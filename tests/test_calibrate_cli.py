@@ -17,12 +17,12 @@ INDEX = ROOT / "artifacts" / "laws" / "index.json"
 BASE = ["--input", str(DATA), "--format", "movielens-csv", "--kcore", "5"]
 
 
-def fake_train(calls):
+def fake_train(calls, stopped_by="early_stopping"):
     """Stands in for training: records the call and writes what a finished run writes (metrics.json)."""
     def train(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes):
         calls.append((n_layers, d_model))
         m = {"n_layers": n_layers, "d_model": d_model, "recipe": recipe_name, "seed": seed, "epochs": 9,
-             "stopped_by": "early_stopping", "params_non_embedding": n_layers * 6 * d_model ** 2,
+             "stopped_by": stopped_by, "params_non_embedding": n_layers * 6 * d_model ** 2,
              "valid": {"hr@10": 0.1, "ndcg@10": 0.05}, "test": {"hr@10": 0.09 + d_model / 1e4, "ndcg@10": 0.045}}
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         (Path(run_dir) / "metrics.json").write_text(json.dumps(m))
@@ -65,6 +65,17 @@ def test_zero_runs_is_zero_shot_and_wider_than_calibrated(tmp_path, monkeypatch)
                      "--library", str(INDEX)]) == 0
     wide, narrow = (Law.load(tmp_path / f"k{k}").predict(2, 256) for k in (0, 3))
     assert (wide.upper - wide.lower) / wide.value > (narrow.upper - narrow.lower) / narrow.value
+
+
+def test_a_run_stopped_by_a_cap_counts_as_its_expected_converged_value(tmp_path, monkeypatch):
+    laws = {}
+    for how in ("early_stopping", "time_cap"):
+        monkeypatch.setattr(calibration, "_train", fake_train([], stopped_by=how))
+        assert main(["calibrate", *BASE, "--runs", "1", "--out", str(tmp_path / how), "--library", str(INDEX)]) == 0
+        laws[how] = Law.load(tmp_path / how)
+    converged, capped = (laws[h].predict(2, 128) for h in ("early_stopping", "time_cap"))
+    assert float(capped.value) > float(converged.value)  # the same number, but from a run that was still learning
+    assert laws["time_cap"].doc["runs"][0]["gain"]["ndcg@10"][0] > 0
 
 
 def test_a_killed_calibration_resumes_without_retraining(tmp_path, monkeypatch):

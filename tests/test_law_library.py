@@ -142,3 +142,17 @@ def test_misfit_variance_makes_scaled_errors_average_one():
     tau2 = misfit_variance(sq, var)
     assert np.mean(sq / (var + tau2)) == pytest.approx(1.0, rel=1e-6)
     assert misfit_variance(np.array([0.0001]), np.array([0.01])) == 0.0  # errors inside their spread: none
+
+
+def test_convergence_table_reads_the_gain_still_to_come_from_learning_curves():
+    from srlaw.law_library import convergence_table, unconverged_gain
+    # runs that double from epoch 1 to 5, then stay: after 5 epochs nothing more is gained
+    recs = [{"d_model": 32, "curve": {"ndcg@10": [0.05, 0.06, 0.07, 0.08, 0.1, 0.1, 0.09 + 0.001 * i]}}
+            for i in range(6)]
+    recs.append({"d_model": 256, "curve": {"ndcg@10": [0.001] * 7}})  # wider than calibration runs: not counted
+    t = convergence_table(recs, "ndcg@10")
+    assert t["n"][0] == 6
+    assert t["median"][0] == pytest.approx(math.log(2))
+    mean, var = unconverged_gain(t, 6)
+    assert mean == pytest.approx(0.0) and var == pytest.approx(0.0)
+    assert unconverged_gain(t, 3)[0] == pytest.approx(math.log(0.1 / 0.07))

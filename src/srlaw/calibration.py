@@ -9,6 +9,7 @@ stopped, and a folder that holds another file's work is refused rather than over
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import replace
@@ -111,7 +112,7 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = 2, recipe_name: str 
                    budget_share: float | None = 0.1, library: Path = LIBRARY_INDEX) -> dict:
     """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest."""
     from srlaw.entropy import entropy_scores
-    from srlaw.law_library import calibrate, choose_runs, law_document, probe_of
+    from srlaw.law_library import calibrate, choose_runs, law_document, probe_of, unconverged_gain
     from srlaw.law_schema import write_law
     from srlaw.stages.export_stage import write_manifest
 
@@ -168,8 +169,13 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = 2, recipe_name: str 
             m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, 0, stats["n_items"], left)
         say(f"[{i}/{len(plan['configs'])}] {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
             f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
-        cal.append({"n_layers": n_layers, "d_model": d_model, "params_non_embedding": m["params_non_embedding"],
-                    "epochs": m["epochs"], "stopped_by": m["stopped_by"], **{k: m["test"][k] for k in METRICS}})
+        run = {"n_layers": n_layers, "d_model": d_model, "params_non_embedding": m["params_non_embedding"],
+               "epochs": m["epochs"], "stopped_by": m["stopped_by"], **{k: m["test"][k] for k in METRICS}}
+        if m["stopped_by"] != "early_stopping":  # stopped before it converged: what it would still have gained
+            run["gain"] = {k: unconverged_gain(lib["convergence"][k], m["epochs"]) for k in METRICS}
+            say(f"    stopped by a cap after {m['epochs']} epochs: counted as {math.exp(run['gain']['ndcg@10'][0]):.2f}"
+                f"× its NDCG@10, ± {math.sqrt(run['gain']['ndcg@10'][1]):.0%} (library learning curves)")
+        cal.append(run)
     dataset = {"name": Path(source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
                "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
     calibs = {m: calibrate(fits[m], probe_of(scores, m), stats["n_users"], cal) for m in METRICS}

@@ -36,6 +36,8 @@ HUBER_DELTA = 0.05  # on log residuals: about 5 %, above which a point (a bad se
 PRIOR_FLOOR = (0.03, 0.01)  # smallest prior sd of (mu, a): five datasets cannot prove a tighter spread
 COLLAPSE_RATIO = 0.5
 CURVATURE_NODES = 7
+SMALL_WIDTH = 64  # calibration runs are at most this wide (and two layers deep)
+MISFIT_CALIBRATIONS = (((2, 32),), ((1, 64),), ((1, 16), (2, 32)), ((1, 16), (1, 32), (2, 64)))
 CURVATURE_SD_FLOOR = 0.25  # log-scale: even a library of look-alike datasets leaves the curvature this uncertain
 
 
@@ -265,8 +267,34 @@ def misfit_variance(sq_err, var) -> float:
     return hi
 
 
-SMALL_WIDTH = 64  # calibration runs are at most this wide (and two layers deep)
-MISFIT_CALIBRATIONS = (((2, 32),), ((1, 64),), ((1, 16), (2, 32)), ((1, 16), (1, 32), (2, 64)))
+# ---------------------------------------------------------------- runs stopped before they converged
+
+def convergence_table(records: list[dict], metric: str, max_width: int = SMALL_WIDTH) -> dict:
+    """How much a run still gains after e epochs, from the library's learning curves.
+
+    For every run up to ``max_width`` wide (what calibration trains) and every e: the log of its best validation
+    value over the whole run ÷ its best within the first e epochs (zero once a run has ended: a converged run gains
+    nothing more). Epochs, not steps, are the axis: the library's runs converge in 20–60 epochs whether an epoch
+    is 5 steps or 280. Returned per e: median and sd of that gain over the runs.
+    """
+    longest = max((len(r["curve"][metric]) for r in records), default=0)
+    gains = [[] for _ in range(longest)]
+    for r in records:
+        curve = np.maximum.accumulate(np.asarray(r["curve"][metric], float))
+        if r["d_model"] > max_width or len(curve) == 0 or curve[-1] <= 0:
+            continue
+        for e in range(longest):
+            gains[e].append(math.log(curve[-1] / max(curve[min(e, len(curve) - 1)], 1e-9)))
+    keep = [e for e, g in enumerate(gains) if len(g) >= 5]
+    return {"epochs": [e + 1 for e in keep], "median": [float(np.median(gains[e])) for e in keep],
+            "sd": [float(np.std(gains[e], ddof=1)) for e in keep], "n": [len(gains[e]) for e in keep]}
+
+
+def unconverged_gain(table: dict, epochs: int) -> tuple[float, float]:
+    """(mean, variance) of the log gain a run stopped after ``epochs`` would still have made (interpolated)."""
+    mean = float(np.interp(epochs, table["epochs"], table["median"]))
+    sd = float(np.interp(epochs, table["epochs"], table["sd"]))
+    return mean, sd ** 2
 
 
 # ---------------------------------------------------------------- calibrating one dataset
@@ -303,7 +331,11 @@ def calibrate(fit: LibraryFit, probe: float, n_users: int, runs: list[dict], n_s
     N = np.array([r["n_layers"] for r in runs], float)
     d = np.array([r["d_model"] for r in runs], float)
     y = np.array([r[m] for r in runs], float)
-    logy, var = np.log(y), fit.noise.var(np.full(len(y), n_users), y)
+    # a run stopped before it converged (a time cap) counts as its value raised by the gain still to come, with
+    # that gain's spread as extra variance (``unconverged_gain``)
+    gain = np.array([r.get("gain", {}).get(m, (0.0, 0.0)) for r in runs], float).reshape(len(runs), 2)
+    logy = np.log(y) + gain[:, 0]
+    var = fit.noise.var(np.full(len(y), n_users), y) + gain[:, 1]
     m0, cov0 = fit.prior.mean(probe), fit.prior.cov
     comps = []
     betas, prior_w = fit.curvatures

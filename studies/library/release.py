@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.atomic_write import write_json_atomic
-from srlaw.law_library import calibrate, collapsed, fit_library, law_document, probe_of
+from srlaw.law_library import calibrate, collapsed, convergence_table, fit_library, law_document, probe_of
 from srlaw.law_schema import write_law
 from srlaw.recipes import RECIPES
 from srlaw.stages.export_stage import write_manifest
@@ -34,8 +34,12 @@ def main(argv=None) -> int:
     import argparse
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--laws", type=Path, default=LAWS, help="where to release (default artifacts/laws)")
-    laws = p.parse_args(argv).laws
+    p.add_argument("--exclude", nargs="*", default=[], help="datasets to leave out (a fair check of one of them)")
+    args = p.parse_args(argv)
+    laws = args.laws
     records, datasets = load_store()
+    records = [r for r in records if r["variant"] not in args.exclude]
+    datasets = {k: v for k, v in datasets.items() if k not in args.exclude}
     if len(datasets) < 3:
         print(f"release: need >= 3 datasets in the run store, found {sorted(datasets)}", file=sys.stderr)
         return 2
@@ -65,6 +69,7 @@ def main(argv=None) -> int:
                                            "beta": float(fits[m].levels[name][2])} for m in METRICS}}
     index = {"library": {"recipe_name": recipe_name, "recipe": recipe, "fits": {m: f.to_dict() for m, f in fits.items()},
                          "candidates": [list(c) for c in CANDIDATES], "targets": [list(c) for c in TARGET_CONFIGS],
+                         "convergence": {m: convergence_table(records, m) for m in METRICS},
                          "n_runs": len(records),
                          "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
                          "devices": sorted({r["device"] for r in records}), "laws": entries},

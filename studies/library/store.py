@@ -26,5 +26,6 @@ def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
             records.append({"variant": v, "n_layers": r["n_layers"], "d_model": r["d_model"], "seed": r["seed"],
                             "params_non_embedding": r["params_non_embedding"], "epochs": r["epochs"],
                             "train_seconds": r["train_seconds"], "device": r["device"],
-                            "stopped_by": r["stopped_by"], **{m: r["test"][m] for m in METRICS}})
+                            "stopped_by": r["stopped_by"], **{m: r["test"][m] for m in METRICS},
+                            "curve": {m: [row["valid"][m] for row in r["curve"] if "valid" in row] for m in METRICS}})
     return records, datasets

@@ -158,21 +158,11 @@ def noise_floor(doc: dict) -> dict:
     return out
 
 
-def collapsed_runs(records: list[dict], metric: str = "ndcg@10", ratio: float = 0.5) -> list[dict]:
-    """Runs scoring under ``ratio`` × the median of their peers (same variant, same width, other depths).
-
-    Peers share the width because width moves the metric most: a tiny width scores low by design, while a
-    run far below the same width at other depths is a failed optimisation, not a size effect.
-    """
-    out = []
-    for v, d in sorted({(r["variant"], r["d_model"]) for r in records}):
-        rs = [r for r in records if r["variant"] == v and r["d_model"] == d]
-        if len(rs) < 3:  # with two runs the median cannot tell which one failed
-            continue
-        med = float(np.median([r[metric] for r in rs]))
-        out += [{"variant": v, "n_layers": r["n_layers"], "d_model": r["d_model"], metric: r[metric],
-                 "peer_median": med} for r in rs if r[metric] < ratio * med]
-    return out
+def collapsed_runs(records: list[dict], metric: str = "ndcg@10") -> list[dict]:
+    """The study's records that :func:`srlaw.law_library.collapsed` calls failed optimisations (one rule for both)."""
+    from srlaw.law_library import collapsed
+    return [{"variant": r["variant"], "n_layers": r["n_layers"], "d_model": r["d_model"], metric: r[metric],
+             "peer_median": r["peer_median"]} for r in collapsed(records, metric)]
 
 
 def ship_law(name: str, records: list[dict], variants: dict, recipe: Recipe, params, laws_dir: Path) -> dict:
