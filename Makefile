@@ -32,10 +32,12 @@ study: venv
 
 # The law library (issue 15): fit the shared law on the run store (reports/library_runs/), release
 # artifacts/laws/index.json and one law per dataset, then the leave-one-dataset-out calibration report
-# (reports/calibration.md). Seconds on a CPU; training the store is studies/library/gpu.sh's job.
+# (reports/calibration.md) and the scale-extrapolation report (reports/extrapolation.md). Seconds on a CPU;
+# training the store is studies/library/gpu.sh's job.
 library: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.release
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.validate
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.extrapolate >/dev/null
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -69,3 +69,23 @@ def test_release_and_validation_regenerate_the_committed_library_and_report(tmp_
     report = json.loads((tmp_path / "calibration.json").read_text())
     _close(report["summary"], json.loads((ROOT / "reports" / "calibration.json").read_text())["summary"])
     assert np.isfinite([row["mape_median"] for row in report["summary"].values()]).all()
+
+
+def test_regret_counts_an_advised_model_that_diverged():
+    from types import SimpleNamespace
+
+    from studies.library.extrapolate import regret
+
+    class BiggerIsBetter:  # a law that always advises the largest model within the budget
+        def predict(self, n_layers, d_model, **kw):
+            return SimpleNamespace(value=n_layers * d_model)
+
+    sizes = [(1, 16), (1, 32), (2, 32), (1, 64), (2, 64), (4, 64), (4, 128)]
+    truth = {(4, 128): 0.02, (4, 64): 0.16}  # the largest diverged
+    mine = [{"n_layers": n, "d_model": d, "params_non_embedding": n * 6 * d * d, "ndcg@10": truth.get((n, d), 0.15)}
+            for n, d in sizes]
+    out = regret(mine, BiggerIsBetter(), min_budget=50_000)
+    assert [r["budget"] for r in out] == [6 * 64 * 64 * 4, 6 * 128 * 128 * 4]
+    assert out[0]["regret"] == 0.0 and out[0]["advised"] == [4, 64]
+    assert out[1]["advised"] == [4, 128] and out[1]["best"] == [4, 64]
+    assert out[1]["regret"] == pytest.approx((0.16 - 0.02) / 0.16)
