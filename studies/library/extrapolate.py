@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
 from srlaw.law_library import calibrate, collapsed, fit_library, law_document, probe_of
 from srlaw.predictor import Law
 from srlaw.predictor.law import Z95
-from studies.library.store import METRICS, ROOT, STORE, load_store
+from studies.library.store import METRICS, ROOT, STORE, load_store, write_report
 
 FIT_MAX = 13_000  # 2 × 32 (12,992 non-embedding parameters) is the largest fitted model
 SPLITS = ((4, 10), (10, math.inf))
@@ -154,8 +153,7 @@ def main(argv=None) -> int:
         print(f"extrapolate: no finished runs in {args.store}", file=sys.stderr)
         return 2
     doc = evaluate(records, datasets)
-    write_json_atomic(args.out.with_suffix(".json"), doc)
-    write_bytes_atomic(args.out, markdown(doc).encode())
+    write_report(args.out, doc, markdown(doc))
     print(markdown(doc))
     return 0
 

@@ -10,6 +10,13 @@ STORE = ROOT / "reports" / "library_runs"
 METRICS = ("hr@10", "ndcg@10")
 
 
+def write_report(path: Path, doc: dict, text: str) -> None:
+    """A report as Markdown at ``path`` and its numbers as JSON beside it."""
+    from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
+    write_json_atomic(Path(path).with_suffix(".json"), doc)
+    write_bytes_atomic(Path(path), text.encode())
+
+
 def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
     """(records, datasets): one record per finished run (test metrics, size, seed, epochs, seconds, device);
     per dataset its user and item counts, content hash, scores and recipe."""

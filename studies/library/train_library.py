@@ -25,7 +25,7 @@ from pathlib import Path
 
 from srlaw.atomic_write import write_json_atomic
 from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
-from studies.library.plan import LIBRARY, Task, tasks
+from studies.library.plan import LIBRARY, tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,19 +16,17 @@ configurations and the sampling error of a mean over its users.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
 from srlaw.law_library import (calibrate, choose_runs, collapsed, fit_library, law_document, probe_of,
                                training_cost)
 from srlaw.predictor import Law
 from studies.library.plan import DEPTHS, WIDTHS
 from studies.library.release import CANDIDATES, TARGET_CONFIGS
-from studies.library.store import METRICS, ROOT, STORE, load_store
+from studies.library.store import METRICS, ROOT, STORE, load_store, write_report
 
 KS = (0, 1, 2, 3)
 REPORT = ROOT / "reports" / "calibration.md"
@@ -174,8 +172,7 @@ def main(argv=None) -> int:
            "n_collapsed": len(collapsed(records, "ndcg@10")),
            "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
            "targets": TARGETS, "summary": summarise(results), "results": results}
-    write_json_atomic(args.out.with_suffix(".json"), doc)
-    write_bytes_atomic(args.out, markdown(doc).encode())
+    write_report(args.out, doc, markdown(doc))
     for row in doc["summary"].values():
         print(f"{row['metric']:8s} K={row['k']}: MAPE median {100 * row['mape_median']:.1f} %, worst "
               f"{100 * row['mape_worst']:.1f} %, coverage {100 * row['coverage']:.0f} %, compute "
