@@ -58,6 +58,15 @@ def _train(data_dir: Path, run_dir: Path, recipe_name: str, n_layers: int, d_mod
     return train_run(data_dir, run_dir, model, train, meta={"recipe": recipe_name, "seed": seed})
 
 
+def score_dataset(ds, recipe_name: str) -> dict:
+    """A dataset's data-quality scores as the law library reads them: ApEn at its defaults, over the histories
+    the recipe trains on (its max_len) — the same rule for library datasets and calibrated ones."""
+    from srlaw.config import EntropyConfig
+    from srlaw.entropy import entropy_scores
+    e = EntropyConfig(max_len=RECIPES[recipe_name]["model"]["max_len"])
+    return entropy_scores(ds.items, ds.offsets, ds.n_items, m=e.m, r=e.r, max_len=e.max_len)
+
+
 def finished(run_dir: Path) -> dict | None:
     path = run_dir / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -111,7 +120,6 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = 2, recipe_name: str 
                    delimiter=None, kcore: int = 0, max_minutes: float | None = None,
                    budget_share: float | None = 0.1, library: Path = LIBRARY_INDEX) -> dict:
     """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest."""
-    from srlaw.entropy import entropy_scores
     from srlaw.law_library import calibrate, choose_runs, law_document, probe_of, unconverged_gain
     from srlaw.law_schema import write_law
     from srlaw.stages.export_stage import write_manifest
@@ -138,7 +146,7 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = 2, recipe_name: str 
         scores = json.loads(scores_path.read_text())
     else:
         ds = load_dataset(work / "data")
-        scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=2, r=0.2, max_len=max_len)
+        scores = score_dataset(ds, recipe_name)
         write_json_atomic(scores_path, scores)
     say(f"data quality: Markov-probe NDCG@10 {scores['markov_ndcg@10']:.4f}, HR@10 {scores['markov_hr@10']:.4f}")
 
@@ -181,8 +189,7 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = 2, recipe_name: str 
     calibs = {m: calibrate(fits[m], probe_of(scores, m), stats["n_users"], cal) for m in METRICS}
     doc = law_document(fits, calibs, dataset, recipe_name, cal)
     doc["calibration"].update({"input": str(source), "format": fmt, "kcore": kcore, "library": str(library),
-                               "seconds": time.monotonic() - t0,
-                               "time_capped": [c for c in cal if c["stopped_by"] == "time_cap"]})
+                               "seconds": time.monotonic() - t0})
     law = write_law(out / "law.json", doc)
     write_manifest(out, {"calibrate": {"input": str(source), "runs": runs, "recipe": recipe_name}},
                    only=["law.json"])

@@ -151,12 +151,11 @@ def cmd_collect(args) -> int:
         doc.update({"recipe_name": args.recipe, "recipe": RECIPES[args.recipe],
                     "runs": sorted(keep.values(), key=lambda r: r["run"])})
         if stats:
+            from srlaw.calibration import score_dataset
             from srlaw.dataset import load_dataset
-            from srlaw.entropy import entropy_scores
             doc["data"] = {k: stats[k] for k in ("n_users", "n_items", "n_interactions", "content_hash") if k in stats}
             ds = load_dataset(data_dir(args.data, variant))
-            doc["scores"] = entropy_scores(ds.items, ds.offsets, ds.n_items, m=2, r=0.2,
-                                           max_len=RECIPES[args.recipe]["model"]["max_len"])
+            doc["scores"] = score_dataset(ds, args.recipe)
         write_json_atomic(path, doc)
         print(f"{variant}: {sum(r['finished'] for r in doc['runs'])} finished runs, {len(doc['runs'])} in all")
     return 0
