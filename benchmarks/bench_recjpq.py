@@ -111,7 +111,8 @@ def paired_step_times(name: str, data_dir: Path, settings: list[str], rounds: in
     from srlaw.config import ModelConfig
     from srlaw.models import SequentialRecommender
     from srlaw.recjpq import assign_codes
-    from srlaw.training import SequenceDataModule, sequence_loss
+    from srlaw.losses import sequence_loss
+from srlaw.training import SequenceDataModule
 
     dm = SequenceDataModule(data_dir, DATASETS[name][2], TRAIN["batch_size"], 256, seed=0)
     batches = [b for _, b in zip(range(rounds + 2), dm.train_dataloader())]

@@ -1,10 +1,14 @@
-"""What one training step costs, side by side in one process: the recipe before and after issue #18, eager vs
+"""What one training step costs, side by side in one process: the recipe before and after issue #18, the fused
+(chunked) full-catalogue cross-entropy vs the plain one, dropout on attention probabilities or not, eager vs
 ``torch.compile``, fp32 vs bf16 autocast (GPU only), and the data loader's share of an epoch.
 
 Steps alternate between the variants being compared (ABAB…), so a machine that slows down mid-run slows both; the
-table reports each variant's median seconds per step and its ratio to the eager fp32 step of today's recipe.
+table reports each variant's median seconds per step and its ratio to the eager fp32 step of today's recipe with
+the plain cross-entropy.
 
     python benchmarks/bench_step_cost.py [--raw ../shared/data/ml-1m/ml-1m.txt --max-len 200] [--steps 20]
+    python benchmarks/bench_step_cost.py --raw ../shared/data/amazon-beauty-bert4rec/beauty.txt --max-len 50 \
+        --out benchmarks/results/bench_step_cost_beauty.json   # a 54 k-item catalogue
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ OUT = ROOT / "benchmarks" / "results" / "bench_step_cost.json"
 from srlaw.atomic_write import write_json_atomic
 from srlaw.config import LEGACY_RECIPE, ModelConfig
 from srlaw.models import SequentialRecommender
-from srlaw.training import SequenceDataModule, sequence_loss
+from srlaw.losses import sequence_loss
+from srlaw.training import SequenceDataModule
 
 
-def make_step(cfg: ModelConfig, device: torch.device, compiled: bool, bf16: bool):
+def make_step(cfg: ModelConfig, device: torch.device, compiled: bool, bf16: bool, fused: bool):
     torch.manual_seed(0)
     model = SequentialRecommender(cfg).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -35,7 +40,7 @@ def make_step(cfg: ModelConfig, device: torch.device, compiled: bool, bf16: bool
 
     def step(x, y):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = loss_fn(model, x, y)
+            loss = loss_fn(model, x, y, fused=fused)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -78,43 +83,52 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--raw", type=Path, default=ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt")
     p.add_argument("--format", default="sasrec")
+    p.add_argument("--data", type=Path, help="a prepared (canonical) dataset folder instead of --raw, e.g. on a GPU "
+                                             "machine, where raw files never travel (benchmarks/gpu_checks.sh)")
     p.add_argument("--max-len", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--no-compile", action="store_true", help="leave torch.compile out")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
-    if not args.raw.is_file():
+    if args.data is not None:
+        data = args.data
+    elif not args.raw.is_file():
         print(f"skip: {args.raw} not found (licence-restricted data lives only in ../shared/data)")
         return 0
-    from srlaw.dataset import build_dataset, save_dataset
-    from srlaw.readers import read_interactions
-    data = Path(tempfile.mkdtemp()) / "data"
-    save_dataset(build_dataset(read_interactions(args.raw, args.format))[0], data)
+    else:
+        from srlaw.dataset import build_dataset, save_dataset
+        from srlaw.readers import read_interactions
+        data = Path(tempfile.mkdtemp()) / "data"
+        save_dataset(build_dataset(read_interactions(args.raw, args.format))[0], data)
     dm = SequenceDataModule(data, args.max_len, args.batch_size, 512, seed=0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batches = [(x.to(device), y.to(device)) for x, y in list(dm.train_dataloader())[:8]]
     shape = dict(n_items=dm.n_items, max_len=args.max_len, n_layers=2, d_model=64, n_heads=1, dropout=0.1)
     today, before = ModelConfig(**shape), ModelConfig(**shape, **LEGACY_RECIPE)
-    steps = {"recipe now, eager fp32": make_step(today, device, False, False),
-             "recipe before #18, eager fp32": make_step(before, device, False, False)}
+    no_attn = ModelConfig(**shape, attention_dropout=False)
+    steps = {"recipe now, plain CE, eager fp32": make_step(today, device, False, False, False),
+             "recipe now, fused CE, eager fp32": make_step(today, device, False, False, True),
+             "recipe now, fused CE, no attention dropout": make_step(no_attn, device, False, False, True),
+             "recipe before #18, eager fp32": make_step(before, device, False, False, False)}
     if not args.no_compile:
-        steps["recipe now, torch.compile fp32"] = make_step(today, device, True, False)
+        steps["recipe now, plain CE, torch.compile fp32"] = make_step(today, device, True, False, False)
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        steps["recipe now, eager bf16 autocast"] = make_step(today, device, False, True)
+        steps["recipe now, plain CE, eager bf16 autocast"] = make_step(today, device, False, True, False)
+        steps["recipe now, fused CE, bf16 autocast"] = make_step(today, device, False, True, True)
     times = paired_seconds(steps, batches, args.steps)
-    base = statistics.median(times["recipe now, eager fp32"])
+    base = statistics.median(times["recipe now, plain CE, eager fp32"])
     rows = [{"variant": name, "median_s_per_step": statistics.median(t), "ratio": statistics.median(t) / base,
              "steps": len(t)} for name, t in times.items()]
     loader = loader_seconds(dm)
     steps_per_epoch = -(-len(dm.train_inputs) // args.batch_size)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"cpu, {torch.get_num_threads()} threads"
-    print(f"{args.raw.name}: {dm.n_items} items, max_len {args.max_len}, batch {args.batch_size}, SASRec 2 × 64; "
+    print(f"{(args.data or args.raw).name}: {dm.n_items} items, max_len {args.max_len}, batch {args.batch_size}, SASRec 2 × 64; "
           f"{device_name}; {args.steps} paired steps")
-    print(f"{'variant':34} {'s/step':>8} {'ratio':>6}")
+    print(f"{'variant':44} {'s/step':>8} {'ratio':>6}")
     for r in rows:
-        print(f"{r['variant']:34} {r['median_s_per_step']:8.3f} {r['ratio']:6.2f}")
+        print(f"{r['variant']:44} {r['median_s_per_step']:8.3f} {r['ratio']:6.2f}")
     print(f"data loading, one epoch ({steps_per_epoch} steps): DataLoader {loader['dataloader_s']:.3f} s, index "
           f"slicing {loader['index_slicing_s']:.3f} s; the epoch's steps ≈ {base * steps_per_epoch:.1f} s")
     write_json_atomic(args.out, {"rows": rows, "loader": loader, "steps_per_epoch": steps_per_epoch,

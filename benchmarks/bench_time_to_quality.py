@@ -2,7 +2,8 @@
 
 Every recipe trains SASRec 2 × 64, 1 head, dropout 0.1, batch 128, Adam, full-softmax CE, early stopping on
 validation NDCG@10 (patience 10) — the protocol of SCIENCE.md §5 — and changes one thing at a time: initialisation,
-block order, feed-forward activation, embedding scaling, learning rate, batch size, warm-up. Targets:
+block order, feed-forward activation, embedding scaling, learning rate, batch size, warm-up, dropout placement,
+learning-rate decay. Targets:
 
 - ML-1M (ml-1m.txt, max_len 200): valid NDCG@10 >= 0.173 (95 % of the published 0.1821), and 95 % of the run's
   own converged value;
@@ -64,6 +65,11 @@ RECIPES = {
     "sasrec+lr3e-3+warmup": ("sasrec, learning rate 3e-3, 1 warm-up epoch", SASREC,
                              {"lr": 3e-3, "warmup_epochs": 1.0}),
     "sasrec+b256+lr2e-3": ("sasrec, batch 256, learning rate 2e-3", SASREC, {"batch_size": 256, "lr": 2e-3}),
+    # one step from today's default (sasrec+lr3e-3+warmup)
+    "default-attn-dropout": ("today's default without dropout on attention probabilities",
+                             {**SASREC, "attention_dropout": False}, {"lr": 3e-3, "warmup_epochs": 1.0}),
+    "default+inverse-sqrt": ("today's default with an inverse-√step decay after the warm-up", SASREC,
+                             {"lr": 3e-3, "warmup_epochs": 1.0, "lr_schedule": "inverse_sqrt"}),
 }
 
 

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 from srlaw.atomic_write import write_json_atomic
 from srlaw.models import ModelConfig, SequentialRecommender
-from srlaw.training import SequenceDataModule, sequence_loss
+from srlaw.losses import sequence_loss
+from srlaw.training import SequenceDataModule
 
 
 def naive_loss(model, inputs, targets):

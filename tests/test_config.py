@@ -36,7 +36,7 @@ OUT_OF_RANGE = {
     "train.backbone": "rnn", "train.max_len": 1, "train.n_heads": 0, "train.dropout": 1.0, "train.ffn_mult": 0,
     "train.item_embedding": "hashed", "train.jpq.n_splits": 0, "train.jpq.n_centroids": 1,
     "train.jpq.assignment": "kmeans", "train.block": "post_ln", "train.activation": "tanh", "train.init": "zeros",
-    "train.warmup_epochs": -1.0,
+    "train.warmup_epochs": -1.0, "train.lr_schedule": "cosine",
     "train.batch_size": 0, "train.lr": -1.0, "train.weight_decay": -0.1, "train.max_epochs": 0, "train.patience": 0,
     "train.loss": "bpr", "train.n_negatives": 0, "train.eval_batch_size": 0, "train.precision": "fp7",
     "train.accelerator": "quantum", "train.devices": 0, "train.strategy": "", "train.num_nodes": 0,

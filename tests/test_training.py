@@ -227,10 +227,10 @@ def test_stopped_by():
 
 def test_default_schedule_is_the_benchmarked_one():
     """lr 3e-3 after one linear warm-up epoch (benchmarks/bench_time_to_quality.py); a silent change fails here."""
-    from srlaw.training import warmup_factor
+    from srlaw.training import lr_factor
     cfg = TrainConfig()
-    assert (cfg.lr, cfg.warmup_epochs, cfg.batch_size) == (3e-3, 1.0, 128)
-    factor = warmup_factor(48)  # ML-1M: 6,040 users in batches of 128
+    assert (cfg.lr, cfg.warmup_epochs, cfg.batch_size, cfg.lr_schedule) == (3e-3, 1.0, 128, "constant")
+    factor = lr_factor(48, cfg.lr_schedule)  # ML-1M: 6,040 users in batches of 128
     assert [cfg.lr * factor(k) for k in (0, 23, 47, 48, 1000)] == pytest.approx([3e-3 / 48, 1.5e-3, 3e-3, 3e-3, 3e-3])
 
 
@@ -256,3 +256,21 @@ def test_learning_rate_warms_up_linearly_then_stays(rule_dataset, tmp_path):
     train_run(rule_dataset, tmp_path / "plain", ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=8),
               small(max_epochs=1, lr=4e-3, warmup_epochs=0.0), callbacks=[plain])
     assert plain.seen == pytest.approx([4e-3] * steps_per_epoch)  # warmup_epochs 0: a constant rate
+
+
+def test_inverse_sqrt_schedule_warms_up_then_decays():
+    from srlaw.training import lr_factor
+    factor = lr_factor(10, "inverse_sqrt")
+    assert [factor(k) for k in (0, 4, 9, 39, 159)] == pytest.approx([0.1, 0.5, 1.0, 0.5, 0.25])
+    assert TrainConfig(lr_schedule="inverse_sqrt").lr_schedule == "inverse_sqrt"
+
+
+def test_attention_dropout_can_be_left_out():
+    from srlaw.models import SequentialRecommender
+    on = SequentialRecommender(ModelConfig(n_items=20, max_len=6, n_layers=1, d_model=8, dropout=0.3))
+    off = SequentialRecommender(ModelConfig(n_items=20, max_len=6, n_layers=1, d_model=8, dropout=0.3,
+                                            attention_dropout=False))
+    assert on.blocks[0].attn.dropout == 0.3
+    assert off.blocks[0].attn.dropout == 0.0
+    assert off.emb_drop.p == 0.3  # the other sites keep theirs
+    assert off.blocks[0].drop.p == 0.3

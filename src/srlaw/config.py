@@ -29,6 +29,7 @@ INITS = ("normal", "xavier")  # srlaw.models.init_weights
 ITEM_EMBEDDINGS = ("full", "jpq")
 JPQ_ASSIGNMENTS = ("svd", "random")
 LOSSES = ("full", "sampled")
+LR_SCHEDULES = ("constant", "inverse_sqrt")  # after the warm-up (srlaw.training.lr_factor)
 PRECISIONS = ("auto", "32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 LAW_SPLITS = ("valid", "test", "mean(valid, test)")  # the last: studies average two disjoint evaluations
@@ -136,6 +137,8 @@ class ModelSettings:
                            ok=lambda v: v in ACTIVATIONS)
     init: str = spec("normal", expect=f"one of {', '.join(INITS)} (weights at initialisation)", ok=lambda v: v in INITS)
     scale_embedding: bool = spec(True, expect="true or false (item embeddings times √d_model at the input)")
+    attention_dropout: bool = spec(True, expect="true or false (dropout on attention probabilities too; false: on "
+                                                "embeddings, residual branches and feed-forward only)")
     item_embedding: str = spec("full", expect=f"one of {', '.join(ITEM_EMBEDDINGS)}",
                                ok=lambda v: v in ITEM_EMBEDDINGS)
     jpq: JPQSettings = spec(expect="a mapping {n_splits, n_centroids, assignment}", factory=JPQSettings,
@@ -188,6 +191,8 @@ class TrainConfig:
     lr: float = spec(3e-3, expect="a number > 0", ok=lambda v: v > 0)
     weight_decay: float = spec(0.0, expect="a number >= 0", ok=lambda v: v >= 0)
     warmup_epochs: float = spec(1.0, expect="a number >= 0 (linear learning-rate warm-up from 0)", ok=lambda v: v >= 0)
+    lr_schedule: str = spec("constant", expect=f"one of {', '.join(LR_SCHEDULES)} (after the warm-up)",
+                            ok=lambda v: v in LR_SCHEDULES)
     max_epochs: int = spec(200, expect="an integer >= 1", ok=lambda v: v >= 1)
     patience: int = spec(10, expect="an integer >= 1 (epochs without a better valid NDCG@10)", ok=lambda v: v >= 1)
     loss: str = spec("full", expect=f"one of {', '.join(LOSSES)}", ok=lambda v: v in LOSSES)

@@ -38,7 +38,7 @@ class CausalSelfAttention(nn.Module):
         self.n_heads = cfg.n_heads
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
-        self.dropout = cfg.dropout
+        self.dropout = cfg.dropout if cfg.attention_dropout else 0.0  # on attention probabilities
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, kv: torch.Tensor | None = None) -> torch.Tensor:
         """Queries from ``x``; keys and values from ``kv`` (default ``x``)."""

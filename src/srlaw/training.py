@@ -23,7 +23,6 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from srlaw import __version__
@@ -31,6 +30,7 @@ from srlaw.atomic_write import write_json_atomic
 from srlaw.config import ModelConfig, TrainConfig
 from srlaw.dataset import SequenceDataset, load_dataset, read_stats
 from srlaw.errors import DataError
+from srlaw.losses import sequence_loss
 from srlaw.models import SequentialRecommender
 from srlaw.provenance import git_commit, package_versions
 from srlaw.recjpq import ASSIGNMENT_VERSION, assign_codes
@@ -140,25 +140,12 @@ class SequenceDataModule(L.LightningDataModule):
 
 # ---------------------------------------------------------------- model
 
-def sequence_loss(model: SequentialRecommender, inputs, targets, loss: str = "full", n_negatives: int = 256):
-    """Cross-entropy of next-item prediction, logits computed only at non-padding positions."""
-    h = model(inputs)
-    keep = targets != 0
-    hv, y = h[keep], targets[keep]
-    emb = model.item_emb.weight
-    if loss == "full":
-        # padding (row 0) is never a target: leave it out instead of masking a full copy of the logits
-        return F.cross_entropy((hv @ emb[1:].T).float(), y - 1)
-    negs = torch.randint(1, emb.shape[0], (n_negatives,), device=inputs.device)
-    pos = (hv * emb[y]).sum(-1, keepdim=True)
-    neg = hv @ emb[negs].T
-    neg = neg.masked_fill(negs[None, :] == y[:, None], float("-inf"))  # an accidental hit is no negative
-    logits = torch.cat([pos, neg], dim=1).float()
-    return F.cross_entropy(logits, torch.zeros(len(y), dtype=torch.long, device=inputs.device))
-
-
-def warmup_factor(warmup_steps: int):
-    """The learning-rate factor after ``step`` optimiser steps: linear from 1/warmup_steps to 1, then 1."""
+def lr_factor(warmup_steps: int, schedule: str = "constant"):
+    """The learning-rate factor after ``step`` optimiser steps: linear from 1/warmup_steps to 1, then 1
+    (``constant``) or √(warmup_steps / steps) (``inverse_sqrt``, Vaswani et al. 2017: no horizon to choose, which
+    early stopping does not give)."""
+    if schedule == "inverse_sqrt":
+        return lambda step: min((step + 1) / warmup_steps, math.sqrt(warmup_steps / (step + 1)))
     return lambda step: min(1.0, (step + 1) / warmup_steps)
 
 
@@ -169,7 +156,7 @@ class SeqRecModule(L.LightningModule):
     """
 
     def __init__(self, model_config: dict, lr: float = 1e-3, weight_decay: float = 0.0, loss: str = "full",
-                 n_negatives: int = 256, warmup_epochs: float = 0.0):
+                 n_negatives: int = 256, warmup_epochs: float = 0.0, lr_schedule: str = "constant"):
         super().__init__()
         self.save_hyperparameters()  # plain dicts and numbers only: load_from_checkpoint stays weights_only-safe
         self.model = SequentialRecommender(ModelConfig.from_saved(model_config))
@@ -225,11 +212,12 @@ class SeqRecModule(L.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        if not self.hparams.warmup_epochs:
+        decay = self.hparams.lr_schedule
+        if not self.hparams.warmup_epochs and decay == "constant":
             return opt
         steps = self.trainer.estimated_stepping_batches / max(self.trainer.max_epochs, 1)  # per epoch, per process
         warmup = max(1, round(self.hparams.warmup_epochs * steps))
-        schedule = torch.optim.lr_scheduler.LambdaLR(opt, warmup_factor(warmup))
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(warmup, decay))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # The global RNG (dropout) travels in checkpoints: a run killed and resumed from last.ckpt continues with the
@@ -358,7 +346,7 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         model_cfg = ModelConfig(**{**model_cfg.to_dict(), "n_items": dm.n_items})
     module = SeqRecModule(model_cfg.to_dict(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                           loss=train_cfg.loss, n_negatives=train_cfg.n_negatives,
-                          warmup_epochs=train_cfg.warmup_epochs)
+                          warmup_epochs=train_cfg.warmup_epochs, lr_schedule=train_cfg.lr_schedule)
     if model_cfg.item_embedding == "jpq":
         # from the training split only, before training; a resumed run recomputes the same codes (and loads them)
         jpq = model_cfg.jpq

@@ -9,8 +9,15 @@ every error. Two laws, both fitted on the fit set alone:
 
 - ``shared``: the law library's form (``srlaw.law_library``) fitted jointly over all datasets' small runs, each
   dataset then calibrated on its own small runs — intervals from its posterior, noise and misfit;
+- ``two_stage``: per dataset, a loss law in size then a monotone loss → metric link (``srlaw.law_two_stage``),
+  bootstrap intervals widened by the link's scatter;
+- ``curves``: per dataset, the learning-curve law (``srlaw.law_learning_curve``) on every epoch of the small runs,
+  its converged limit times the test/valid ratio of their chosen checkpoints;
 - ``loglinear``: per dataset, log y = c + s · log P (two parameters; the baseline every curve-fitter starts from),
   intervals from its residual scatter.
+
+A second table cuts every fit run at half its epochs (a grid stopped early): ``loglinear`` takes the best value so
+far as the truth, ``curves`` reads the rest of the way from the curves.
 
 Collapsed runs (far below their width's median) are left out of the truth for the error, but not of the
 regret: ``advise`` regret at a parameter budget compares the seed-mean NDCG@10 of the configuration the law
@@ -27,12 +34,17 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.law_library import calibrate, collapsed, fit_library, law_document, probe_of
+from srlaw.law_learning_curve import LearningCurveLaw, best_so_far
+from srlaw.law_two_stage import TwoStageLaw
 from srlaw.predictor import Law
 from srlaw.predictor.law import Z95
 from studies.library.store import METRICS, ROOT, STORE, load_store, write_report
 
 FIT_MAX = 13_000  # 2 × 32 (12,992 non-embedding parameters) is the largest fitted model
 SPLITS = ((4, 10), (10, math.inf))
+LAWS = ("shared", "two_stage", "curves", "loglinear")
+CAPPED_LAWS = ("curves_capped", "loglinear_capped")
+CAP_SHARE = 0.5  # the capped scenario keeps this share of each fit run's epochs
 REPORT = ROOT / "reports" / "extrapolation.md"
 
 
@@ -69,27 +81,32 @@ def evaluate(records: list[dict], datasets: dict) -> dict:
         p_fit = max(r["params_non_embedding"] for r in mine_fit)
         calibs = {m: calibrate(fits[m], probe_of(ds["scores"], m), ds["n_users"], mine_fit) for m in METRICS}
         shared = Law(law_document(fits, calibs, ds, ds["recipe_name"], mine_fit))
-        entry = {"fit_points": len(mine_fit), "largest_fitted": p_fit, "metrics": {}}
+        entry = {"fit_points": len(mine_fit), "largest_fitted": p_fit, "metrics": {m: {} for m in METRICS}}
         for m in METRICS:
             bad = {(r["n_layers"], r["d_model"], r["seed"]) for r in collapsed(mine, m)}
             truth = seed_means([r for r in mine if (r["n_layers"], r["d_model"], r["seed"]) not in bad
                                 and r["params_non_embedding"] > p_fit], m)
             base = loglinear(mine_fit, m)
+            fit_ok = [r for r in mine_fit if (r["n_layers"], r["d_model"], r["seed"]) not in bad]
+            two = TwoStageLaw([r["params_non_embedding"] for r in fit_ok], [r["loss"] for r in fit_ok],
+                              [r[m] for r in fit_ok])
+            laws = {"two_stage": two.predict, "loglinear": base, **curve_laws(fit_ok, m)}
             rows = []
             for (n, d), t in sorted(truth.items(), key=lambda kv: kv[1]["P"]):
                 p = shared.predict(n, d, metric=m, warn=False)
-                b = base(t["P"])
                 rows.append({"n_layers": n, "d_model": d, "factor": t["P"] / p_fit, "observed": t["y"], "n_seeds": t["n"],
                              "seed_sd": t["sd"], "shared": [float(p.value), float(p.lower), float(p.upper)],
-                             "loglinear": list(b)})
-            entry["metrics"][m] = {"points": rows, "splits": {}}
+                             **{k: [float(v) for v in f(t["P"])] for k, f in laws.items()}})
+            entry["metrics"][m]["two_stage_fit"] = {"loss_law": dict(zip(("E", "log_A", "alpha"), two.theta.tolist())),
+                                                    "link": dict(zip(("a", "b"), two.link)), "sigma": two.sigma}
+            entry["metrics"][m].update({"points": rows, "splits": {}})
             for lo, hi in SPLITS:
                 sel = [r for r in rows if lo <= r["factor"] < hi]
                 if not sel:
                     continue
                 key = f"{lo}x+" if hi == math.inf else f"{lo}-{hi}x"
                 split = {"n": len(sel)}
-                for law in ("shared", "loglinear"):
+                for law in LAWS + CAPPED_LAWS:
                     ape = [abs(r[law][0] - r["observed"]) / r["observed"] for r in sel]
                     inside = [r[law][1] <= r["observed"] <= r[law][2] for r in sel]
                     split[law] = {"mape": float(np.mean(ape)), "max_ape": float(np.max(ape)),
@@ -100,6 +117,19 @@ def evaluate(records: list[dict], datasets: dict) -> dict:
         entry["regret"] = regret(mine, shared)
         out[name] = entry
     return {"fits": {m: f.to_dict() for m, f in fits.items()}, "datasets": out}
+
+
+def curve_laws(fit_runs: list[dict], metric: str, cap_share: float = CAP_SHARE) -> dict:
+    """predict(P) of the learning-curve law on the runs' whole curves and on curves cut at ``cap_share`` of their
+    epochs, and of the log-linear law on the cut runs' best values so far (what a cut grid would report)."""
+    curves = [r["curve"][metric] for r in fit_runs]
+    P = [r["params_non_embedding"] for r in fit_runs]
+    ratio = float(np.median([r[metric] / max(c) for r, c in zip(fit_runs, curves)]))  # test / valid, chosen ckpt
+    cut = [c[:max(1, math.ceil(cap_share * len(c)))] for c in curves]
+    capped_ends = [{"params_non_embedding": p, metric: ratio * float(best_so_far(c)[-1])} for p, c in zip(P, cut)]
+    return {"curves": LearningCurveLaw(P, curves, ratio).predict,
+            "curves_capped": LearningCurveLaw(P, cut, ratio).predict,
+            "loglinear_capped": loglinear(capped_ends, metric)}
 
 
 def regret(mine: list[dict], law, min_budget: float = FIT_MAX) -> list[dict]:
@@ -117,21 +147,50 @@ def regret(mine: list[dict], law, min_budget: float = FIT_MAX) -> list[dict]:
     return out
 
 
+def summary(doc: dict) -> dict:
+    """Per law and split: median and worst of the (dataset, metric) MAPEs, and coverage pooled over points."""
+    out = {}
+    for law in LAWS + CAPPED_LAWS:
+        for key in [f"{lo}x+" if hi == math.inf else f"{lo}-{hi}x" for lo, hi in SPLITS]:
+            cells = [me["splits"][key] for e in doc["datasets"].values() for me in e["metrics"].values()
+                     if key in me["splits"]]
+            if not cells:
+                continue
+            mapes = [c[law]["mape"] for c in cells]
+            n = sum(c["n"] for c in cells)
+            out.setdefault(law, {})[key] = {"median_mape": float(np.median(mapes)), "worst_mape": float(max(mapes)),
+                                            "coverage": sum(c[law]["coverage"] * c["n"] for c in cells) / n,
+                                            "points": n}
+    return out
+
+
+def table(doc: dict, laws, pct) -> list[str]:
+    """Markdown rows: per dataset, metric and split, each law's MAPE (max) and coverage, and the seed sd."""
+    head = " | ".join(f"{law} MAPE (max) | coverage" for law in laws)
+    lines = [f"| dataset | metric | split | points | {head} | seed sd |", "|---" * (5 + 2 * len(laws)) + "|"]
+    for name, e in doc["datasets"].items():
+        for m, me in e["metrics"].items():
+            for key, s in me["splits"].items():
+                cells = [f"{pct(s[law]['mape'])} ({pct(s[law]['max_ape'])}) | {pct(s[law]['coverage'])}" for law in laws]
+                lines.append(f"| {name} | {m} | {key} | {s['n']} | {' | '.join(cells)} | {pct(s['seed_sd_rel'])} |")
+    return lines
+
+
 def markdown(doc: dict) -> str:
     pct = lambda x: "—" if x is None else f"{100 * x:.1f} %"  # noqa: E731
     lines = ["# Scale extrapolation on the law library's runs (issue #16, first measurements)", "",
              "Regenerate: `python -m studies.library.extrapolate` (from `reports/library_runs/`). JSON beside this "
              "file. Fit set: every model with ≤ 13,000 non-embedding parameters (widths 16–32, 2 × 32 the "
              "largest); held out: everything larger, by its size over the largest fitted one. Truth: seed mean.", "",
-             "| dataset | metric | split | points | shared law MAPE (max) | coverage | log-linear MAPE (max) | "
-             "coverage | seed sd |", "|---|---|---|---|---|---|---|---|---|"]
-    for name, e in doc["datasets"].items():
-        for m, me in e["metrics"].items():
-            for key, s in me["splits"].items():
-                lines.append(f"| {name} | {m} | {key} | {s['n']} | {pct(s['shared']['mape'])} "
-                             f"({pct(s['shared']['max_ape'])}) | {pct(s['shared']['coverage'])} | "
-                             f"{pct(s['loglinear']['mape'])} ({pct(s['loglinear']['max_ape'])}) | "
-                             f"{pct(s['loglinear']['coverage'])} | {pct(s['seed_sd_rel'])} |")
+             *table(doc, LAWS, pct), "",
+             f"## Fit runs cut at {CAP_SHARE:.0%} of their epochs (a grid stopped early)", "",
+             *table(doc, CAPPED_LAWS, pct)]
+    lines += ["", "## Summary over datasets and metrics", "",
+              "| law | split | median MAPE | worst MAPE | coverage (all points) |", "|---|---|---|---|---|"]
+    for law, rows in summary(doc).items():
+        for key, v in rows.items():
+            lines.append(f"| {law} | {key} | {pct(v['median_mape'])} | {pct(v['worst_mape'])} | "
+                         f"{pct(v['coverage'])} ({v['points']}) |")
     lines += ["", "## `advise` regret (NDCG@10, budget = a held-out size in non-embedding parameters)", "",
               "| dataset | median regret | worst | budgets |", "|---|---|---|---|"]
     for name, e in doc["datasets"].items():
@@ -139,7 +198,24 @@ def markdown(doc: dict) -> str:
         lines.append(f"| {name} | {pct(float(np.median(r)))} | {pct(max(r))} | {len(r)} |")
     lines += ["", "Targets (issue #16): MAPE ≤ 3 % at ≥ 4× and ≤ 5 % at ≥ 10× on ML-1M, Beauty and Sports; "
               "coverage 90–99 %; regret ≤ 2 %. What this store lacks for them: seeds on Beauty and Sports, full "
-              "Sports, the two-stage (loss → metric) and learning-curve forms.", ""]
+              "Sports.", "",
+              "Why the two-stage law does not win here: under the library recipe (dropout 0.3, early stopping on "
+              "NDCG@10) the held-out cross-entropy of the chosen checkpoint is not monotone in NDCG@10 across "
+              "sizes — on Beauty it rises from 8.90 (1 × 16) to 9.2–9.7 while NDCG@10 rises too (wide models "
+              "grow over-confident before their ranking stops improving), and on ML-100K 1 × 256 has a higher "
+              "loss than 2 × 32 and a higher NDCG@10. Where the monotone link goes flat (b = 0: Beauty, ML-1M "
+              "users25) or the loss law saturates inside the fit range (Sports users25: α at its bound), it "
+              "predicts about the fit set's level — cautious where the metric barely moves, low where it keeps "
+              "rising; on ML-1M its loss law is nearly a pure power (α ≈ 0.01) and overshoots at ≥ 10× like the "
+              "log-linear baseline.", "",
+              "The learning-curve law (`curves`) reads each run's converged value off its best-so-far curve and fits "
+              "the size law on those: where every small run really converged it is the best of the four at the "
+              "median, but it breaks on ml-latest-small, whose 16-wide runs (and one 2 × 32 seed) stopped on a "
+              "false plateau (patience 4, a few steps an epoch) at a third of the 1 × 32 runs' value — the "
+              "log-linear size law through those limits explodes. Cut at half their epochs, the curves are too "
+              "short to place their bend, and their extrapolated limits miss by more than the cut values "
+              "themselves (`loglinear_capped`). Its intervals are wide (the limits' scatter) and cover every "
+              "point.", ""]
     return "\n".join(lines) + "\n"
 
 

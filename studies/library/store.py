@@ -18,7 +18,7 @@ def write_report(path: Path, doc: dict, text: str) -> None:
 
 
 def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
-    """(records, datasets): one record per finished run (test metrics, size, seed, epochs, seconds, device);
+    """(records, datasets): one record per finished run (test metrics and loss, size, seed, epochs, seconds, device);
     per dataset its user and item counts, content hash, scores and recipe."""
     records, datasets = [], {}
     for path in sorted(Path(store).glob("*.json")):
@@ -34,5 +34,6 @@ def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
                             "params_non_embedding": r["params_non_embedding"], "epochs": r["epochs"],
                             "train_seconds": r["train_seconds"], "device": r["device"],
                             "stopped_by": r["stopped_by"], **{m: r["test"][m] for m in METRICS},
+                            "loss": r["test"].get("loss"),  # full-catalogue cross-entropy of the chosen checkpoint
                             "curve": {m: [row["valid"][m] for row in r["curve"] if "valid" in row] for m in METRICS}})
     return records, datasets
