@@ -26,10 +26,8 @@ advises (highest prediction within the budget) with the best observed one within
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -38,7 +36,7 @@ from srlaw.law_learning_curve import LearningCurveLaw, best_so_far
 from srlaw.law_two_stage import TwoStageLaw
 from srlaw.predictor import Law
 from srlaw.predictor.law import Z95
-from studies.library.store import METRICS, ROOT, STORE, load_store, write_report
+from studies.library.store import METRICS, ROOT, report_main
 
 FIT_MAX = 13_000  # 2 × 32 (12,992 non-embedding parameters) is the largest fitted model
 SPLITS = ((4, 10), (10, math.inf))
@@ -220,18 +218,7 @@ def markdown(doc: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", type=Path, default=STORE)
-    p.add_argument("--out", type=Path, default=REPORT)
-    args = p.parse_args(argv)
-    records, datasets = load_store(args.store)
-    if not datasets:
-        print(f"extrapolate: no finished runs in {args.store}", file=sys.stderr)
-        return 2
-    doc = evaluate(records, datasets)
-    write_report(args.out, doc, markdown(doc))
-    print(markdown(doc))
-    return 0
+    return report_main(argv, "extrapolate", __doc__, REPORT, evaluate, markdown, lambda doc: print(markdown(doc)))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,3 +39,23 @@ def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
                             "loss": r["test"].get("loss"),  # full-catalogue cross-entropy of the chosen checkpoint
                             "curve": {m: [row["valid"][m] for row in r["curve"] if "valid" in row] for m in METRICS}})
     return records, datasets
+
+
+def report_main(argv, name: str, description: str, default_out: Path, build, render, show,
+                min_datasets: int = 1) -> int:
+    """The command line of a report on the store: ``--store``, ``--out``; ``build(records, datasets)`` → doc,
+    written as ``render(doc)`` Markdown with its JSON; ``show(doc)`` prints the terminal summary."""
+    p = argparse.ArgumentParser(prog=f"python -m studies.library.{name}", description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--store", type=Path, default=STORE)
+    p.add_argument("--out", type=Path, default=default_out)
+    args = p.parse_args(argv)
+    records, datasets = load_store(args.store)
+    if len(datasets) < min_datasets:
+        print(f"{name}: need >= {min_datasets} datasets with finished runs in {args.store}, found {sorted(datasets)}",
+              file=sys.stderr)
+        return 2
+    doc = build(records, datasets)
+    write_report(args.out, doc, render(doc))
+    show(doc)
+    return 0

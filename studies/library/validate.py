@@ -15,9 +15,7 @@ configurations and the sampling error of a mean over its users.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +24,7 @@ from srlaw.law_library import (calibrate, choose_runs, collapsed, fit_library, l
 from srlaw.predictor import Law
 from studies.library.plan import DEPTHS, WIDTHS
 from studies.library.release import CANDIDATES, TARGET_CONFIGS
-from studies.library.store import METRICS, ROOT, STORE, load_store, write_report
+from studies.library.store import METRICS, ROOT, report_main
 
 KS = (0, 1, 2, 3)
 REPORT = ROOT / "reports" / "calibration.md"
@@ -154,30 +152,28 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", type=Path, default=STORE)
-    p.add_argument("--out", type=Path, default=REPORT)
-    args = p.parse_args(argv)
-    records, datasets = load_store(args.store)
-    if len(datasets) < 3:
-        print(f"validate: need >= 3 datasets in {args.store}, found {sorted(datasets)}", file=sys.stderr)
-        return 2
+def study(records: list[dict], datasets: dict) -> dict:
+    """Every library dataset held out in turn, at every K; the summary and the per-dataset results."""
     results = []
     for hold in sorted(datasets):
         fits = library_without(records, datasets, hold)
         results += [evaluate(records, datasets, hold, k, fits) for k in KS]
     recipes = {d["recipe_name"] for d in datasets.values()}
-    doc = {"datasets": sorted(datasets), "recipe_name": ",".join(sorted(recipes)), "n_runs": len(records),
-           "n_collapsed": len(collapsed(records, "ndcg@10")),
-           "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
-           "targets": TARGETS, "summary": summarise(results), "results": results}
-    write_report(args.out, doc, markdown(doc))
+    return {"datasets": sorted(datasets), "recipe_name": ",".join(sorted(recipes)), "n_runs": len(records),
+            "n_collapsed": len(collapsed(records, "ndcg@10")),
+            "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
+            "targets": TARGETS, "summary": summarise(results), "results": results}
+
+
+def show(doc: dict) -> None:
     for row in doc["summary"].values():
         print(f"{row['metric']:8s} K={row['k']}: MAPE median {100 * row['mape_median']:.1f} %, worst "
               f"{100 * row['mape_worst']:.1f} %, coverage {100 * row['coverage']:.0f} %, compute "
               f"{100 * row['compute_share_flops_median']:.1f} %")
-    return 0
+
+
+def main(argv=None) -> int:
+    return report_main(argv, "validate", __doc__, REPORT, study, markdown, show, min_datasets=3)
 
 
 if __name__ == "__main__":
