@@ -59,7 +59,8 @@ def _curve(limit, epochs, tau=3.0, gain=0.6, noise=0.0, rng=None):
 
 
 def test_run_curve_limit_is_read_off_an_unconverged_curve():
-    from srlaw.law_learning_curve import best_so_far, fit_run_curve
+    from srlaw.law_learning_curve import fit_run_curve
+    from srlaw.run_curves import best_so_far
     full = _curve(0.16, 40)
     a, c, tau = fit_run_curve(full[:7])  # cut long before its plateau
     assert math.exp(a) == pytest.approx(0.16, rel=0.01)

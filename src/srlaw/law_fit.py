@@ -159,6 +159,18 @@ class PerformanceLaw:
         return get_form(self.form).predict(self.params_, n_layers, d_model, data)
 
 
+def draws_interval(value: float, log_draws, sigma: float, level: float = 0.95, seed: int = 1):
+    """(value, lower, upper): percentiles of bootstrap draws of a log prediction, each widened by N(0, sigma²)
+    scatter (seed noise and misfit); the interval always contains ``value``."""
+    log_draws = np.asarray(log_draws, dtype=np.float64)
+    if not len(log_draws):
+        return value, value, value
+    logs = log_draws + np.random.default_rng(seed).normal(0.0, sigma, len(log_draws))
+    q = (1 - level) / 2
+    lower, upper = np.exp(np.quantile(logs, [q, 1 - q]))
+    return value, float(min(lower, value)), float(max(upper, value))
+
+
 # ---------------------------------------------------------------- validation
 
 def _errors(y, pred) -> dict:

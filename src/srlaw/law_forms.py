@@ -192,6 +192,12 @@ def mape(y_true, y_pred) -> float:
     return float(np.mean(np.abs(y_pred[ok] - y_true[ok]) / np.abs(y_true[ok]))) if ok.any() else math.nan
 
 
+def huber_cost(residuals, delta: float) -> float:
+    """Σ Huber(r): r²/2 within ``delta``, linear beyond (scipy's ``least_squares(loss="huber")`` cost, same scale)."""
+    a = np.abs(np.asarray(residuals, float))
+    return float(np.sum(np.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta))))
+
+
 def r_squared(y_true, y_pred) -> float:
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     ss_tot = float(((y_true - y_true.mean()) ** 2).sum())

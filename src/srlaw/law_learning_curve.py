@@ -22,13 +22,12 @@ import math
 
 import numpy as np
 
+from srlaw.law_fit import draws_interval
+from srlaw.law_forms import huber_cost
+from srlaw.run_curves import best_so_far
+
 TAU_GRID = np.geomspace(0.5, 60.0, 40)  # epochs
 HUBER_DELTA = 0.05  # on log metric: seed noise of NDCG@10 is a few per cent
-
-
-def best_so_far(curve) -> np.ndarray:
-    """Running maximum of a validation curve (epoch 1 first)."""
-    return np.maximum.accumulate(np.asarray(curve, dtype=np.float64))
 
 
 def _huber_fit(X, z, delta_h, nonneg_last: bool = False, iters: int = 6):
@@ -43,8 +42,7 @@ def _huber_fit(X, z, delta_h, nonneg_last: bool = False, iters: int = 6):
             coef = np.append(np.linalg.lstsq(X[:, :-1] * sw[:, None], z * sw, rcond=None)[0], 0.0)
         r = np.abs(z - X @ coef)
         w = np.minimum(1.0, delta_h / np.maximum(r, 1e-12))
-    r = np.abs(z - X @ coef)
-    return coef, float(np.sum(np.where(r <= delta_h, 0.5 * r * r, delta_h * (r - 0.5 * delta_h))))
+    return coef, huber_cost(z - X @ coef, delta_h)
 
 
 def fit_run_curve(curve, delta_h: float = HUBER_DELTA) -> tuple[float, float, float]:
@@ -88,12 +86,7 @@ class LearningCurveLaw:
 
     def predict(self, P, level: float = 0.95):
         """(value, lower, upper) of the converged test metric at size ``P``."""
-        value = self.ratio * self.converged(P)
-        if not self._draws:
-            return value, value, value
-        rng = np.random.default_rng(1)
-        logs = np.array([th[0] + th[1] * math.log(P) for th in self._draws])
-        logs = logs + rng.normal(0, self.sigma, len(logs))
-        q = (1 - level) / 2
-        lower, upper = self.ratio * np.exp(np.quantile(logs, [q, 1 - q]))
-        return value, float(min(lower, value)), float(max(upper, value))
+        value = self.converged(P)
+        logs = [th[0] + th[1] * math.log(P) for th in self._draws]
+        value, lower, upper = draws_interval(value, logs, self.sigma, level)
+        return self.ratio * value, self.ratio * lower, self.ratio * upper

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from srlaw.law_forms import get_form, shared_shape
+from srlaw.run_curves import best_so_far
 
 FORM = get_form("shared_power")
 BETA_BOUNDS = (0.05, 4.0)
@@ -280,7 +281,7 @@ def convergence_table(records: list[dict], metric: str, max_width: int = SMALL_W
     longest = max((len(r["curve"][metric]) for r in records), default=0)
     gains = [[] for _ in range(longest)]
     for r in records:
-        curve = np.maximum.accumulate(np.asarray(r["curve"][metric], float))
+        curve = best_so_far(r["curve"][metric])
         if r["d_model"] > max_width or len(curve) == 0 or curve[-1] <= 0:
             continue
         for e in range(longest):

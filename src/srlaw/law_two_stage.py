@@ -16,6 +16,9 @@ import math
 import numpy as np
 from scipy.optimize import least_squares
 
+from srlaw.law_fit import draws_interval
+from srlaw.law_forms import huber_cost
+
 ALPHA_GRID = np.geomspace(1e-3, 3.0, 60)  # the starts: for each α the rest of the loss law is linear
 HUBER_DELTA = 0.01  # on log loss: cross-entropies differ by a few per cent across a grid
 
@@ -24,11 +27,6 @@ def loss_curve(theta, P):
     """L(P) = E + A·P^−α for ``theta`` = (E, log A, α)."""
     E, log_a, alpha = theta
     return E + np.exp(log_a - alpha * np.log(np.asarray(P, dtype=np.float64)))
-
-
-def _huber(r, delta):
-    a = np.abs(r)
-    return float(np.sum(np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))))
 
 
 def _levels(x, L, delta, iters: int = 4):
@@ -53,7 +51,7 @@ def fit_loss_law(P, L, delta: float = HUBER_DELTA) -> np.ndarray:
         x = P ** -alpha
         E, A = _levels(x, L, delta)
         theta = np.array([E, math.log(max(A, 1e-300)), alpha])
-        cost = _huber(np.log(loss_curve(theta, P)) - np.log(L), delta)
+        cost = huber_cost(np.log(loss_curve(theta, P)) - np.log(L), delta)
         if cost < best_cost:
             best, best_cost = theta, cost
     if best[1] < -600:  # no size dependence at all: nothing to refine
@@ -104,11 +102,5 @@ class TwoStageLaw:
         """(value, lower, upper) of the metric at size ``P``; the interval at ``level``."""
         a, b = self.link
         value = float(math.exp(a - b * float(self.predict_loss(P))))
-        if not self._draws:
-            return value, value, value
-        rng = np.random.default_rng(1)
-        logs = np.array([la - lb * float(loss_curve(theta, P)) for theta, (la, lb) in self._draws])
-        logs = logs + rng.normal(0.0, self.sigma, len(logs))
-        q = (1 - level) / 2
-        lower, upper = np.exp(np.quantile(logs, [q, 1 - q]))
-        return value, float(min(lower, value)), float(max(upper, value))
+        logs = [la - lb * float(loss_curve(theta, P)) for theta, (la, lb) in self._draws]
+        return draws_interval(value, logs, self.sigma, level)

@@ -9,7 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 CONVERGED_SHARE = 0.95  # "reached quality": the first epoch at >= 95 % of the run's converged (best) value
+
+
+def best_so_far(curve) -> np.ndarray:
+    """Running maximum of a validation curve (epoch 1 first): what early stopping keeps if the run ends there."""
+    return np.maximum.accumulate(np.asarray(curve, dtype=np.float64))
 
 
 def _tsv_by_step(path: Path) -> dict[int, float]:

@@ -32,8 +32,9 @@ import sys
 import numpy as np
 
 from srlaw.law_library import calibrate, collapsed, fit_library, law_document, probe_of
-from srlaw.law_learning_curve import LearningCurveLaw, best_so_far
+from srlaw.law_learning_curve import LearningCurveLaw
 from srlaw.law_two_stage import TwoStageLaw
+from srlaw.run_curves import best_so_far
 from srlaw.predictor import Law
 from srlaw.predictor.law import Z95
 from studies.library.store import METRICS, ROOT, report_main
