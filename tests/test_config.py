@@ -14,6 +14,7 @@ from srlaw.cli import main
 from srlaw.config import (DataConfig, EntropyConfig, ExportConfig, GridConfig, JPQSettings, LawConfig, ModelSettings,
                           TrainConfig, VariantConfig, load_params, params_from_dict)
 from srlaw.errors import ParamsError
+from srlaw.recipes import recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -134,3 +135,19 @@ def test_cli_refuses_bad_params_before_touching_a_checkpoint(tmp_path, monkeypat
     assert err == ["srlaw train: error: params.yaml: train.lr = -1: expected a number > 0"]
     assert sorted(p.name for p in ckpt.iterdir()) == ["best.ckpt", "config.json", "last.ckpt"]
     assert (ckpt / "best.ckpt").read_text() == "finished run"
+
+
+def test_the_library_recipe_does_not_move_with_the_defaults():
+    """The law library's stored runs were trained with these values, and its recipe inherits every key it does not
+    name: a changed model or training default must not change what ``--recipe library`` trains. If this fails after
+    changing a default, name the old value in ``srlaw.recipes.RECIPES['library']`` (and retrain nothing)."""
+    r = recipe("library").to_dict()
+    trains = {k: r[k] for k in ("backbone", "max_len", "n_heads", "dropout", "ffn_mult", "block", "activation",
+                                "init", "scale_embedding", "attention_dropout", "item_embedding", "batch_size", "lr",
+                                "weight_decay", "warmup_epochs", "lr_schedule", "max_epochs", "patience", "loss",
+                                "precision", "deterministic")}
+    assert trains == {"backbone": "sasrec", "max_len": 50, "n_heads": 1, "dropout": 0.3, "ffn_mult": 1,
+                      "block": "original", "activation": "relu", "init": "normal", "scale_embedding": True,
+                      "attention_dropout": True, "item_embedding": "full", "batch_size": 128, "lr": 0.002,
+                      "weight_decay": 0.0, "warmup_epochs": 1.0, "lr_schedule": "constant", "max_epochs": 150,
+                      "patience": 4, "loss": "full", "precision": "auto", "deterministic": True}

@@ -1,5 +1,7 @@
 """Per-epoch curves and time-to-quality: what benchmarks/bench_time_to_quality.py counts."""
 
+import json
+
 import pytest
 
 from srlaw.run_curves import CONVERGED_SHARE, first_epoch_at, read_curve, seconds_until, time_to_quality
@@ -41,3 +43,19 @@ def test_read_curve_counts_a_resumed_step_once(tmp_path):
     assert [r["val_ndcg@10"] for r in curve] == [0.1, 0.2, 0.25]
     assert [r["train_loss"] for r in curve] == [None, None, None]
     assert read_curve(tmp_path / "absent") == []
+
+
+def test_read_curve_takes_the_first_epochs_of_a_run_resumed_across_versions_from_dvclive(tmp_path):
+    """Begun before curve.json existed (epochs 1-2 only in DVCLive), resumed after (curve.json from epoch 3): one
+    curve, each epoch once, the file's rows where both have it."""
+    series = tmp_path / "dvclive" / "plots" / "metrics"
+    (series / "val").mkdir(parents=True)
+    (series / "epoch.tsv").write_text("step\tepoch\n0\t0\n1\t1\n2\t2\n")
+    (series / "val" / "ndcg@10.tsv").write_text("step\tval/ndcg@10\n0\t0.1\n1\t0.15\n2\t0.2\n")
+    rows = [{"epoch": e, "seconds": 1.0, "train_loss": 5.0, "valid": {"ndcg@10": v, "hr@10": 2 * v, "loss": 7.0}}
+            for e, v in ((3, 0.25), (4, 0.3))]
+    (tmp_path / "curve.json").write_text(json.dumps({"rows": rows}))
+    curve = read_curve(tmp_path)
+    assert [r["epoch"] for r in curve] == [1, 2, 3, 4]
+    assert [r["val_ndcg@10"] for r in curve] == [0.1, 0.15, 0.25, 0.3]
+    assert [r["val_loss"] for r in curve] == [None, None, 7.0, 7.0]

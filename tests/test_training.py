@@ -175,7 +175,8 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
         """))
         return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
 
-    assert run("whole").returncode == 0
+    whole_proc = run("whole")
+    assert whole_proc.returncode == 0
     killed = run("killed", kill_at=(2, 4))
     assert killed.returncode == 9 and not (tmp_path / "killed" / "metrics.json").exists()
     proc = run("killed")  # the same command again: resumes from last.ckpt (end of epoch 1)
@@ -196,6 +197,14 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
               for name in ("whole", "killed")}
     assert [row["epoch"] for row in curves["killed"]] == [1, 2, 3, 4, 5]
     assert curves["killed"] == curves["whole"]
+    # and its log: the resumed attempt's epoch lines, best-so-far included, are the uninterrupted run's lines 3-5
+    lines = {name: [x for x in p.stderr.splitlines() if x.startswith("epoch ")] for name, p in (("whole", whole_proc),
+                                                                                               ("resumed", proc))}
+    assert len(lines["whole"]) == 5 and lines["resumed"] == lines["whole"][2:]
+    # the best so far travels in the checkpoint, so a resume after the best epoch still names it
+    saved = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]
+    line_state = next(v for k, v in saved.items() if k.startswith("EpochLine"))
+    assert line_state["best_epoch"] == whole["best_epoch"] + 1  # the log counts epochs from 1, metrics.json from 0
 
 
 def test_log_is_one_line_per_epoch_and_says_when_the_cap_stopped_it(rule_dataset, tmp_path):

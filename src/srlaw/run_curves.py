@@ -7,6 +7,7 @@ epochs and seconds until a run first reaches a quality target.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +33,20 @@ def read_curve(run_dir) -> list[dict]:
     ``train_loss`` and ``seconds`` (None where absent).
 
     From the run's ``curve.json`` (``training.CurveRecorder``); a run written before that file existed is read from
-    its DVCLive series instead, where a resumed run's repeated step is counted once.
+    its DVCLive series instead, where a resumed run's repeated step is counted once. A run begun before the file
+    existed and resumed after holds its first epochs only in DVCLive: those come from there, the rest from the file.
     """
     path = Path(run_dir) / "curve.json"
-    if path.is_file():
-        return [{"epoch": r["epoch"], "val_ndcg@10": r["valid"]["ndcg@10"], "val_hr@10": r["valid"]["hr@10"],
-                 "val_loss": r["valid"].get("loss"), "train_loss": r.get("train_loss"), "seconds": r.get("seconds")}
-                for r in json.loads(path.read_text())["rows"] if "valid" in r]
+    rows = [{"epoch": r["epoch"], "val_ndcg@10": r["valid"]["ndcg@10"], "val_hr@10": r["valid"]["hr@10"],
+             "val_loss": r["valid"].get("loss"), "train_loss": r.get("train_loss"), "seconds": r.get("seconds")}
+            for r in json.loads(path.read_text())["rows"] if "valid" in r] if path.is_file() else []
+    if rows and rows[0]["epoch"] == 1:
+        return rows
+    first = rows[0]["epoch"] if rows else math.inf
+    return [r for r in _dvclive_curve(run_dir) if r["epoch"] < first] + rows
+
+
+def _dvclive_curve(run_dir) -> list[dict]:
     series = Path(run_dir) / "dvclive" / "plots" / "metrics"
     epoch_of = _tsv_by_step(series / "epoch.tsv")
     ndcg, hr, loss = (_tsv_by_step(series / rel) for rel in ("val/ndcg@10.tsv", "val/hr@10.tsv", "train/loss.tsv"))

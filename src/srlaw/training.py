@@ -238,10 +238,17 @@ class SeqRecModule(L.LightningModule):
 # ---------------------------------------------------------------- one run
 
 class EpochLine(L.Callback):
-    """One line per epoch on stderr (for logs, where a progress bar is noise)."""
+    """One line per epoch on stderr (for logs, where a progress bar is noise). The best so far travels in
+    checkpoints, so a resumed run's lines name the run's best, not just the best since the resume."""
 
     def __init__(self, max_epochs: int):
         self.max_epochs, self.best, self.best_epoch = max_epochs, -math.inf, None
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best, self.best_epoch = state_dict["best"], state_dict["best_epoch"]
 
     def on_train_epoch_end(self, trainer, module):
         if not trainer.is_global_zero or trainer.sanity_checking:
