@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from srlaw.law_fit import (LawFitError, PerformanceLaw, RunTable, leave_one_variant_out_error,
+from srlaw.law_fit import (LawFitError, PerformanceLaw, RunTable, advise_regret, leave_one_variant_out_error,
                            scale_extrapolation_error, select_form)
 from srlaw.law_forms import FORMS, get_form, mape
 
@@ -74,6 +74,22 @@ def test_scale_extrapolation_and_lovo_on_synthetic():
     assert se["mape"] < 0.03 and se["n"] > 0 and se["fit_params_max"] <= 0.25 * t.params_non_embedding.max()
     lovo = leave_one_variant_out_error(t, "ndcg@10", "logistic", n_starts=16)
     assert lovo["mape"] < 0.05 and set(lovo["per_variant"]) == {"v800", "v2000", "v5000"}
+    # a law close to the truth advises about as well as hindsight, at every held-out size of every variant
+    reg = se["regret"]
+    assert reg["n"] == len({(b["variant"], b["budget"]) for b in reg["budgets"]}) >= 3
+    assert 0 <= reg["median"] <= reg["max"] < 0.02
+
+
+def test_advise_regret_is_the_advised_shortfall_against_hindsight():
+    params = [10, 20, 30, 40]
+    observed = [0.10, 0.14, 0.12, 0.16]
+    predicted = [0.10, 0.12, 0.15, 0.13]  # ranks 30 above 20 and 40: wrong at budgets 30 and 40
+    out = advise_regret(params, predicted, observed, budgets=[40, 20, 30, 5])  # 5: no candidate, skipped
+    assert [r["budget"] for r in out] == [20, 30, 40]
+    assert [(r["advised"], r["best"]) for r in out] == [(1, 1), (2, 1), (2, 3)]
+    assert out[0]["regret"] == 0.0
+    assert out[1]["regret"] == pytest.approx((0.14 - 0.12) / 0.14)
+    assert out[2]["regret"] == pytest.approx((0.16 - 0.12) / 0.16)
 
 
 def test_select_form_prefers_held_out_accuracy():

@@ -7,7 +7,9 @@ Every formula comes from :mod:`srlaw.law_forms`.
 Validation (SCIENCE.md §2.1: in-sample R² counts for nothing):
 - :func:`scale_extrapolation_error` fits on configurations with at most ``fraction`` of the largest
   non-embedding parameter count and scores the larger rest;
-- :func:`leave_one_variant_out_error` predicts each data variant from the others.
+- :func:`leave_one_variant_out_error` predicts each data variant from the others;
+- :func:`advise_regret` scores the decision a law makes: the best predicted configuration within a budget against
+  the best observed one.
 """
 
 from __future__ import annotations
@@ -197,12 +199,46 @@ def scale_extrapolation_error(table: RunTable, metric: str, form: str, fraction:
     big = ~small
     pred = law.predict(table.n_layers[big], table.d_model[big], table.data[big])
     out = _errors(table.metrics[metric][big], pred)
+    out["regret"] = _regret_summary(table, metric, law, big)
     out.update({"fraction": fraction, "fit_params_max": float(table.params_non_embedding[small].max()),
                 "n_fit": int(small.sum()), "points": [
                     {"variant": str(v), "n_layers": int(n), "d_model": int(dd), "observed": float(o), "predicted": float(p)}
                     for v, n, dd, o, p in zip(table.variant[big], table.n_layers[big], table.d_model[big],
                                               table.metrics[metric][big], pred)]})
     return out
+
+
+def advise_regret(params, predicted, observed, budgets) -> list[dict]:
+    """At each parameter budget: the configuration with the best prediction within it (what ``advise`` picks)
+    against the best observed within it. ``regret`` = (best observed − observed of the advised) / best observed:
+    0 when the law chose as well as hindsight. ``advised``/``best`` index the inputs."""
+    params, predicted, observed = (np.asarray(a, dtype=float) for a in (params, predicted, observed))
+    out = []
+    for budget in sorted(set(budgets)):  # each as given: parameter counts stay integers where they were
+        ok = np.flatnonzero(params <= budget)
+        if not ok.size:
+            continue
+        advised, best = int(ok[np.argmax(predicted[ok])]), int(ok[np.argmax(observed[ok])])
+        out.append({"budget": budget, "advised": advised, "best": best,
+                    "regret": float((observed[best] - observed[advised]) / observed[best])})
+    return out
+
+
+def _regret_summary(table: RunTable, metric: str, law, held: np.ndarray) -> dict:
+    """:func:`advise_regret` per data variant, each held-out size a budget, every run of the variant a candidate."""
+    pred = law.predict(table.n_layers, table.d_model, table.data)
+    per_budget = []
+    for v in sorted(set(table.variant[held].tolist())):
+        idx = np.flatnonzero(table.variant == v)
+        for r in advise_regret(table.params_non_embedding[idx], pred[idx], table.metrics[metric][idx],
+                               [float(p) for p in table.params_non_embedding[idx][held[idx]]]):
+            a, b = idx[r["advised"]], idx[r["best"]]
+            per_budget.append({"variant": str(v), "budget": r["budget"], "regret": r["regret"],
+                               "advised": [int(table.n_layers[a]), int(table.d_model[a])],
+                               "best": [int(table.n_layers[b]), int(table.d_model[b])]})
+    values = [r["regret"] for r in per_budget]
+    return {"median": float(np.median(values)) if values else math.nan,
+            "max": float(np.max(values)) if values else math.nan, "n": len(values), "budgets": per_budget}
 
 
 def leave_one_variant_out_error(table: RunTable, metric: str, form: str, **fit_kw) -> dict:

@@ -32,6 +32,7 @@ import sys
 import numpy as np
 
 from srlaw.law_library import calibrate, collapsed, fit_library, law_document, probe_of
+from srlaw.law_fit import advise_regret
 from srlaw.law_learning_curve import LearningCurveLaw
 from srlaw.law_two_stage import TwoStageLaw
 from srlaw.run_curves import best_so_far
@@ -132,18 +133,16 @@ def curve_laws(fit_runs: list[dict], metric: str, cap_share: float = CAP_SHARE) 
 
 
 def regret(mine: list[dict], law, min_budget: float = FIT_MAX) -> list[dict]:
-    """At each held-out size (> ``min_budget``) as a budget: advised (best predicted within it) vs best observed."""
+    """At each held-out size (> ``min_budget``) as a budget: advised (best predicted within it) vs best observed
+    (:func:`srlaw.law_fit.advise_regret`), on seed means."""
     truth = seed_means(mine, "ndcg@10")  # collapsed runs count: advising a model that diverges is a real loss
     configs = sorted(truth, key=lambda c: truth[c]["P"])
-    pred = {c: float(law.predict(c[0], c[1], warn=False, interval=False).value) for c in configs}
-    out = []
-    for budget in sorted({truth[c]["P"] for c in configs if truth[c]["P"] > min_budget}):
-        ok = [c for c in configs if truth[c]["P"] <= budget]
-        advised = max(ok, key=pred.get)
-        best = max(ok, key=lambda c: truth[c]["y"])
-        out.append({"budget": budget, "advised": list(advised), "best": list(best),
-                    "regret": (truth[best]["y"] - truth[advised]["y"]) / truth[best]["y"]})
-    return out
+    params = [truth[c]["P"] for c in configs]
+    pred = [float(law.predict(c[0], c[1], warn=False, interval=False).value) for c in configs]
+    return [{"budget": r["budget"], "advised": list(configs[r["advised"]]), "best": list(configs[r["best"]]),
+             "regret": r["regret"]}
+            for r in advise_regret(params, pred, [truth[c]["y"] for c in configs],
+                                   [p for p in params if p > min_budget])]
 
 
 def summary(doc: dict) -> dict:

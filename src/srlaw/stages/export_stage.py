@@ -93,13 +93,14 @@ def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUN
 
 
 def pipeline_metrics(law: dict, ref: dict) -> dict:
-    """The few numbers that compare two experiments: the law's held-out error and interval coverage, and the
-    reference model's quality."""
+    """The few numbers that compare two experiments: the law's held-out error, interval coverage and worst
+    ``advise`` regret, and the reference model's quality."""
     se = law["validation"]["scale_extrapolation"]
     return {"law": {"form": law["form"],
                     **{f"heldout_mape_{m}": se[m].get("mape") for m in law["metric"]},
                     **{f"heldout_max_abs_error_{m}": se[m].get("max_abs_error") for m in law["metric"]},
-                    **{f"heldout_coverage95_{m}": se[m].get("coverage95", {}).get("coverage") for m in law["metric"]}},
+                    **{f"heldout_coverage95_{m}": se[m].get("coverage95", {}).get("coverage") for m in law["metric"]},
+                    **{f"heldout_max_regret_{m}": se[m].get("regret", {}).get("max") for m in law["metric"]}},
             "reference_model": {"run": ref["run"], "params_total": ref["params_total"],
                                 **{f"{split}_{m}": ref[split][m] for split in ("valid", "test")
                                    for m in ("hr@10", "ndcg@10")}}}
