@@ -89,3 +89,24 @@ def test_regret_counts_an_advised_model_that_diverged():
     assert out[0]["regret"] == 0.0 and out[0]["advised"] == [4, 64]
     assert out[1]["advised"] == [4, 128] and out[1]["best"] == [4, 64]
     assert out[1]["regret"] == pytest.approx((0.16 - 0.02) / 0.16)
+
+
+def test_a_dataset_enters_the_library_only_with_its_whole_grid(tmp_path, capsys):
+    from studies.library.plan import DEPTHS, WIDTHS
+    from studies.library.store import load_store
+
+    def run(n, d, seed=0, finished=True):
+        return {"run": f"v/L{n}-d{d}-s{seed}", "finished": finished, "n_layers": n, "d_model": d, "seed": seed,
+                "params_non_embedding": n * d * d, "epochs": 5, "train_seconds": 1.0, "device": "cpu",
+                "stopped_by": "early_stopping", "test": {"hr@10": 0.1, "ndcg@10": 0.05, "loss": 7.0},
+                "curve": [{"epoch": 1, "valid": {"hr@10": 0.1, "ndcg@10": 0.05}}]}
+
+    grid = [(n, d) for n in DEPTHS for d in WIDTHS]
+    doc = {"data": {"n_users": 100, "n_items": 50}, "scores": {"markov_ndcg@10": 0.05}, "recipe_name": "library",
+           "recipe": {}}
+    (tmp_path / "full.json").write_text(json.dumps({**doc, "variant": "full", "runs": [run(*c) for c in grid]}))
+    partial = [run(*c, finished=c != (1, 16)) for c in grid] + [run(1, 16, seed=1)]  # a seed is no stand-in
+    (tmp_path / "part.json").write_text(json.dumps({**doc, "variant": "part", "runs": partial}))
+    records, datasets = load_store(tmp_path)
+    assert sorted(datasets) == ["full"] and {r["variant"] for r in records} == {"full"}
+    assert "part left out until its grid is trained; no finished run at 1x16" in capsys.readouterr().err

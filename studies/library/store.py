@@ -19,9 +19,17 @@ def write_report(path: Path, doc: dict, text: str) -> None:
     write_bytes_atomic(Path(path), text.encode())
 
 
+def missing_grid(runs: list[dict]) -> list[tuple[int, int]]:
+    """The plan's grid sizes (depth, width) without a finished seed-0 run among ``runs``."""
+    from studies.library.plan import DEPTHS, WIDTHS
+    have = {(r["n_layers"], r["d_model"]) for r in runs if r["finished"] and r["seed"] == 0}
+    return [(n, d) for n in DEPTHS for d in WIDTHS if (n, d) not in have]
+
+
 def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
     """(records, datasets): one record per finished run (test metrics and loss, size, seed, epochs, seconds, device);
-    per dataset its user and item counts, content hash, scores and recipe."""
+    per dataset its user and item counts, content hash, scores and recipe. A dataset enters only with its whole
+    seed-0 grid finished: the library's fits, calibration checks and releases compare datasets on one grid."""
     records, datasets = [], {}
     for path in sorted(Path(store).glob("*.json")):
         doc = json.loads(path.read_text())
@@ -29,6 +37,10 @@ def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
         if not runs or "data" not in doc:
             continue
         v = doc["variant"]
+        if missing := missing_grid(runs):
+            print(f"store: {v} left out until its grid is trained; no finished run at "
+                  f"{', '.join(f'{n}x{d}' for n, d in missing)}", file=sys.stderr)
+            continue
         datasets[v] = {"name": v, **doc["data"], "scores": doc["scores"], "probe": doc["scores"]["markov_ndcg@10"],
                        "recipe_name": doc["recipe_name"], "recipe": doc["recipe"]}
         for r in runs:
