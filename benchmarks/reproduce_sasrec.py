@@ -46,7 +46,8 @@ def run_one(name: str, data_root: Path, args) -> dict | None:
         save_dataset(ds, Path(tmp) / "data")
         t0 = time.perf_counter()
         m = train_run(Path(tmp) / "data", Path(tmp) / "run",
-                      ModelConfig(n_items=ds.n_items, max_len=max_len, n_layers=2, d_model=64, n_heads=1, dropout=args.dropout),
+                      ModelConfig(n_items=ds.n_items, max_len=max_len, n_layers=2, d_model=64, n_heads=1, dropout=args.dropout,
+                                  attention_dropout=True),  # as SASRec+ (the reference) has it
                       TrainConfig(batch_size=128, lr=1e-3, warmup_epochs=0.0, patience=10, max_epochs=args.max_epochs, loss="full",
                                   deterministic=args.deterministic, progress_bar=False, seed=args.seed,
                                   max_minutes=args.max_minutes),

@@ -40,6 +40,7 @@ def test_default_recipe_at_initialisation():
     """The recipe chosen by benchmarks/bench_time_to_quality.py; a silent change to it fails here."""
     cfg = ModelConfig(n_items=2000, max_len=50, n_layers=2, d_model=64)
     assert (cfg.block, cfg.activation, cfg.init, cfg.scale_embedding) == ("original", "relu", "normal", True)
+    assert cfg.attention_dropout is False
     torch.manual_seed(0)
     m = SequentialRecommender(cfg)
     linears = [mod for mod in m.modules() if isinstance(mod, torch.nn.Linear)]
@@ -111,6 +112,9 @@ def test_a_config_saved_before_the_recipe_keys_keeps_its_recipe():
     """A checkpoint from before the recipe became a setting was trained pre-LN/GELU/xavier: it must not load as
     today's default block (same parameter names, so nothing else would notice)."""
     old = ModelConfig.from_saved({"n_items": 10, "n_layers": 1, "d_model": 8})
-    assert (old.block, old.activation, old.init) == ("pre_ln", "gelu", "xavier")
+    assert (old.block, old.activation, old.init, old.attention_dropout) == ("pre_ln", "gelu", "xavier", True)
     new = ModelConfig.from_saved(ModelConfig(n_items=10).to_dict())
-    assert (new.block, new.activation, new.init) == ("original", "relu", "normal")
+    assert (new.block, new.activation, new.init, new.attention_dropout) == ("original", "relu", "normal", False)
+    # saved between the recipe keys and the attention_dropout key: trained with dropout on attention probabilities
+    mid = ModelConfig.from_saved({k: v for k, v in ModelConfig(n_items=10).to_dict().items() if k != "attention_dropout"})
+    assert (mid.block, mid.attention_dropout) == ("original", True)

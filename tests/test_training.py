@@ -276,9 +276,9 @@ def test_inverse_sqrt_schedule_warms_up_then_decays():
 
 def test_attention_dropout_can_be_left_out():
     from srlaw.models import SequentialRecommender
-    on = SequentialRecommender(ModelConfig(n_items=20, max_len=6, n_layers=1, d_model=8, dropout=0.3))
-    off = SequentialRecommender(ModelConfig(n_items=20, max_len=6, n_layers=1, d_model=8, dropout=0.3,
-                                            attention_dropout=False))
+    on = SequentialRecommender(ModelConfig(n_items=20, max_len=6, n_layers=1, d_model=8, dropout=0.3,
+                                           attention_dropout=True))
+    off = SequentialRecommender(ModelConfig(n_items=20, max_len=6, n_layers=1, d_model=8, dropout=0.3))
     assert on.blocks[0].attn.dropout == 0.3
     assert off.blocks[0].attn.dropout == 0.0
     assert off.emb_drop.p == 0.3  # the other sites keep theirs

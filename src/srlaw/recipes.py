@@ -18,7 +18,7 @@ RECIPES: dict[str, dict] = {
     # keeps width 256 stable; patience 4 with a 150-epoch cap: runs end by early stopping, i.e. converged.
     "library": {
         "model": {"backbone": "sasrec", "max_len": 50, "n_heads": 1, "dropout": 0.3, "block": "original",
-                  "activation": "relu", "init": "normal", "scale_embedding": True},
+                  "activation": "relu", "init": "normal", "scale_embedding": True, "attention_dropout": True},
         "train": {"batch_size": 128, "lr": 0.002, "warmup_epochs": 1.0, "patience": 4, "max_epochs": 150,
                   "loss": "full"},
     },

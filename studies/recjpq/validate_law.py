@@ -38,6 +38,23 @@ ROOT = Path(__file__).resolve().parents[2]
 JPQ_RUNS = ROOT / "studies" / "recjpq" / "runs"
 
 
+def trained_as(run_dir: Path, settings) -> bool:
+    """Whether ``run_dir`` holds a finished run trained with these model settings: a run from before a default
+    changed (or before a setting existed: :data:`srlaw.config.LEGACY_RECIPE`) is trained again."""
+    from dataclasses import asdict, fields
+
+    from srlaw.config import LEGACY_RECIPE
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return False
+    saved = {**LEGACY_RECIPE, **json.loads(path.read_text())}
+    want = asdict(settings)
+    same = all(saved[f.name] == want[f.name] for f in fields(settings) if f.name in saved and f.name != "jpq")
+    if settings.item_embedding == "jpq":  # the table's shape; older records carry extra bookkeeping keys
+        same = same and all(saved["jpq"].get(k) == v for k, v in want["jpq"].items())
+    return same
+
+
 def mape(pred, obs) -> float:
     """Mean absolute percentage error as a fraction (as law.json stores it)."""
     return float(np.mean(np.abs(np.asarray(pred) / np.asarray(obs) - 1)))
@@ -56,7 +73,7 @@ def main(argv=None) -> int:
         for variant in params.grid.variants:
             for n_layers, d_model in params.grid.points():
                 run_dir = JPQ_RUNS / run_name(variant, n_layers, d_model)
-                if not (run_dir / "metrics.json").is_file():
+                if not trained_as(run_dir, jpq_params.train.model):
                     print(f"training jpq {run_name(variant, n_layers, d_model)}", flush=True)
                     train_grid_point(jpq_params, variant, n_layers, d_model, run_dir)
         full_records, variants = collect_runs(params, RUNS_DIR)
