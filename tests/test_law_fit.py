@@ -116,3 +116,20 @@ def test_held_out_coverage_of_the_intervals(bend, lo, hi):
     cov = doc["validation"]["scale_extrapolation"]["ndcg@10"]["coverage95"]
     assert cov["n"] == int((pne > 0.25 * pne.max()).sum()) and cov["mean_width"] > 0
     assert lo <= cov["coverage"] <= hi, cov
+
+
+def test_sampling_se_bound_holds_for_scores_in_the_unit_interval():
+    from srlaw.law_fit import noise_floor, sampling_se_bound
+    rng = np.random.default_rng(0)
+    n = 500
+    hits = rng.random((4000, n)) < 0.1  # HR@K: Bernoulli per user, where the bound is the exact s.e.
+    assert sampling_se_bound(0.1, n) == pytest.approx(hits.mean(axis=1).std(), rel=0.05)
+    ranks = rng.integers(0, 40, size=(4000, n))  # NDCG@10-like: 1/log2(rank+2) inside the top 10, else 0
+    ndcg = np.where(ranks < 10, 1 / np.log2(ranks + 2), 0.0)
+    y = float(ndcg.mean())
+    assert ndcg.mean(axis=1).std() < sampling_se_bound(y, n)
+    assert ndcg.mean(axis=1).std() > 0.5 * sampling_se_bound(y, n)  # a bound, not a loose one
+    floor = noise_floor([{"variant": "a", "observed": 0.1}, {"variant": "b", "observed": 0.02},
+                         {"variant": "c", "observed": 0.0}], {"a": 1000, "b": 1000, "c": 1000})
+    assert floor["n"] == 2  # a zero observation has no relative error
+    assert floor["relative_se_bound_max"] == pytest.approx(math.sqrt(0.98 / (0.02 * 1000)))

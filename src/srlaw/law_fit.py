@@ -208,6 +208,22 @@ def scale_extrapolation_error(table: RunTable, metric: str, form: str, fraction:
     return out
 
 
+def sampling_se_bound(y, n_users) -> np.ndarray:
+    """An upper bound on the sampling standard error of a metric that averages a per-user score in [0, 1] (HR@K,
+    NDCG@K) over ``n_users`` users, at mean ``y``: such a score has variance at most y (1 − y) (HR@K's exactly)."""
+    y = np.asarray(y, dtype=float)
+    return np.sqrt(y * (1 - y) / np.asarray(n_users, dtype=float))
+
+
+def noise_floor(points: list[dict], n_users: dict) -> dict:
+    """The held-out points' sampling noise relative to their observed value (:func:`sampling_se_bound`): the
+    error a law cannot be judged below with one seed per configuration."""
+    rel = [float(sampling_se_bound(p["observed"], n_users[p["variant"]]) / p["observed"])
+           for p in points if p["observed"] > 0 and n_users.get(p["variant"])]
+    return {"relative_se_bound_median": float(np.median(rel)) if rel else math.nan,
+            "relative_se_bound_max": float(np.max(rel)) if rel else math.nan, "n": len(rel)}
+
+
 def advise_regret(params, predicted, observed, budgets) -> list[dict]:
     """At each parameter budget: the configuration with the best prediction within it (what ``advise`` picks)
     against the best observed within it. ``regret`` = (best observed − observed of the advised) / best observed:

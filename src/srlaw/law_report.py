@@ -231,8 +231,9 @@ def write_report(law: dict, out_dir) -> list[Path]:
         "## Held-out validation (what counts)",
         "",
         "| metric | scale extrapolation MAPE | max abs error | 95 % interval coverage (held out) | "
-        "`advise` regret, median / worst | leave-one-variant-out MAPE | in-sample R² (not used) |",
-        "|---|---|---|---|---|---|---|",
+        "`advise` regret, median / worst | noise floor (sampling s.e. ≤, median / max) | leave-one-variant-out MAPE | "
+        "in-sample R² (not used) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for m in metrics:
         se, lovo = v["scale_extrapolation"][m], v["leave_one_variant_out"][m]
@@ -241,8 +242,10 @@ def write_report(law: dict, out_dir) -> list[Path]:
         covered = "n/a" if cov is None else f"{pct(cov['coverage'])} of {cov['n']}"
         reg = se.get("regret")
         regret = "n/a" if not reg else f"{pct(reg['median'])} / {pct(reg['max'])} ({reg['n']} budgets)"
+        nf = v.get("noise_floor", {}).get(m)
+        floor = "n/a" if not nf else f"{pct(nf['relative_se_bound_median'])} / {pct(nf['relative_se_bound_max'])}"
         lines.append(f"| {m} | {pct(se.get('mape'))} | {se.get('max_abs_error', float('nan')):.4f} | {covered} | "
-                     f"{regret} | {pct(lovo.get('mape'))} | {'n/a' if r2 is None else f'{r2:.3f}'} |")
+                     f"{regret} | {floor} | {pct(lovo.get('mape'))} | {'n/a' if r2 is None else f'{r2:.3f}'} |")
     se0 = v["scale_extrapolation"][metrics[0]]
     lines += ["", f"Scale extrapolation: fitted on runs with ≤ {100 * se0.get('fraction', 0):.0f} % of the largest "
                   f"non-embedding parameter count ({se0.get('n_fit', '?')} runs), scored on the {se0.get('n', '?')} larger ones. "
@@ -250,7 +253,10 @@ def write_report(law: dict, out_dir) -> list[Path]:
                   "spread and the small runs' scatter) at the held-out ones. Regret: each held-out size as a "
                   "parameter budget, every run of the variant within it a candidate; the observed metric of the "
                   "one the small-run fit predicts best, short of the best observed (0: as good as hindsight; "
-                  "one seed per configuration, so seed noise is part of it).",
+                  "one seed per configuration, so seed noise is part of it). Noise floor: an upper bound on one "
+                  "held-out run's sampling standard error over its test users, relative to its value "
+                  "(a per-user score in [0, 1] has variance at most y (1 − y)); errors below it are not "
+                  "resolved by one seed.",
               "", "## Every form on the same held-out points", "",
               "| form | selection score | " + " | ".join(f"{m} scale MAPE | {m} LOVO MAPE | {m} R²" for m in metrics) + " |",
               "|---|---|" + "---|" * (3 * len(metrics))]

@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 
+from srlaw.law_fit import sampling_se_bound
 from srlaw.law_library import (calibrate, choose_runs, collapsed, fit_library, law_document, probe_of,
                                training_cost)
 from srlaw.predictor import Law
@@ -43,7 +44,7 @@ def noise_floor(records: list[dict], ds: dict, metric: str) -> dict:
     rel = [np.std(v, ddof=1) / np.mean(v) for v in by.values() if len(v) >= 2]
     y = float(np.median([r[metric] for r in records]))
     return {"seed_sd_rel": float(np.median(rel)) if rel else None, "n_seeded_configs": len(rel),
-            "sampling_se_rel": float(np.sqrt(y / ds["n_users"]) / y)}  # at most sqrt(E x / n) for x in [0, 1]
+            "sampling_se_rel": float(sampling_se_bound(y, ds["n_users"]) / y)}
 
 
 def library_without(records: list[dict], datasets: dict, hold: str) -> dict:

@@ -141,9 +141,10 @@ def plot_lovo(lovo: dict, path: Path) -> None:
 def noise_floor(doc: dict) -> dict:
     """Relative sampling error (one s.e.) of the averaged metric: a law cannot be checked below it.
 
-    Each of the n users scores a hit (HR) or a per-user NDCG in [0, 1]; the mean over 2n user evaluations has
-    s.e. sqrt(p(1 − p) / 2n) for HR, and at most sqrt(NDCG / 2n) for NDCG (since E[x²] ≤ E[x] on [0, 1]).
+    Each of the n users scores a hit (HR) or a per-user NDCG in [0, 1], each on the validation and the test item:
+    the mean over 2n evaluations has s.e. at most sqrt(p(1 − p) / 2n) (:func:`srlaw.law_fit.sampling_se_bound`).
     """
+    from srlaw.law_fit import sampling_se_bound
     out = {}
     for m in METRICS:
         rel, gap = [], []
@@ -151,7 +152,7 @@ def noise_floor(doc: dict) -> dict:
             p, n = observed(r, m), 2 * doc["scores"][r["variant"]]["n_users"]
             if p <= 0:
                 continue
-            rel.append(np.sqrt(p * (1 - p) / n) / p if m.startswith("hr") else np.sqrt(p / n) / p)
+            rel.append(float(sampling_se_bound(p, n)) / p)
             gap.append((r["valid"][m] - r["test"][m]) / p)
         out[m] = {"sampling_error": float(np.median(rel)) if rel else None,
                   "valid_minus_test": float(np.median(gap)) if gap else None}

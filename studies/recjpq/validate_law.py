@@ -29,6 +29,7 @@ import numpy as np
 from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
 from srlaw.config import load_params
 from srlaw.errors import SrlawError
+from srlaw.law_fit import sampling_se_bound
 from srlaw.law_report import pct
 from srlaw.predictor import Law
 from srlaw.stages.fit_stage import collect_runs, fit_law
@@ -116,7 +117,7 @@ def main(argv=None) -> int:
     out["n_held_out"] = len(held)
     # the noise floor: one binomial standard error of HR@10 over the variant's test users, relative to HR@10
     n_users = {v: variants[v]["scores"]["n_users"] for v in variants}
-    rel_se = [np.sqrt(r["hr@10"] * (1 - r["hr@10"]) / n_users[r["variant"]]) / r["hr@10"] for r in held]
+    rel_se = [float(sampling_se_bound(r["hr@10"], n_users[r["variant"]])) / r["hr@10"] for r in held]
     out["noise_floor_hr@10_relative_se_median"] = float(np.median(rel_se))
     write_json_atomic(args.out.with_suffix(".json"), out)
     write_bytes_atomic(args.out.with_suffix(".md"), render(out, metrics, params).encode())

@@ -11,7 +11,7 @@ from srlaw.atomic_write import write_bytes_atomic
 from srlaw.config import LawConfig, Params
 from srlaw.entropy import data_score
 from srlaw.errors import DataError
-from srlaw.law_fit import PerformanceLaw, RunTable, select_form
+from srlaw.law_fit import PerformanceLaw, RunTable, noise_floor, select_form
 from srlaw.law_forms import get_form
 from srlaw.law_schema import SCHEMA_VERSION, write_law
 from srlaw.protocol import PROTOCOL
@@ -78,6 +78,10 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
         "scale_extrapolation": {m: chosen[m]["scale_extrapolation"] for m in metrics},
         "leave_one_variant_out": {m: chosen[m]["leave_one_variant_out"] for m in metrics},
         "in_sample_r2": {m: chosen[m]["in_sample_r2"] for m in metrics},
+        # one seed per configuration: the held-out points' sampling error is the floor their errors sit on
+        "noise_floor": {m: noise_floor(chosen[m]["scale_extrapolation"].get("points", []),
+                                       {v: d.get("scores", {}).get("n_users") for v, d in variants.items()})
+                        for m in metrics},
         "selection": {"criterion": selection["criterion"], "ranking": selection["ranking"],
                       "scores": {n: selection["forms"][n]["selection_score"] for n in selection["ranking"]},
                       "forms": {n: {m: {"scale_extrapolation_mape": f["metrics"][m]["scale_extrapolation"].get("mape"),
