@@ -68,7 +68,7 @@ RECIPES = {
     "sasrec+lr3e-3+warmup": ("sasrec, learning rate 3e-3, 1 warm-up epoch", SASREC,
                              {"lr": 3e-3, "warmup_epochs": 1.0}),
     "sasrec+b256+lr2e-3": ("sasrec, batch 256, learning rate 2e-3", SASREC, {"batch_size": 256, "lr": 2e-3}),
-    # one step from sasrec+lr3e-3+warmup (the default until the three-seed check below made the next one default)
+    # one step from sasrec+lr3e-3+warmup; the default since three seeds (README "How srlaw trains") chose it
     "default-attn-dropout": ("today's default: sasrec+lr3e-3+warmup without dropout on attention probabilities",
                              {**SASREC, "attention_dropout": False}, {"lr": 3e-3, "warmup_epochs": 1.0}),
     "default+inverse-sqrt": ("sasrec+lr3e-3+warmup with an inverse-√step decay after the warm-up", SASREC,
