@@ -29,7 +29,7 @@ import numpy as np
 from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
 from srlaw.config import load_params
 from srlaw.errors import SrlawError
-from srlaw.law_fit import sampling_se_bound
+from srlaw.law_fit import noise_floor
 from srlaw.law_report import pct
 from srlaw.predictor import Law
 from srlaw.stages.fit_stage import collect_runs, fit_law
@@ -116,9 +116,9 @@ def main(argv=None) -> int:
     out["runs"] = rows
     out["n_held_out"] = len(held)
     # the noise floor: one binomial standard error of HR@10 over the variant's test users, relative to HR@10
-    n_users = {v: variants[v]["scores"]["n_users"] for v in variants}
-    rel_se = [float(sampling_se_bound(r["hr@10"], n_users[r["variant"]])) / r["hr@10"] for r in held]
-    out["noise_floor_hr@10_relative_se_median"] = float(np.median(rel_se))
+    floor = noise_floor([{"variant": r["variant"], "observed": r["hr@10"]} for r in held],
+                        {v: variants[v]["scores"]["n_users"] for v in variants})
+    out["noise_floor_hr@10_relative_se_median"] = floor["relative_se_bound_median"]
     write_json_atomic(args.out.with_suffix(".json"), out)
     write_bytes_atomic(args.out.with_suffix(".md"), render(out, metrics, params).encode())
     print(f"wrote {args.out.with_suffix('.md')} and .json", file=sys.stderr)
