@@ -35,13 +35,15 @@ from srlaw.training import SequenceDataModule
 BASE = "#18 recipe, plain CE, eager fp32"
 
 
-def make_step(cfg: ModelConfig, device: torch.device, compiled: bool, bf16: bool, fused: bool):
+def make_step(cfg: ModelConfig, device: torch.device, compiled: bool, bf16: bool, fused: bool, tf32: bool = False):
     torch.manual_seed(0)
     model = SequentialRecommender(cfg).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.compile(sequence_loss) if compiled else sequence_loss
 
     def step(x, y):
+        # TF32 is a process-wide switch: set per step so that paired variants each run under their own
+        torch.backends.cuda.matmul.allow_tf32 = tf32
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = loss_fn(model, x, y, fused=fused)
         opt.zero_grad(set_to_none=True)
@@ -49,6 +51,7 @@ def make_step(cfg: ModelConfig, device: torch.device, compiled: bool, bf16: bool
         opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
+        torch.backends.cuda.matmul.allow_tf32 = False
     return step
 
 
@@ -125,6 +128,10 @@ def main(argv=None) -> int:
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         steps["#18 recipe, plain CE, eager bf16 autocast"] = make_step(attn, device, False, True, False)
         steps["#18 recipe, fused CE, bf16 autocast"] = make_step(attn, device, False, True, True)
+        # what `precision: auto` chooses between on a GPU, at today's default recipe
+        steps["default, plain CE, eager bf16 autocast"] = make_step(default, device, False, True, False)
+        steps["default, plain CE, eager fp32 with TF32 matmuls"] = make_step(default, device, False, False, False,
+                                                                             tf32=True)
     times = paired_seconds(steps, batches, args.steps)
     base = statistics.median(times[BASE])
     rows = [{"variant": name, "median_s_per_step": statistics.median(t), "ratio": statistics.median(t) / base,

@@ -22,11 +22,13 @@ steps)
       python3 -c "import torch; print('torch', torch.__version__)"
       python3 -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_available_providers())" \
           || echo "onnxruntime not installed"; } 2>&1 | tee -a "$OUT/gpu_checks.log"
-    for spec in "ml-1m 200 2 64" "beauty-bert4rec 50 2 64" "beauty-bert4rec 50 4 256"; do
+    # SPECS="dataset max_len layers width; ..." narrows or widens the sizes; NO_COMPILE=1 skips torch.compile
+    IFS=';' read -ra specs <<<"${SPECS:-ml-1m 200 2 64;beauty-bert4rec 50 2 64;beauty-bert4rec 50 4 256}"
+    for spec in "${specs[@]}"; do
         set -- $spec
         name="$1"; [ "$3x$4" = 2x64 ] || name="$1_$3x$4"
         timeout "${STEP_TIMEOUT:-120}" python3 benchmarks/bench_step_cost.py --data ".gpu/data/$1" --max-len "$2" \
-            --n-layers "$3" --d-model "$4" --steps 30 --out "$OUT/bench_step_cost_gpu_$name.json" 2>&1 \
+            --n-layers "$3" --d-model "$4" --steps 30 ${NO_COMPILE:+--no-compile} --out "$OUT/bench_step_cost_gpu_$name.json" 2>&1 \
             | tee -a "$OUT/gpu_checks.log" | grep -v Warning
     done ;;
 ttq)

@@ -78,6 +78,30 @@ def test_a_run_stopped_by_a_cap_counts_as_its_expected_converged_value(tmp_path,
     assert laws["time_cap"].doc["runs"][0]["gain"]["ndcg@10"][0] > 0
 
 
+def test_a_failed_calibration_run_is_trained_again_at_the_next_seed(tmp_path, monkeypatch, capsys):
+    calls, real = [], fake_train([])
+
+    def collapses_at_seed_0(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes):
+        calls.append(seed)
+        m = real(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes)
+        if seed == 0:  # a failed optimisation: far under anything the library expects
+            m["test"] = {"hr@10": 0.004, "ndcg@10": 0.002}
+            (Path(run_dir) / "metrics.json").write_text(json.dumps(m))
+        return m
+    monkeypatch.setattr(calibration, "_train", collapses_at_seed_0)
+    out = tmp_path / "law"
+    assert main(["calibrate", *BASE, "--runs", "1", "--out", str(out), "--library", str(INDEX)]) == 0
+    assert calls == [0, 1]
+    assert "a failed optimisation" in capsys.readouterr().err
+    doc = Law.load(out).doc
+    assert [r["seed"] for r in doc["runs"]] == [1] and doc["runs"][0]["ndcg@10"] == 0.045
+    assert [r["seed"] for r in doc["calibration"]["failed_runs"]] == [0]
+    # resumed in the same folder: both attempts are found, neither is trained again
+    calls.clear()
+    assert main(["calibrate", *BASE, "--runs", "1", "--out", str(out), "--library", str(INDEX)]) == 0
+    assert calls == []
+
+
 def test_a_killed_calibration_resumes_without_retraining(tmp_path, monkeypatch):
     calls = []
     real = fake_train(calls)

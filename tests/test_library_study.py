@@ -10,7 +10,7 @@ import pytest
 
 from studies.library import release, validate
 from studies.library.plan import SEEDED, Task, tasks
-from studies.library.train_library import main as train_main
+from studies.library.train_library import main as train_main, todo_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +22,23 @@ def test_plan_leads_with_cheap_grids_and_seeds_the_checked_configurations():
     ml1m = [t for t in plan if t.variant == "ml-1m"]
     assert {(t.n_layers, t.d_model) for t in ml1m if t.seed > 0} == set(SEEDED)
     assert {t.seed for t in ml1m} == {0, 1, 2}
+
+
+def test_todo_orders_by_need_and_skips_finished_runs_and_unprepared_data(tmp_path):
+    data, store = tmp_path / "data", tmp_path / "store"
+    for variant in ("sports-s3rec", "beauty-bert4rec"):
+        (data / variant).mkdir(parents=True)
+        (data / variant / "stats.json").write_text("{}")
+    done = store / "runs" / "sports-s3rec" / "L1-d16-s0"
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text(json.dumps({"stopped_by": "early_stopping"}))
+    todo = todo_tasks(data, store, ["beauty-bert4rec", "sports-s3rec", "ml-1m"], grid_only=True)
+    assert [t.variant for t in todo] == ["beauty-bert4rec"] * 15 + ["sports-s3rec"] * 14
+    assert todo[0] == Task("beauty-bert4rec", 1, 16, 0) and all(t.seed == 0 for t in todo)
+    assert Task("sports-s3rec", 1, 16, 0) not in todo
+    with_seeds = todo_tasks(data, store)
+    assert {t.variant for t in with_seeds} == {"sports-s3rec", "beauty-bert4rec"}  # ml-1m is not prepared here
+    assert sum(t.seed > 0 for t in with_seeds) == 2 * len(SEEDED)  # sports' seeds; beauty-bert4rec has none
 
 
 def test_collect_keeps_a_finished_run_over_an_unfinished_one(tmp_path):
@@ -77,6 +94,8 @@ def test_regret_counts_an_advised_model_that_diverged():
     from studies.library.extrapolate import regret
 
     class BiggerIsBetter:  # a law that always advises the largest model within the budget
+        doc = {"unstable": []}
+
         def predict(self, n_layers, d_model, **kw):
             return SimpleNamespace(value=n_layers * d_model)
 
@@ -89,6 +108,10 @@ def test_regret_counts_an_advised_model_that_diverged():
     assert out[0]["regret"] == 0.0 and out[0]["advised"] == [4, 64]
     assert out[1]["advised"] == [4, 128] and out[1]["best"] == [4, 64]
     assert out[1]["regret"] == pytest.approx((0.16 - 0.02) / 0.16)
+    # a law that knows (from the library) that 4 x 128 diverges advises the next best, as `advise` does
+    BiggerIsBetter.doc = {"unstable": [{"n_layers": 4, "d_model": 128}]}
+    guarded = regret(mine, BiggerIsBetter(), min_budget=50_000)
+    assert guarded[1]["advised"] == [4, 64] and guarded[1]["regret"] == 0.0
 
 
 def test_a_dataset_enters_the_library_only_with_its_whole_grid(tmp_path, capsys):

@@ -283,3 +283,39 @@ def test_attention_dropout_can_be_left_out():
     assert off.blocks[0].attn.dropout == 0.0
     assert off.emb_drop.p == 0.3  # the other sites keep theirs
     assert off.blocks[0].drop.p == 0.3
+
+
+def test_auto_precision_is_tf32_on_an_ampere_or_newer_gpu_and_fp32_elsewhere(monkeypatch):
+    from srlaw import training
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training.resolve_precision("auto") == "32-true"
+    with pytest.raises(ParamsError, match="needs a CUDA GPU with TF32"):
+        training.resolve_precision("tf32")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (7, 5))  # Turing: no TF32
+    assert training.resolve_precision("auto") == "32-true"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))  # Hopper
+    assert training.resolve_precision("auto") == "tf32"
+    assert training.resolve_precision("auto", "cpu") == "32-true"  # a CPU run on a GPU machine stays exact fp32
+    assert training.resolve_precision("bf16-mixed") == "bf16-mixed"  # asked for by name, kept
+
+
+def test_evaluation_is_exact_fp32_while_training_steps_use_tf32(rule_dataset, monkeypatch):
+    from srlaw import training
+
+    seen = []
+    monkeypatch.setattr(training.SeqRecModule, "_eval_step",
+                        lambda self, batch, split: seen.append(torch.get_float32_matmul_precision()))
+    module = training.SeqRecModule(ModelConfig(n_items=N_ITEMS, max_len=8, n_layers=1, d_model=16).to_dict(),
+                                   lr=1e-3)
+    before = torch.get_float32_matmul_precision()
+    with training.matmul_precision("high"):
+        module.validation_step(None, 0)
+        module.test_step(None, 0)
+        assert torch.get_float32_matmul_precision() == "high"
+    assert seen == ["highest", "highest"]
+    assert torch.get_float32_matmul_precision() == before
+    with pytest.raises(RuntimeError), training.matmul_precision("high"):
+        raise RuntimeError("a failed fit")
+    assert torch.get_float32_matmul_precision() == before  # restored on the way out of a failure too

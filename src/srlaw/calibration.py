@@ -22,6 +22,7 @@ from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
 LIBRARY_INDEX = Path("artifacts/laws/index.json")
 MAX_RUNS = 6
+RETRIES = 2  # a calibration run that failed to train (law_library.failed_run) is trained again at the next seed
 METRICS = ("hr@10", "ndcg@10")
 
 
@@ -120,7 +121,7 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = 2, recipe_name: str 
                    delimiter=None, kcore: int = 0, max_minutes: float | None = None,
                    budget_share: float | None = 0.1, library: Path = LIBRARY_INDEX) -> dict:
     """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest."""
-    from srlaw.law_library import calibrate, choose_runs, law_document, probe_of, unconverged_gain
+    from srlaw.law_library import calibrate, choose_runs, failed_run, law_document, probe_of, unconverged_gain
     from srlaw.law_schema import write_law
     from srlaw.stages.export_stage import write_manifest
 
@@ -160,36 +161,50 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = 2, recipe_name: str 
         write_json_atomic(plan_path, plan)
     say(f"calibration plan: {', '.join(f'{n} × {d}' for n, d in plan['configs']) or 'no runs (zero-shot)'}")
 
-    cal = []
+    cal, failed = [], []
+    n_plan = len(plan["configs"])
     for i, (n_layers, d_model) in enumerate(plan["configs"], 1):
-        run_dir = work / "runs" / f"L{n_layers}-d{d_model}"
-        m = finished(run_dir)
-        if m is None:
-            left = None
-            if max_minutes is not None:
-                left = max_minutes - (time.monotonic() - t0) / 60
-                if left <= 0.2:
-                    say(f"[{i}/{len(plan['configs'])}] {n_layers} × {d_model}: skipped, --max-minutes spent")
-                    continue
-                left /= len(plan["configs"]) - i + 1  # an equal share of what is left
-            say(f"[{i}/{len(plan['configs'])}] training {n_layers} × {d_model}"
-                + (f" (at most {left:.1f} min)" if left else ""))
-            m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, 0, stats["n_items"], left)
-        say(f"[{i}/{len(plan['configs'])}] {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
-            f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
-        run = {"n_layers": n_layers, "d_model": d_model, "params_non_embedding": m["params_non_embedding"],
-               "epochs": m["epochs"], "stopped_by": m["stopped_by"], **{k: m["test"][k] for k in METRICS}}
-        if m["stopped_by"] != "early_stopping":  # stopped before it converged: what it would still have gained
-            run["gain"] = {k: unconverged_gain(lib["convergence"][k], m["epochs"]) for k in METRICS}
-            say(f"    stopped by a cap after {m['epochs']} epochs: counted as {math.exp(run['gain']['ndcg@10'][0]):.2f}"
-                f"× its NDCG@10, ± {math.sqrt(run['gain']['ndcg@10'][1]):.0%} (library learning curves)")
-        cal.append(run)
+        for seed in range(1 + RETRIES):
+            # seed 0's folder keeps its old name, so a calibration resumed across versions finds its run
+            run_dir = work / "runs" / (f"L{n_layers}-d{d_model}" + (f"-s{seed}" if seed else ""))
+            m = finished(run_dir)
+            if m is None:
+                left = None
+                if max_minutes is not None:
+                    left = max_minutes - (time.monotonic() - t0) / 60
+                    if left <= 0.2:
+                        say(f"[{i}/{n_plan}] {n_layers} × {d_model}: skipped, --max-minutes spent")
+                        break
+                    left /= n_plan - i + 1  # an equal share of what is left
+                say(f"[{i}/{n_plan}] training {n_layers} × {d_model}" + (f", seed {seed}" if seed else "")
+                    + (f" (at most {left:.1f} min)" if left else ""))
+                m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, seed, stats["n_items"], left)
+            say(f"[{i}/{n_plan}] {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
+                f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
+            run = {"n_layers": n_layers, "d_model": d_model, "seed": seed,
+                   "params_non_embedding": m["params_non_embedding"], "epochs": m["epochs"],
+                   "stopped_by": m["stopped_by"], **{k: m["test"][k] for k in METRICS}}
+            if m["stopped_by"] != "early_stopping":  # stopped before it converged: what it would still have gained
+                run["gain"] = {k: unconverged_gain(lib["convergence"][k], m["epochs"]) for k in METRICS}
+                say(f"    stopped by a cap after {m['epochs']} epochs: counted as "
+                    f"{math.exp(run['gain']['ndcg@10'][0]):.2f}× its NDCG@10, "
+                    f"± {math.sqrt(run['gain']['ndcg@10'][1]):.0%} (library learning curves)")
+            # a run cut by a cap is low for want of time (its gain above accounts for it), not a failed optimisation
+            share = failed_run(fits["ndcg@10"], probe_of(scores, "ndcg@10"), stats["n_users"], run) \
+                if m["stopped_by"] == "early_stopping" else None
+            if share is None:
+                cal.append(run)
+                break
+            failed.append({**run, "share_of_expected": share})
+            say(f"    {share:.2f}× what the library expects at this size before any run: a failed optimisation "
+                "(the library leaves such runs out too); "
+                + ("training it again at the next seed" if seed < RETRIES else "this size is left out"))
     dataset = {"name": Path(source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
                "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
     calibs = {m: calibrate(fits[m], probe_of(scores, m), stats["n_users"], cal) for m in METRICS}
-    doc = law_document(fits, calibs, dataset, recipe_name, cal)
+    doc = law_document(fits, calibs, dataset, recipe_name, cal, unstable=lib.get("unstable", []))
     doc["calibration"].update({"input": str(source), "format": fmt, "kcore": kcore, "library": str(library),
-                               "seconds": time.monotonic() - t0})
+                               "seconds": time.monotonic() - t0, "failed_runs": failed})
     law = write_law(out / "law.json", doc)
     write_manifest(out, {"calibrate": {"input": str(source), "runs": runs, "recipe": recipe_name}},
                    only=["law.json"])

@@ -30,7 +30,9 @@ ITEM_EMBEDDINGS = ("full", "jpq")
 JPQ_ASSIGNMENTS = ("svd", "random")
 LOSSES = ("full", "sampled")
 LR_SCHEDULES = ("constant", "inverse_sqrt")  # after the warm-up (srlaw.training.lr_factor)
-PRECISIONS = ("auto", "32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
+# "tf32": fp32 weights and activations, TF32 matmuls in training steps (evaluation stays exact fp32); the rest are
+# Lightning's. auto: tf32 on a CUDA GPU that has it (benchmarks/results/gpu_precision), 32-true elsewhere
+PRECISIONS = ("auto", "tf32", "32-true", "32", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 LAW_SPLITS = ("valid", "test", "mean(valid, test)")  # the last: studies average two disjoint evaluations
 COLUMN_ROLES = ("user", "item", "timestamp", "rating")
@@ -202,7 +204,7 @@ class TrainConfig:
     loss: str = spec("full", expect=f"one of {', '.join(LOSSES)}", ok=lambda v: v in LOSSES)
     n_negatives: int = spec(256, expect="an integer >= 1 (sampled softmax negatives)", ok=lambda v: v >= 1)
     eval_batch_size: int = spec(512, expect="an integer >= 1", ok=lambda v: v >= 1)
-    precision: str = spec("auto", expect=f"one of {', '.join(PRECISIONS)} (auto: bf16-mixed on GPU, 32 on CPU)",
+    precision: str = spec("auto", expect=f"one of {', '.join(PRECISIONS)} (auto: tf32 on a GPU that has it, 32 on CPU)",
                           ok=lambda v: v in PRECISIONS)
     accelerator: str = spec("auto", expect=f"one of {', '.join(ACCELERATORS)}", ok=lambda v: v in ACCELERATORS)
     devices: str | int = spec("auto", expect="'auto', -1 or an integer >= 1",

@@ -65,6 +65,25 @@ def collapsed(records: list[dict], metric: str = "ndcg@10", ratio: float = COLLA
     return out
 
 
+UNSTABLE_SHARE = 1 / 3  # a size whose runs collapsed on this share of the library's datasets is not advised
+
+
+def unstable_sizes(records: list[dict], metric: str = "ndcg@10", share: float = UNSTABLE_SHARE) -> list[dict]:
+    """Sizes whose runs collapsed (:func:`collapsed`) on at least ``share`` of the datasets that trained them.
+
+    A law fitted on the runs that trained cannot say that a size diverges under the recipe; ``advise`` must not
+    recommend it (under the library recipe 4 × 256 collapsed on 5 of 8 datasets).
+    """
+    bad = {(r["variant"], r["n_layers"], r["d_model"]) for r in collapsed(records, metric)}
+    out = []
+    for n, d in sorted({(r["n_layers"], r["d_model"]) for r in records}):
+        sets = {r["variant"] for r in records if (r["n_layers"], r["d_model"]) == (n, d)}
+        hit = {v for v in sets if (v, n, d) in bad}
+        if hit and len(hit) >= share * len(sets):
+            out.append({"n_layers": int(n), "d_model": int(d), "collapsed_on": len(hit), "datasets": len(sets)})
+    return out
+
+
 # ---------------------------------------------------------------- fitting the library
 
 @dataclass
@@ -361,6 +380,20 @@ def calibrate(fit: LibraryFit, probe: float, n_users: int, runs: list[dict], n_s
             "level_sd": np.sqrt(np.diag(cov)).tolist()}
 
 
+def failed_run(fit: LibraryFit, probe: float, n_users: int, run: dict, ratio: float = COLLAPSE_RATIO) -> float | None:
+    """``run``'s metric over what the library predicts for its size before any run, when under ``ratio`` (a failed
+    optimisation, as :func:`collapsed` calls it among peers); else None.
+
+    A calibration run has no peers of its own width, so the zero-run prediction stands in for their median. In the
+    leave-one-dataset-out validation the seed-0 runs at calibration sizes score 0.59–1.47 × it, the one collapsed
+    run (ml-latest-small 2 × 32; its other seeds score 2.5×) 0.43 ×.
+    """
+    t = np.array([calibrate(fit, probe, n_users, [], n_samples=1)["params"][k] for k in FORM.param_names])
+    expected = float(FORM.fn(t, run["n_layers"], run["d_model"], 1.0))
+    share = run[fit.metric] / expected
+    return share if share < ratio else None
+
+
 def training_cost(n_layers, d_model, n_items: int, n_users: int, max_len: int) -> np.ndarray:
     """Training FLOPs of one epoch, ≈ 6 × tokens × (non-embedding params + the full-softmax item table)."""
     from srlaw.sizing import non_embedding_params
@@ -414,12 +447,13 @@ DOMAIN = {"n_layers": [1.0, 4.0], "d_model": [16.0, 256.0]}  # the library grid:
 
 
 def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str, runs: list[dict],
-                 validation: dict | None = None) -> dict:
+                 validation: dict | None = None, unstable: list[dict] = ()) -> dict:
     """A ``law.json`` document for one dataset (``Law.load`` reads it as it reads any law).
 
     ``fits``/``calibrations``: per metric, the :class:`LibraryFit` and :func:`calibrate`'s result; ``dataset``:
     name, content_hash, probe (its Markov-probe NDCG@10), n_users, n_items, scores; ``recipe_name``: the recipe
-    every run trained with (:mod:`srlaw.recipes`); ``runs``: the calibration runs.
+    every run trained with (:mod:`srlaw.recipes`); ``runs``: the calibration runs; ``unstable``: sizes ``advise``
+    leaves out (:func:`unstable_sizes` of the library).
     """
     from srlaw import __version__
     from srlaw.provenance import package_versions
@@ -444,6 +478,7 @@ def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str
                             "n_users": int(dataset["n_users"]), "n_items": int(dataset["n_items"]),
                             "scores": dataset.get("scores", {})}},
         "runs": [{"variant": name, "data": dataset["probe"], **r} for r in runs],
+        "unstable": [dict(u) for u in unstable],
         "calibration": {"n_runs": len(runs), "level_sd": {m: calibrations[m]["level_sd"] for m in metrics},
                         "curvature_weights": {m: dict(zip([f"{b:.4g}" for b in calibrations[m]["betas"]],
                                                           calibrations[m]["weights"])) for m in metrics},

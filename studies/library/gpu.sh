@@ -10,10 +10,11 @@ export PYTHONPATH="$PWD/src:$PWD" PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/out}"; mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"
-# runs already gathered here (a carried .gpu/store) are skipped there; ONLY="variant ..." narrows the plan
+# runs already gathered here (a carried .gpu/store) are skipped there; ONLY="variant ..." narrows the plan (most
+# needed first), GRID_ONLY=1 leaves the extra seeds out
 mkdir -p /tmp/store; [ -d .gpu/store/runs ] && cp -r .gpu/store/runs /tmp/store/
 timeout $(( ${1:-470} + 90 )) python3 -m studies.library.train_library train --data .gpu/data --store /tmp/store \
-    --workers "${WORKERS:-12}" --deadline-s "${1:-470}" --grace-s "${GRACE:-60}" ${ONLY:+--only $ONLY} \
+    --workers "${WORKERS:-12}" --deadline-s "${1:-470}" --grace-s "${GRACE:-60}" ${ONLY:+--only $ONLY} ${GRID_ONLY:+--grid-only} \
     >"$OUT/train.log" 2>&1
 echo "train exit $?"
 tar czf "$OUT/store.tar.gz" -C /tmp/store --exclude=checkpoints runs

@@ -86,12 +86,22 @@ def _worker(queue, data: str, store: str, recipe_name: str, deadline: float, thr
               f"{m['epochs']} epochs ({m['stopped_by']}), {time.time() - t0:.0f} s", flush=True)
 
 
+def todo_tasks(data: Path, store: Path, only=None, grid_only: bool = False) -> list:
+    """The plan's runs still to train: prepared here, not finished in ``store``; ``only`` picks variants and orders
+    them by need (within a variant the plan's order stays); ``grid_only`` leaves the extra seeds out (started near a
+    deadline they only take GPU share from the grid runs and get capped)."""
+    todo = [t for t in tasks() if (only is None or t.variant in only) and (not grid_only or t.seed == 0)
+            and (data_dir(data, t.variant) / "stats.json").is_file() and not finished(store / "runs" / t.name)]
+    if only:
+        todo.sort(key=lambda t: only.index(t.variant))
+    return todo
+
+
 def cmd_train(args) -> int:
     store, data = Path(args.store), Path(args.data)
     store.mkdir(parents=True, exist_ok=True)
     deadline = time.time() + args.deadline_s
-    todo = [t for t in tasks() if (args.only is None or t.variant in args.only)
-            and (data_dir(data, t.variant) / "stats.json").is_file() and not finished(store / "runs" / t.name)]
+    todo = todo_tasks(data, store, args.only, args.grid_only)
     print(f"{len(todo)} runs to train on {args.workers} workers, deadline in {args.deadline_s:.0f} s", flush=True)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -176,7 +186,8 @@ def main(argv=None) -> int:
     a.add_argument("--deadline-s", type=float, default=3600.0)
     a.add_argument("--grace-s", type=float, default=45.0)
     a.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES))
-    a.add_argument("--only", nargs="*", help="variants to train (default: all prepared)")
+    a.add_argument("--only", nargs="*", help="variants to train, most needed first (default: all prepared)")
+    a.add_argument("--grid-only", action="store_true", help="each variant's seed-0 grid, no extra seeds")
     a = sub.add_parser("collect")
     a.add_argument("--store", type=Path, required=True)
     a.add_argument("--out", type=Path, default=ROOT / "reports" / "library_runs")

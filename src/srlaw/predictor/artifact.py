@@ -199,6 +199,11 @@ def check_document(doc, source: str):
         raise _bad(source, "domain", domain, "an object")
     for axis in ("n_layers", "d_model", "data"):
         _range(source, f"domain.{axis}", domain.get(axis))
+    unstable = doc.get("unstable", [])
+    if not (isinstance(unstable, list) and all(
+            isinstance(u, dict) and all(isinstance(u.get(k), int) and not isinstance(u.get(k), bool) and u[k] >= 1
+                                        for k in ("n_layers", "d_model")) for u in unstable)):
+        raise _bad(source, "unstable", unstable, "a list of {n_layers, d_model} objects with integers >= 1")
     variants = doc.get("variants", {})
     if not isinstance(variants, dict):
         raise _bad(source, "variants", variants, "an object")
