@@ -42,6 +42,7 @@ from srlaw.run_curves import best_so_far
 from srlaw.predictor import Law
 from srlaw.predictor.law import Z95
 from studies.library.store import METRICS, ROOT, report_main
+from studies.library.validate import library_without
 
 FIT_MAX = 13_000  # 2 × 32 (12,992 non-embedding parameters) is the largest fitted model
 SPLITS = ((4, 10), (10, math.inf))
@@ -87,8 +88,7 @@ def evaluate(records: list[dict], datasets: dict) -> dict:
         others = [r for r in records if r["variant"] != name]
         unstable = unstable_sizes(others)
         shared = Law(law_document(fits, calibs, ds, ds["recipe_name"], mine_fit, unstable=unstable))
-        lib_fits = {m: fit_library(others, m, {v: probe_of(d["scores"], m) for v, d in datasets.items()}, users)
-                    for m in METRICS}
+        lib_fits = library_without(records, datasets, name)
         cal = [r for r in mine_fit
                if failed_run(lib_fits["ndcg@10"], probe_of(ds["scores"], "ndcg@10"), ds["n_users"], r) is None]
         lib_calibs = {m: calibrate(lib_fits[m], probe_of(ds["scores"], m), ds["n_users"], cal) for m in METRICS}
