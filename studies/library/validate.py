@@ -159,7 +159,8 @@ def markdown(doc: dict) -> str:
                      f"{pct(n['coverage'])} / {pct(h['coverage'])} | {pct(n['compute_share_flops'])} | {seed} | "
                      f"{pct(nf['sampling_se_rel'])} |")
     lines += ["", "Seed sd: median relative seed-to-seed standard deviation of NDCG@10 at the dataset's seeded "
-              "configurations; sampling s.e.: the bound sqrt(NDCG / n_users) / NDCG. A MAPE below these is "
+              "configurations; sampling s.e.: the bound sqrt(y (1 − y) / n_users) / y at the median NDCG@10 y "
+              "(`srlaw.law_fit.sampling_se_bound`). A MAPE below these is "
               "beyond what one run can show. A calibration run \"failed\" scored under half of what the library "
               "predicted for its size before any run (`srlaw.law_library.failed_run`): it is trained again at the next "
               "seed, as `srlaw calibrate` does, and its compute counts.", ""]
