@@ -10,6 +10,11 @@
 #                                                   without attention-probability dropout, seeds 42 and 43, four
 #                                                   runs side by side (their seconds share the machine: epochs are
 #                                                   the measurement); $OUT/ttq_runs.tar.gz comes back
+#          bash benchmarks/gpu_checks.sh recjpq SECONDS   issue #17's RecJPQ benchmark runs (every dataset × setting ×
+#                                                   seed at once, each capped at SECONDS); the prepared data travel
+#                                                   in .gpu/recjpq/<dataset>/data; $OUT/recjpq_runs.tar.gz comes back
+#   here:  tar xzf recjpq_runs.tar.gz -C benchmarks/runs/recjpq_gpu && python benchmarks/bench_recjpq.py \
+#              --runs benchmarks/runs/recjpq_gpu --finished-only ...      (speed measured here, side by side)
 #   here:  tar xzf ttq_runs.tar.gz -C benchmarks/runs/time_to_quality_gpu && python benchmarks/bench_time_to_quality.py \
 #              --runs benchmarks/runs/time_to_quality_gpu --report-only ... --out benchmarks/results/...
 # Raw data never travel: only prepared (canonical) datasets do, and they are never committed.
@@ -43,5 +48,14 @@ ttq)
     wait
     tail -n 3 "$runs"/*.log
     tar czf "$OUT/ttq_runs.tar.gz" -C "$runs" --exclude=checkpoints --exclude=data ml-1m ;;
-*) echo "usage: gpu_checks.sh [steps | ttq SECONDS]" >&2; exit 2 ;;
+recjpq)
+    runs=/tmp/recjpq; mkdir -p "$runs"; cp -r .gpu/recjpq/. "$runs/"
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    timeout $(( ${2:-470} + 100 )) python3 benchmarks/bench_recjpq.py --runs "$runs" --workers "${WORKERS:-18}" \
+        --deadline-s "${2:-470}" --datasets ${DATASETS:-beauty ml-1m} --seeds ${SEEDS:-42 43} --step-rounds 0 \
+        --settings ${RECJPQ_SETTINGS:-full full-d32 jpq-8x256 jpq-8x2048 jpq-4x4096 jpq-d128-4x2048} \
+        --latency-repeats 0 --out "$OUT/bench_recjpq_gpu.json" 2>&1 | grep -v -E 'Warning|warn\(|^epoch ' \
+        | tee "$OUT/recjpq.log"
+    tar czf "$OUT/recjpq_runs.tar.gz" -C "$runs" --exclude=checkpoints --exclude=data --exclude=model.onnx . ;;
+*) echo "usage: gpu_checks.sh [steps | ttq SECONDS | recjpq SECONDS]" >&2; exit 2 ;;
 esac

@@ -118,7 +118,8 @@ def test_predictor_sizes_a_jpq_law_as_the_model_counts(tmp_path):
                                               item_embedding="jpq", jpq={"n_splits": 8, "n_centroids": 64}))
     assert int(total[0]) == model.get_num_params(False)
     advice = law.advise(budget={"params": 1e6}, variant="full")
-    assert advice.item_embedding["item_embedding"] == "jpq" and advice.jpq_saving is None
+    assert advice.item_embedding["item_embedding"] == "jpq"
+    assert advice.jpq_saving is None
 
 
 def test_full_law_advice_states_what_jpq_would_save(tmp_path):
@@ -127,9 +128,12 @@ def test_full_law_advice_states_what_jpq_would_save(tmp_path):
     advice = law.advise(budget={"params": 200_000}, variant="full")
     s = advice.jpq_saving
     best = advice.ranked[0]
-    assert s["item_params_full"] == 5001 * best["d_model"] and s["item_params_jpq"] == 256 * best["d_model"]
+    assert s["item_params_full"] == 5001 * best["d_model"]
+    assert s["item_params_jpq"] == 256 * best["d_model"]
     assert s["params_total_jpq"] == best["params_total"] - s["item_params_full"] + s["item_params_jpq"]
-    assert s["more_candidates_within_budget"] > 0 and "does not predict quality under jpq" in s["note"]
+    assert s["more_candidates_within_budget"] > 0
+    assert "does not predict quality under jpq" in s["note"]
+    assert "cost 36 % of NDCG@10" in s["note"]  # the measured price beside the saving
     assert law.advise(variant="full").jpq_saving is None  # no parameter budget: nothing to say
     bad = _jpq_law_doc(tmp_path / "bad", {"item_embedding": "jpq", "jpq": {"n_centroids": "many"}})
     with pytest.raises(Exception, match="training_protocol.train.item_embedding"):

@@ -140,7 +140,7 @@ class ModelSettings:
     init: str = spec("normal", expect=f"one of {', '.join(INITS)} (weights at initialisation)", ok=lambda v: v in INITS)
     scale_embedding: bool = spec(True, expect="true or false (item embeddings times √d_model at the input)")
     # off: the same epochs to quality and test metrics on ML-1M over three seeds, at 0.78x the CPU step (dropout on
-    # the 200 x 200 attention probabilities is a quarter of it); README "How srlaw trains"
+    # the 200 x 200 attention probabilities is 22 % of it); README "How srlaw trains"
     attention_dropout: bool = spec(False, expect="true or false (dropout on attention probabilities too; false: on "
                                                  "embeddings, residual branches and feed-forward only)")
     item_embedding: str = spec("full", expect=f"one of {', '.join(ITEM_EMBEDDINGS)}",
