@@ -227,11 +227,10 @@ def paired_step_times(name: str, data_dir: Path, settings: list[str], rounds: in
 
 
 def unfinished_curve(run_dir: Path) -> dict | None:
-    """The validation curve of a run stopped before it converged (its DVCLive series), or None."""
-    tsv = run_dir / "dvclive" / "plots" / "metrics" / "val" / "ndcg@10.tsv"
-    if not tsv.is_file():
-        return None
-    values = [float(line.split("\t")[1]) for line in tsv.read_text().splitlines()[1:] if line.strip()]
+    """The validation curve of a run stopped before it converged (``run_curves.read_curve``), or None."""
+    from srlaw.run_curves import read_curve
+
+    values = [r["val_ndcg@10"] for r in read_curve(run_dir)] if run_dir.is_dir() else []
     return {"valid_ndcg@10": values, "best_valid_ndcg@10": max(values)} if values else None
 
 
