@@ -2,13 +2,14 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from srlaw.law_forms import get_form
-from srlaw.law_library import (LibraryFit, Noise, Prior, calibrate, choose_runs, collapsed, failed_run, fit_joint,
-                               fit_library, law_document, posterior, unstable_sizes)
+from srlaw.law_library import (MISFIT_DESIGNS, LibraryFit, Noise, Prior, calibrate, choose_runs, collapsed,
+                               failed_run, fit_joint, fit_library, law_document, posterior, unstable_sizes)
 from srlaw.law_schema import write_law
 from srlaw.predictor import Law
 from srlaw.stages.export_stage import write_manifest
@@ -179,6 +180,48 @@ def test_misfit_variance_makes_scaled_errors_average_one():
     tau2 = misfit_variance(sq, var)
     assert np.mean(sq / (var + tau2)) == pytest.approx(1.0, rel=1e-6)
     assert misfit_variance(np.array([0.0001]), np.array([0.01])) == 0.0  # errors inside their spread: none
+
+
+def test_misfit_is_measured_per_number_of_calibration_runs():
+    clean = library(synthetic_records(noise=0.005))
+    recs = synthetic_records(noise=0.005)
+    for r in recs:  # two datasets leave the shared shape at the wide end, where no calibration run can see it
+        if r["d_model"] >= 128 and r["variant"] in ("a", "c"):
+            r["ndcg@10"] *= 1.15 if r["variant"] == "a" else 0.87
+    bent = library(recs)
+    assert len(bent.misfit) == len(clean.misfit) == len(MISFIT_DESIGNS)
+    assert min(bent.misfit) > max(clean.misfit)
+
+
+def test_calibration_adds_the_misfit_of_as_many_runs():
+    fit = library(synthetic_records(noise=0.01), misfit=False)
+    probe, users = DATASETS["b"][1], DATASETS["b"][2]
+    runs = [r for r in synthetic_records(noise=0.01) if r["variant"] == "b" and r["d_model"] <= 64]
+    for n_runs, tau2 in ((0, 0.01), (1, 0.01), (2, 0.02), (3, 0.03), (5, 0.03)):
+        fit.misfit = (0.0,)
+        plain = calibrate(fit, probe, users, runs[:n_runs], n_samples=10)["sigma"]
+        fit.misfit = (0.01, 0.02, 0.03)
+        assert calibrate(fit, probe, users, runs[:n_runs], n_samples=10)["sigma"] ** 2 == pytest.approx(
+            plain ** 2 + tau2, rel=1e-9)
+
+
+def test_an_index_with_one_misfit_number_still_loads():
+    doc = library(synthetic_records(), misfit=False).to_dict()
+    doc["misfit"] = 0.004  # an index written before the misfit was measured per number of runs
+    fit = LibraryFit.from_dict(doc)
+    assert fit.misfit_for(0) == fit.misfit_for(3) == pytest.approx(0.004)
+
+
+def test_the_misfit_designs_hold_what_choose_runs_picks_for_the_released_library():
+    index = json.loads((Path(__file__).resolve().parents[1] / "artifacts" / "laws" / "index.json").read_text())
+    lib = index["library"]
+    fit = LibraryFit.from_dict(lib["fits"]["ndcg@10"])
+    max_len = lib["recipe"]["model"]["max_len"]
+    for name, e in lib["laws"].items():
+        for k, designs in MISFIT_DESIGNS.items():
+            picked = choose_runs(fit, e["probe_ndcg@10"], e["n_users"], e["n_items"], max_len, k, lib["candidates"],
+                                 lib["targets"])
+            assert frozenset(picked) in {frozenset(d) for d in designs}, (name, k, picked)
 
 
 def test_convergence_table_reads_the_gain_still_to_come_from_learning_curves():

@@ -38,7 +38,14 @@ PRIOR_FLOOR = (0.03, 0.01)  # smallest prior sd of (mu, a): five datasets cannot
 COLLAPSE_RATIO = 0.5
 CURVATURE_NODES = 7
 SMALL_WIDTH = 64  # calibration runs are at most this wide (and two layers deep)
-MISFIT_CALIBRATIONS = (((2, 32),), ((1, 64),), ((1, 16), (2, 32)), ((1, 16), (1, 32), (2, 64)))
+# the calibration designs the misfit is measured on, per number of runs: those ``choose_runs`` picks for the
+# library's datasets at K = 1, 2, 3, from the whole library and with each dataset left out (order is immaterial;
+# tests/test_law_library.py checks the released library's picks against them)
+MISFIT_DESIGNS = {1: (((2, 32),), ((1, 64),), ((2, 16),), ((2, 64),)),
+                  2: (((1, 64), (1, 16)), ((2, 32), (1, 16)), ((2, 16), (1, 16)), ((2, 64), (2, 16)),
+                      ((2, 32), (2, 16))),
+                  3: (((1, 64), (1, 16), (2, 16)), ((2, 32), (1, 16), (2, 16)), ((2, 16), (1, 16), (1, 32)),
+                      ((2, 64), (2, 16), (1, 16)))}
 CURVATURE_SD_FLOOR = 0.25  # log-scale: even a library of look-alike datasets leaves the curvature this uncertain
 
 
@@ -130,7 +137,9 @@ class LibraryFit:
     levels: dict  # dataset -> (mu, a, beta)
     prior: Prior
     noise: Noise
-    misfit: float = 0.0  # extra log-scale variance of extrapolations (inner leave-one-dataset-out)
+    # extra log-scale variance of extrapolations (inner leave-one-dataset-out), per number of calibration runs
+    # (1, 2, 3, …): the fewer runs pin a level, the less the shared shape's misfit shows beside the prior's spread
+    misfit: tuple = (0.0,)
 
     @property
     def curvatures(self) -> tuple[list[float], list[float]]:
@@ -144,16 +153,22 @@ class LibraryFit:
         betas = np.clip(np.exp(logb.mean() + sd * nodes), *BETA_BOUNDS)
         return betas.tolist(), (weights / weights.sum()).tolist()
 
+    def misfit_for(self, n_runs: int) -> float:
+        """The misfit variance of a law calibrated on ``n_runs`` runs (zero runs: as one; beyond the measured
+        designs: the largest measured)."""
+        return float(self.misfit[min(max(n_runs, 1), len(self.misfit)) - 1])
+
     def to_dict(self) -> dict:
         return {"metric": self.metric, "w": self.w, "gamma": self.gamma,
                 "levels": {k: {"mu": float(v[0]), "a": float(v[1]), "beta": float(v[2])} for k, v in self.levels.items()},
-                "prior": self.prior.to_dict(), "noise": self.noise.to_dict(), "misfit": self.misfit}
+                "prior": self.prior.to_dict(), "noise": self.noise.to_dict(), "misfit": list(self.misfit)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "LibraryFit":
         return cls(d["metric"], float(d["w"]), float(d["gamma"]),
                    {k: np.array([v["mu"], v["a"], v["beta"]]) for k, v in d["levels"].items()},
-                   Prior.from_dict(d["prior"]), Noise(**d["noise"]), float(d.get("misfit", 0.0)))
+                   Prior.from_dict(d["prior"]), Noise(**d["noise"]),
+                   tuple(float(v) for v in np.atleast_1d(d.get("misfit", 0.0))))  # an old index: one number
 
 
 def fit_joint(idx, N, d, logy, n_sets: int, starts=STARTS):
@@ -233,9 +248,10 @@ def fit_library(records: list[dict], metric: str, probes: dict, n_users: dict, m
     (:func:`collapsed`) are left out.
 
     ``misfit``: also measure how far the shared form misses beyond calibration runs — each library dataset in
-    turn is left out, calibrated on a few of its small configurations and scored on its wide ones; the variance
-    that makes those errors match their predicted spread (:func:`misfit_variance`) becomes
-    :attr:`LibraryFit.misfit`, added to every prediction's variance.
+    turn is left out, calibrated on each design of :data:`MISFIT_DESIGNS` (its seed-0 runs) and scored on its
+    wide configurations; per number of runs, the variance that makes those errors match their predicted spread
+    (:func:`misfit_variance`) becomes :attr:`LibraryFit.misfit`, added to the variance of a prediction from as many
+    runs.
     """
     bad = {(r["variant"], r["n_layers"], r["d_model"], r.get("seed")) for r in collapsed(records, metric)}
     recs = [r for r in records if (r["variant"], r["n_layers"], r["d_model"], r.get("seed")) not in bad]
@@ -250,23 +266,25 @@ def fit_library(records: list[dict], metric: str, probes: dict, n_users: dict, m
     prior = fit_prior(levels[:, :2], np.array([probes[s] for s in sets]))
     fit = LibraryFit(metric, w, gamma, {s: levels[k] for k, s in enumerate(sets)}, prior, noise)
     if misfit and len(sets) >= 4:
-        excess = []
+        excess = {k: [] for k in MISFIT_DESIGNS}
         for hold in sets:
             inner = fit_library([r for r in recs if r["variant"] != hold], metric, probes, n_users, misfit=False)
             mine = [r for r in recs if r["variant"] == hold]
             far = [r for r in mine if r["d_model"] > SMALL_WIDTH]
-            for cal_set in MISFIT_CALIBRATIONS:  # the few small runs a calibration really has
-                cal = [r for r in mine if (r["n_layers"], r["d_model"]) in cal_set and r.get("seed", 0) == 0]
-                if not cal or not far:
-                    continue
-                c = calibrate(inner, probes[hold], n_users[hold], cal, n_samples=200)
-                t = np.array([c["params"][k] for k in FORM.param_names])
-                for r in far:
-                    pred = float(FORM.fn(t, r["n_layers"], r["d_model"], 1.0))
-                    var = (float(np.var(np.log(FORM.fn(c["samples"].T, r["n_layers"], r["d_model"], 1.0))))
-                           + c["sigma"] ** 2)
-                    excess.append((math.log(r[metric] / pred) ** 2, var))
-        fit.misfit = misfit_variance(*map(np.array, zip(*excess))) if excess else 0.0
+            for k, designs in MISFIT_DESIGNS.items():
+                for cal_set in designs:
+                    cal = [r for r in mine if (r["n_layers"], r["d_model"]) in cal_set and r.get("seed", 0) == 0]
+                    if not cal or not far:
+                        continue
+                    c = calibrate(inner, probes[hold], n_users[hold], cal, n_samples=200)
+                    t = np.array([c["params"][q] for q in FORM.param_names])
+                    for r in far:
+                        pred = float(FORM.fn(t, r["n_layers"], r["d_model"], 1.0))
+                        var = (float(np.var(np.log(FORM.fn(c["samples"].T, r["n_layers"], r["d_model"], 1.0))))
+                               + c["sigma"] ** 2)
+                        excess[k].append((math.log(r[metric] / pred) ** 2, var))
+        fit.misfit = tuple(misfit_variance(*map(np.array, zip(*excess[k]))) if excess[k] else 0.0
+                           for k in sorted(excess))
     return fit
 
 
@@ -376,7 +394,7 @@ def calibrate(fit: LibraryFit, probe: float, n_users: int, runs: list[dict], n_s
     level = float(np.exp(mean[0] - mean[1]))  # the metric of a 64-wide model with no depth penalty
     return {"params": dict(zip(FORM.param_names, np.clip(np.r_[mean, beta, fit.w, fit.gamma], lo, hi).tolist())),
             "samples": np.clip(samples, lo, hi), "weights": weights.tolist(), "betas": betas,
-            "sigma": math.sqrt(float(fit.noise.var(n_users, level)) + fit.misfit),
+            "sigma": math.sqrt(float(fit.noise.var(n_users, level)) + fit.misfit_for(len(runs))),
             "level_sd": np.sqrt(np.diag(cov)).tolist()}
 
 
