@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from srlaw.calibration import BUDGET_SHARE
 from srlaw.law_forms import get_form
 from srlaw.law_library import (MISFIT_DESIGNS, LibraryFit, Noise, Prior, calibrate, choose_runs, collapsed,
                                failed_run, fit_joint, fit_library, law_document, posterior, unstable_sizes)
@@ -220,7 +221,7 @@ def test_the_misfit_designs_hold_what_choose_runs_picks_for_the_released_library
     for name, e in lib["laws"].items():
         for k, designs in MISFIT_DESIGNS.items():
             picked = choose_runs(fit, e["probe_ndcg@10"], e["n_users"], e["n_items"], max_len, k, lib["candidates"],
-                                 lib["targets"])
+                                 lib["targets"], BUDGET_SHARE)
             assert frozenset(picked) in {frozenset(d) for d in designs}, (name, k, picked)
 
 

@@ -84,7 +84,10 @@ def test_release_and_validation_regenerate_the_committed_library_and_report(tmp_
     assert fresh["laws"].keys() == committed["laws"].keys()
     assert validate.main(["--out", str(tmp_path / "calibration.md")]) == 0
     report = json.loads((tmp_path / "calibration.json").read_text())
-    _close(report["summary"], json.loads((ROOT / "reports" / "calibration.json").read_text())["summary"])
+    committed_report = json.loads((ROOT / "reports" / "calibration.json").read_text())
+    _close(report["summary"], committed_report["summary"])
+    _close(report["budgets"], committed_report["budgets"])  # what each --budget-share buys
+    assert [b["budget_share"] for b in report["budgets"]] == list(validate.BUDGET_SHARES)
     assert np.isfinite([row["mape_median"] for row in report["summary"].values()]).all()
 
 

@@ -22,7 +22,9 @@ from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
 LIBRARY_INDEX = Path("artifacts/laws/index.json")
 MAX_RUNS = 6
+DEFAULT_RUNS = 2
 RETRIES = 2  # a calibration run that failed to train (law_library.failed_run) is trained again at the next seed
+BUDGET_SHARE = 0.1  # calibration compute: at most this share of one run of the costliest target (per epoch)
 METRICS = ("hr@10", "ndcg@10")
 
 
@@ -117,9 +119,9 @@ def load_library(index_path: Path = LIBRARY_INDEX):
         raise SrlawError(f"{path}: not a law library index ({type(e).__name__}: {e})") from None
 
 
-def calibrate_file(source, fmt: str, out: Path, runs: int = 2, recipe_name: str | None = None, columns=None,
-                   delimiter=None, kcore: int = 0, max_minutes: float | None = None,
-                   budget_share: float | None = 0.1, library: Path = LIBRARY_INDEX) -> dict:
+def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,
+                   columns=None, delimiter=None, kcore: int = 0, max_minutes: float | None = None,
+                   budget_share: float | None = BUDGET_SHARE, library: Path = LIBRARY_INDEX) -> dict:
     """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest."""
     from srlaw.law_library import calibrate, choose_runs, failed_run, law_document, probe_of, unconverged_gain
     from srlaw.law_schema import write_law

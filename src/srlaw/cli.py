@@ -194,6 +194,7 @@ def _input_args(sp) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from srlaw.calibration import BUDGET_SHARE, DEFAULT_RUNS, LIBRARY_INDEX, MAX_RUNS  # numpy only: fast --help
     p = argparse.ArgumentParser(prog="srlaw", description="Performance laws for sequential recommenders.")
     p.add_argument("--version", action="version", version=f"srlaw {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -276,13 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "Law.load(DIR). Resumes a killed calibration in the same DIR.")
     _input_args(sp)
     sp.add_argument("--out", required=True, type=Path, help="output folder")
-    sp.add_argument("--runs", type=int, default=2, help="calibration runs K, 0 to 6 (default 2)")
+    sp.add_argument("--runs", type=int, default=DEFAULT_RUNS,
+                    help=f"calibration runs K, 0 to {MAX_RUNS} (default {DEFAULT_RUNS})")
     sp.add_argument("--max-minutes", type=float, help="wall-clock budget of all runs together")
     sp.add_argument("--recipe", default=None, help="must be the library's recipe (default: it)")
-    sp.add_argument("--budget-share", type=float, default=0.1,
+    sp.add_argument("--budget-share", type=float, default=BUDGET_SHARE,
                     help="calibration compute at most this share of one run of the largest configuration "
-                         "(estimated FLOPs per epoch; 0: no cap; default 0.1)")
-    sp.add_argument("--library", type=Path, default=Path("artifacts/laws/index.json"), help="law library index")
+                         f"(estimated FLOPs per epoch; 0: no cap; default {BUDGET_SHARE})")
+    sp.add_argument("--library", type=Path, default=LIBRARY_INDEX, help="law library index")
     sp.set_defaults(func=_cmd_calibrate)
 
     sp = sub.add_parser("advise", help="which depth and width to deploy under a target and a budget",

@@ -420,7 +420,7 @@ def training_cost(n_layers, d_model, n_items: int, n_users: int, max_len: int) -
 
 
 def choose_runs(fit: LibraryFit, probe: float, n_users: int, n_items: int, max_len: int, k: int,
-                candidates, targets, budget_share: float | None = 0.1) -> list[tuple[int, int]]:
+                candidates, targets, budget_share: float | None) -> list[tuple[int, int]]:
     """The ``k`` calibration configurations that most shrink the predictive variance at ``targets``.
 
     Greedy: each step adds the candidate after which the worst target's variance of the level (averaged over the

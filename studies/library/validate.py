@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from srlaw.calibration import RETRIES
+from srlaw.calibration import BUDGET_SHARE, RETRIES
 from srlaw.law_fit import sampling_se_bound
 from srlaw.law_library import (calibrate, choose_runs, collapsed, failed_run, fit_library, law_document, probe_of,
                                training_cost, unstable_sizes)
@@ -29,6 +29,8 @@ from studies.library.release import CANDIDATES, TARGET_CONFIGS
 from studies.library.store import METRICS, ROOT, report_main
 
 KS = (0, 1, 2, 3)
+# `srlaw calibrate --budget-share` settings the report compares (None: no cap): what compute buys in accuracy
+BUDGET_SHARES = (0.05, BUDGET_SHARE, 0.25, None)
 REPORT = ROOT / "reports" / "calibration.md"
 TARGETS = {"mape_median": 0.07, "mape_worst": 0.10, "compute_share": 0.10, "coverage": (0.90, 0.99)}
 
@@ -56,15 +58,16 @@ def library_without(records: list[dict], datasets: dict, hold: str) -> dict:
             for m in METRICS}
 
 
-def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict) -> dict:
+def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
+             budget_share: float | None = BUDGET_SHARE) -> dict:
     ds = datasets[hold]
     max_len = ds["recipe"]["model"]["max_len"]
-    out = {"dataset": hold, "k": k, "metrics": {}}
+    out = {"dataset": hold, "k": k, "budget_share": budget_share, "metrics": {}}
     grid = [(n, d) for n in DEPTHS for d in WIDTHS]
     cost = {c: float(training_cost(c[0], c[1], ds["n_items"], ds["n_users"], max_len)) for c in grid}
     # the choice needs one metric's law: NDCG@10's (the default metric); HR@10 is calibrated on the same runs
     chosen = choose_runs(fits["ndcg@10"], probe_of(ds["scores"], "ndcg@10"), ds["n_users"], ds["n_items"], max_len, k,
-                         CANDIDATES, TARGET_CONFIGS)
+                         CANDIDATES, TARGET_CONFIGS, budget_share)
     mine = [r for r in records if r["variant"] == hold]
     # as `srlaw calibrate` does: a run the library calls failed is trained again at the next seed (here: the store's
     # next seed of that size, where it has one); the failed attempts' compute is spent all the same
@@ -109,10 +112,10 @@ def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict)
     return out
 
 
-def summarise(results: list[dict]) -> dict:
+def summarise(results: list[dict], ks=KS) -> dict:
     table = {}
     for m in METRICS:
-        for k in KS:
+        for k in ks:
             rows = [r["metrics"][m] for r in results if r["k"] == k]
             mapes = [r["mape"] for r in rows]
             inside = sum(round(r["coverage"] * r["n_points"]) for r in rows)
@@ -164,21 +167,45 @@ def markdown(doc: dict) -> str:
               "beyond what one run can show. A calibration run \"failed\" scored under half of what the library "
               "predicted for its size before any run (`srlaw.law_library.failed_run`): it is trained again at the next "
               "seed, as `srlaw calibrate` does, and its compute counts.", ""]
+    lines += ["## What compute buys (`srlaw calibrate --budget-share`)", "",
+              "The same leave-one-dataset-out check with `choose_runs` capped at other shares of one run of the "
+              "costliest target (estimated FLOPs per epoch; none: no cap). The compute column is what the chosen runs "
+              "cost as trained (their epochs), against one run of the costliest scored configuration.", "",
+              "| budget share | K | NDCG@10 MAPE median / worst | HR@10 MAPE median / worst | coverage NDCG / HR | "
+              "compute, FLOPs (median / max) |", "|---|---|---|---|---|---|"]
+    for b in doc["budgets"]:
+        share = "none" if b["budget_share"] is None else f"{b['budget_share']:g}"
+        for k in KS[1:]:
+            n, h = b["summary"][f"ndcg@10|{k}"], b["summary"][f"hr@10|{k}"]
+            lines.append(f"| {share} | {k} | {pct(n['mape_median'])} / {pct(n['mape_worst'])} | "
+                         f"{pct(h['mape_median'])} / {pct(h['mape_worst'])} | {pct(n['coverage'])} / "
+                         f"{pct(h['coverage'])} | {pct(n['compute_share_flops_median'])} / "
+                         f"{pct(n['compute_share_flops_max'])} |")
+    lowest = min(b["summary"]["ndcg@10|1"]["compute_share_flops_median"] for b in doc["budgets"])
+    lines += ["", f"The tightest cap still spends {pct(lowest)} of a wide run on one calibration run (median): small "
+              "runs train more epochs than wide ones, so a cap on per-epoch cost lets through more than its share, "
+              "and a tighter cap buys its compute with narrower runs, further from the targets.", ""]
     lines += doc.get("notes", [])
     return "\n".join(lines) + "\n"
 
 
 def study(records: list[dict], datasets: dict) -> dict:
-    """Every library dataset held out in turn, at every K; the summary and the per-dataset results."""
-    results = []
+    """Every library dataset held out in turn, at every K; the summary and the per-dataset results (at the
+    default budget), and the summary at every budget of :data:`BUDGET_SHARES` (``budgets``)."""
+    results, others = [], {share: [] for share in BUDGET_SHARES if share != BUDGET_SHARE}
     for hold in sorted(datasets):
         fits = library_without(records, datasets, hold)
         results += [evaluate(records, datasets, hold, k, fits) for k in KS]
+        for share, rows in others.items():
+            rows += [evaluate(records, datasets, hold, k, fits, share) for k in KS if k]
     recipes = {d["recipe_name"] for d in datasets.values()}
+    summary = summarise(results)
+    budgets = [{"budget_share": share, "summary": summary if share == BUDGET_SHARE else summarise(others[share], KS[1:])}
+               for share in BUDGET_SHARES]
     return {"datasets": sorted(datasets), "recipe_name": ",".join(sorted(recipes)), "n_runs": len(records),
             "n_collapsed": len(collapsed(records, "ndcg@10")),
             "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
-            "targets": TARGETS, "summary": summarise(results), "results": results}
+            "targets": TARGETS, "summary": summary, "results": results, "budgets": budgets}
 
 
 def show(doc: dict) -> None:
