@@ -10,7 +10,8 @@ It is scored on the dataset's configurations larger than every calibration run (
 the seed mean where there are several seeds: MAPE, max error, 95 % coverage, and the compute spent — FLOPs of
 the calibration runs (as trained, with their epochs) over one run of the costliest scored configuration, and the
 same ratio in measured seconds. The noise floor beside it: the seed-to-seed spread of the dataset's seeded
-configurations and the sampling error of a mean over its users.
+configurations and the sampling error of a mean over its users. The check runs again at other ``--budget-share``
+caps (:data:`BUDGET_SHARES`): what calibration compute buys in accuracy.
 """
 
 from __future__ import annotations
