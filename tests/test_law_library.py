@@ -237,3 +237,12 @@ def test_convergence_table_reads_the_gain_still_to_come_from_learning_curves():
     mean, var = unconverged_gain(t, 6)
     assert mean == pytest.approx(0.0) and var == pytest.approx(0.0)
     assert unconverged_gain(t, 3)[0] == pytest.approx(math.log(0.1 / 0.07))
+
+
+def test_a_prior_with_no_scatter_still_has_its_floor():
+    from srlaw.law_library import PRIOR_FLOOR, fit_prior
+    probes = np.array([0.02, 0.05, 0.1, 0.2])
+    levels = np.column_stack([np.log(probes) - 0.5, np.full(4, 0.04)])  # both on their lines exactly
+    prior = fit_prior(levels, probes)
+    np.testing.assert_allclose(np.sqrt(np.diag(prior.cov)), PRIOR_FLOOR)
+    assert prior.cov[0, 1] == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,18 @@ def test_a_dataset_enters_the_library_only_with_its_whole_grid(tmp_path, capsys)
     records, datasets = load_store(tmp_path)
     assert sorted(datasets) == ["full"] and {r["variant"] for r in records} == {"full"}
     assert "part left out until its grid is trained; no finished run at 1x16" in capsys.readouterr().err
+
+
+def test_a_covariate_prior_reads_the_width_gain_off_its_regression():
+    from srlaw.law_library import PRIOR_FLOOR, LibraryFit, Noise, Prior
+    from studies.library.prior_covariates import covariate_prior
+    sizes = {"a": 1e5, "b": 3e5, "c": 1e6, "d": 3e6, "held": 1e7}
+    datasets = {v: {"n_interactions": n, "scores": {"markov_ndcg@10": 0.1}} for v, n in sizes.items()}
+    gain = {v: 0.01 + 0.02 * math.log(n / 1e5) for v, n in sizes.items()}  # a grows with log data, exactly
+    fit = LibraryFit("ndcg@10", 0.5, 1.0, {v: np.array([-2.0, gain[v], 1.0]) for v in "abcd"},
+                     Prior(-2.0 - math.log(0.1), 1.0, float(np.mean([gain[v] for v in "abcd"])), np.eye(2)),
+                     Noise(1e-4, 0.0))
+    prior = covariate_prior(fit, datasets, "held", lambda d: math.log(d["n_interactions"]))
+    assert prior.mean(0.1)[1] == pytest.approx(gain["held"])  # extrapolated along the fitted line, not the mean
+    assert prior.mean(0.1)[0] == pytest.approx(fit.prior.mean(0.1)[0])  # the ceiling's prior is left as it was
+    assert np.sqrt(np.diag(prior.cov)) == pytest.approx(PRIOR_FLOOR)  # no scatter about either line: the floors

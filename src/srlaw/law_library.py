@@ -211,14 +211,23 @@ def fit_prior(levels: np.ndarray, probes: np.ndarray) -> Prior:
         c1, c0 = 1.0, float(np.mean(mu - z))
         dof = max(n - 1, 1)
     e = np.stack([mu - (c0 + c1 * z), a - a.mean()], axis=1)
-    cov = e.T @ e / dof * (1 + 1 / n)  # a new dataset: the library's spread plus the uncertainty of its mean
-    floor = np.square(PRIOR_FLOOR)
-    for i in range(2):
-        if cov[i, i] < floor[i]:
-            scale = math.sqrt(floor[i] / max(cov[i, i], 1e-300))
+    return Prior(float(c0), float(c1), float(a.mean()), prior_covariance(e, dof))
+
+
+def prior_covariance(residuals: np.ndarray, dof: int) -> np.ndarray:
+    """A new dataset's (mu, a) covariance from the library datasets' residuals about their prior means: their
+    scatter plus the uncertainty of the means, each sd raised to at least :data:`PRIOR_FLOOR` (correlation kept)."""
+    n = len(residuals)
+    cov = residuals.T @ residuals / dof * (1 + 1 / n)
+    for i, floor in enumerate(np.square(PRIOR_FLOOR)):
+        if cov[i, i] <= 0:  # no scatter at all: nothing to rescale
+            cov[i, :] = cov[:, i] = 0.0
+            cov[i, i] = floor
+        elif cov[i, i] < floor:
+            scale = math.sqrt(floor / cov[i, i])
             cov[i, :] *= scale
             cov[:, i] *= scale
-    return Prior(float(c0), float(c1), float(a.mean()), cov)
+    return cov
 
 
 def fit_noise(idx, N, d, logy, y, n_users, w, gamma, levels, n_sets) -> Noise:
