@@ -152,3 +152,26 @@ def test_a_covariate_prior_reads_the_width_gain_off_its_regression():
     assert prior.mean(0.1)[1] == pytest.approx(gain["held"])  # extrapolated along the fitted line, not the mean
     assert prior.mean(0.1)[0] == pytest.approx(fit.prior.mean(0.1)[0])  # the ceiling's prior is left as it was
     assert np.sqrt(np.diag(prior.cov)) == pytest.approx(PRIOR_FLOOR)  # no scatter about either line: the floors
+
+
+def test_the_inner_choice_of_a_covariate_never_sees_the_held_out_dataset(monkeypatch):
+    from studies.library import prior_covariates as pc
+    seen = []
+
+    def fake_library(records, datasets, hold):
+        seen.append(("fit", hold, sorted(datasets), sorted({r["variant"] for r in records})))
+        return {}
+
+    def fake_evaluate(records, datasets, hold, k, fits):
+        seen.append(("score", hold))
+        return {"metrics": {m: {"mape": 0.01 if fits == "users" else 0.05} for m in ("hr@10", "ndcg@10")}}
+
+    monkeypatch.setattr(pc, "library_without", fake_library)
+    monkeypatch.setattr(pc, "with_covariate", lambda fits, datasets, hold, value: "users" if value is
+                        pc.COVARIATES["log users"][1] else "other")
+    monkeypatch.setattr(pc, "evaluate", fake_evaluate)
+    pick, means = pc.inner_choice([{"variant": v} for v in "abc"], {v: {} for v in "abc"}, "c")
+    assert pick == "log users" and set(means) == set(pc.COVARIATES)
+    assert [s[1] for s in seen if s[0] == "fit"] == ["a", "b"]  # each other dataset held out in turn
+    assert all("c" not in s[2] and "c" not in s[3] for s in seen if s[0] == "fit")
+    assert ("score", "c") not in seen

@@ -9,8 +9,9 @@ prior mean of ``a`` is regressed on one covariate at a time (its residual scatte
 leave-one-dataset-out check of ``validate`` is rerun with it — everything else as released (shape, curvatures,
 misfit, the choice of runs).
 
-Eight datasets cannot both choose a covariate and measure it: read the table as leads for a larger library, which
-could fix one covariate beforehand and test it on datasets it has never seen.
+Eight datasets cannot both choose a covariate and measure it, so the report adds a nested check: each held-out
+dataset gets the covariate the other seven pick by their own leave-one-out, and is scored with it — the fair
+estimate of choosing this way (≈ 2 min of the run time).
 """
 
 from __future__ import annotations
@@ -48,20 +49,46 @@ def covariate_prior(fit, datasets: dict, hold: str, value) -> Prior:
                  prior_covariance(e, max(len(names) - 2, 1)))
 
 
+def with_covariate(fits: dict, datasets: dict, hold: str, value) -> dict:
+    """``fits`` (per metric) with :func:`covariate_prior` for ``hold``; as they are for the covariate ``none``."""
+    return fits if value is None else {m: replace(f, prior=covariate_prior(f, datasets, hold, value))
+                                       for m, f in fits.items()}
+
+
+def inner_choice(records: list[dict], datasets: dict, hold: str) -> tuple[str, dict]:
+    """The covariate a library without ``hold`` picks by its own leave-one-dataset-out: least mean MAPE of both
+    metrics at K = 1–3 over its datasets. ``hold`` plays no part, so its score is a fair one."""
+    others = {v: d for v, d in datasets.items() if v != hold}
+    recs = [r for r in records if r["variant"] != hold]
+    mapes = {name: [] for name in COVARIATES}
+    for inner in sorted(others):
+        fits = library_without(recs, others, inner)
+        for name, (_, value) in COVARIATES.items():
+            mine = with_covariate(fits, others, inner, value)
+            mapes[name] += [evaluate(recs, others, inner, k, mine)["metrics"][m]["mape"] for k in KS[1:]
+                            for m in METRICS]
+    means = {name: float(np.mean(v)) for name, v in mapes.items()}
+    return min(means, key=means.get), means
+
+
 def study(records: list[dict], datasets: dict) -> dict:
     results = {name: [] for name in COVARIATES}
+    nested, choices = [], {}
     for hold in sorted(datasets):
         fits = library_without(records, datasets, hold)
         for name, (_, value) in COVARIATES.items():
-            mine = fits if value is None else {
-                m: replace(f, prior=covariate_prior(f, datasets, hold, value)) for m, f in fits.items()}
-            results[name] += [evaluate(records, datasets, hold, k, mine) for k in KS]
+            results[name] += [evaluate(records, datasets, hold, k, with_covariate(fits, datasets, hold, value))
+                              for k in KS]
+        pick, inner = inner_choice(records, datasets, hold)
+        choices[hold] = {"chosen": pick, "inner_mean_mape": inner}
+        nested += [r for r in results[pick] if r["dataset"] == hold]
     return {"datasets": sorted(datasets),
             "covariates": {name: {"description": desc, "summary": summarise(results[name]),
                                   "per_dataset": {f"{r['dataset']}|{r['k']}": {m: r["metrics"][m]["mape"]
                                                                                for m in METRICS}
                                                   for r in results[name]}}
-                           for name, (desc, _) in COVARIATES.items()}}
+                           for name, (desc, _) in COVARIATES.items()},
+            "nested": {"summary": summarise(nested), "choices": choices}}
 
 
 def markdown(doc: dict) -> str:
@@ -78,11 +105,21 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {name} | {k} | {pct(n['mape_median'])} / {pct(n['mape_worst'])} | "
                          f"{pct(h['mape_median'])} / {pct(h['mape_worst'])} | {pct(n['coverage'])} / "
                          f"{pct(h['coverage'])} |")
+    for k in KS:
+        n, h = doc["nested"]["summary"][f"ndcg@10|{k}"], doc["nested"]["summary"][f"hr@10|{k}"]
+        lines.append(f"| **chosen inside each fold** | {k} | {pct(n['mape_median'])} / {pct(n['mape_worst'])} | "
+                     f"{pct(h['mape_median'])} / {pct(h['mape_worst'])} | {pct(n['coverage'])} / "
+                     f"{pct(h['coverage'])} |")
+    picks = ", ".join(f"{v}: {c['chosen']}" for v, c in doc["nested"]["choices"].items())
+    lines += ["", "**Chosen inside each fold**: the held-out dataset gets the covariate that the other datasets pick "
+              "by their own leave-one-out (least mean MAPE of both metrics at K = 1–3), so its score is untouched by "
+              f"the choice — the fair estimate of choosing a covariate this way. Picks: {picks}."]
     lines += ["", "Covariates: " + "; ".join(f"**{name}** — {c['description']}"
                                              for name, c in doc["covariates"].items()) + ".", "",
-              "Not a release: the covariates were compared on the same eight datasets that score them, so picking the "
-              "best row would be choosing on the test. A larger library could fix one covariate beforehand and test it "
-              "on datasets it has never seen; until then the released prior keeps the mean gain (`none`).", ""]
+              "Not a release: the covariates were compared on the same datasets that score them, so picking the best "
+              "fixed row would be choosing on the test; the row chosen inside each fold is the fair one, and it is "
+              "what a library of this size can promise. A larger library could fix one covariate beforehand and test "
+              "it on datasets it has never seen; until then the released prior keeps the mean gain (`none`).", ""]
     return "\n".join(lines) + "\n"
 
 
