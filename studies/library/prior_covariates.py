@@ -23,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from srlaw.law_library import Prior, prior_covariance, probe_of
+from srlaw.law_report import pct
 from studies.library.store import METRICS, ROOT, report_main
 from studies.library.validate import KS, evaluate, library_without, summarise
 
@@ -92,7 +93,6 @@ def study(records: list[dict], datasets: dict) -> dict:
 
 
 def markdown(doc: dict) -> str:
-    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
     lines = ["# A size covariate in the prior of the width gain (an exploration)", "",
              "Regenerate: `python -m studies.library.prior_covariates`. JSON beside this file. What it is and why it "
              "is not a release: the module's docstring. Leave one dataset out as in "

@@ -22,6 +22,7 @@ import numpy as np
 
 from srlaw.calibration import BUDGET_SHARE, RETRIES
 from srlaw.law_fit import sampling_se_bound
+from srlaw.law_report import pct
 from srlaw.law_library import (calibrate, choose_runs, collapsed, failed_run, fit_library, law_document, probe_of,
                                training_cost, unstable_sizes)
 from srlaw.predictor import Law
@@ -132,7 +133,6 @@ def summarise(results: list[dict], ks=KS) -> dict:
 
 
 def markdown(doc: dict) -> str:
-    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
     lines = ["# Calibrating a new dataset from the law library (leave one dataset out)", "",
              "Regenerate: `python -m studies.library.validate` (from `reports/library_runs/`, trained by "
              "`studies/library/train_library.py`). JSON beside this file: `calibration.json`.", "",
