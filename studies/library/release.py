@@ -10,7 +10,6 @@ grid ``srlaw calibrate`` chooses from, and one entry per released law. Each libr
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -83,7 +82,7 @@ def main(argv=None) -> int:
     write_json_atomic(laws / "index.json", index)
     for m, f in fits.items():
         print(f"{m}: depth term w={f.w:.3f} gamma={f.gamma:.3f}; misfit sd (1, 2, 3 runs) "
-              f"{', '.join(f'{math.sqrt(v):.3f}' for v in f.misfit)}; noise "
+              f"{', '.join(f'{v:.3f}' for v in np.sqrt(f.misfit))}; noise "
               f"s0={np.sqrt(f.noise.s0_sq):.3f} c={f.noise.c:.3f}; prior mu = {f.prior.c0:.3f} + {f.prior.c1:.3f}·log probe")
     print(f"released {len(entries)} library laws and {laws / 'index.json'}")
     return 0
