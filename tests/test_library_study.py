@@ -89,7 +89,22 @@ def test_release_and_validation_regenerate_the_committed_library_and_report(tmp_
     _close(report["summary"], committed_report["summary"])
     _close(report["budgets"], committed_report["budgets"])  # what each --budget-share buys
     assert [b["budget_share"] for b in report["budgets"]] == list(validate.BUDGET_SHARES)
+    _close(report["cut"], committed_report["cut"])  # runs cut to a compute cap
+    assert all(r["compute_share_flops"] <= validate.CUT_SHARE * 1.01 for r in report["cut"]["results"])
     assert np.isfinite([row["mape_median"] for row in report["summary"].values()]).all()
+
+
+def test_a_cut_run_is_the_prefix_of_its_curve_raised_by_the_gain_still_expected():
+    curve = [0.02, 0.03, 0.04, 0.05, 0.045]
+    run = {"n_layers": 1, "d_model": 16, "epochs": 5, "train_seconds": 10.0, "stopped_by": "early_stopping",
+           "ndcg@10": 0.06, "hr@10": 0.12, "curve": {"ndcg@10": curve, "hr@10": [2 * v for v in curve]}}
+    table = {"epochs": [1, 2, 3, 4], "median": [0.6, 0.4, 0.2, 0.1], "sd": [0.4, 0.3, 0.2, 0.1], "n": [9] * 4}
+    cut = validate.cut_run(run, 2, {"ndcg@10": table, "hr@10": table})
+    assert (cut["epochs"], cut["stopped_by"], cut["train_seconds"]) == (2, "time_cap", 4.0)
+    assert cut["ndcg@10"] == pytest.approx(0.06 * 0.03 / 0.05)  # test scaled by best-so-far valid over final best
+    assert cut["hr@10"] == pytest.approx(0.12 * 0.06 / 0.10)
+    assert cut["gain"]["ndcg@10"] == pytest.approx((0.4, 0.09))
+    assert run["epochs"] == 5 and "gain" not in run  # the recorded run is left as it was
 
 
 def test_regret_counts_an_advised_model_that_diverged():

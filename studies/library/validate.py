@@ -11,7 +11,8 @@ the seed mean where there are several seeds: MAPE, max error, 95 % coverage, and
 the calibration runs (as trained, with their epochs) over one run of the costliest scored configuration, and the
 same ratio in measured seconds. The noise floor beside it: the seed-to-seed spread of the dataset's seeded
 configurations and the sampling error of a mean over its users. The check runs again at other ``--budget-share``
-caps (:data:`BUDGET_SHARES`): what calibration compute buys in accuracy.
+caps (:data:`BUDGET_SHARES`): what calibration compute buys in accuracy; and once more with the runs cut by a
+compute cap (:data:`CUT_SHARE` of one wide run, as ``--max-minutes`` cuts them): what a run stopped early still tells.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import numpy as np
 from srlaw.calibration import BUDGET_SHARE, RETRIES
 from srlaw.law_fit import sampling_se_bound
 from srlaw.law_report import pct
-from srlaw.law_library import (calibrate, choose_runs, collapsed, failed_run, fit_library, law_document, probe_of,
-                               training_cost, unstable_sizes)
+from srlaw.law_library import (calibrate, choose_runs, collapsed, convergence_table, failed_run, fit_library,
+                               law_document, probe_of, training_cost, unconverged_gain, unstable_sizes)
 from srlaw.predictor import Law
+from srlaw.run_curves import best_so_far
 from studies.library.plan import DEPTHS, WIDTHS
 from studies.library.release import CANDIDATES, TARGET_CONFIGS
 from studies.library.store import METRICS, ROOT, report_main
@@ -33,6 +35,9 @@ from studies.library.store import METRICS, ROOT, report_main
 KS = (0, 1, 2, 3)
 # `srlaw calibrate --budget-share` settings the report compares (None: no cap): what compute buys in accuracy
 BUDGET_SHARES = (0.05, BUDGET_SHARE, 0.25, None)
+# the capped check: the chosen runs (default budget) cut so that all of them together cost at most this share of one
+# run of the costliest scored configuration, each stopped run counted as `srlaw calibrate` counts a capped one
+CUT_SHARE = 0.1
 REPORT = ROOT / "reports" / "calibration.md"
 TARGETS = {"mape_median": 0.07, "mape_worst": 0.10, "compute_share": 0.10, "coverage": (0.90, 0.99)}
 
@@ -60,8 +65,24 @@ def library_without(records: list[dict], datasets: dict, hold: str) -> dict:
             for m in METRICS}
 
 
+def cut_run(run: dict, epochs: int, convergence: dict) -> dict:
+    """``run`` as a cap would have left it after ``epochs`` epochs, counted as ``srlaw calibrate`` counts a capped
+    run: the recipe's learning rate is constant after warm-up, so the cut run is the first ``epochs`` epochs of the
+    recorded one; its test metrics are scaled by its best validation value so far over its final best, and it
+    carries the gain the library's learning curves (``convergence``, per metric) still expect at that epoch."""
+    out = {**run, "epochs": epochs, "stopped_by": "time_cap", "gain": {},
+           "train_seconds": run["train_seconds"] * epochs / run["epochs"]}
+    for m in METRICS:
+        curve = best_so_far(run["curve"][m])
+        out[m] = run[m] * curve[epochs - 1] / curve[-1]
+        out["gain"][m] = unconverged_gain(convergence[m], epochs)
+    return out
+
+
 def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
-             budget_share: float | None = BUDGET_SHARE) -> dict:
+             budget_share: float | None = BUDGET_SHARE, convergence: dict | None = None) -> dict:
+    """One held-out dataset at K runs; with ``convergence`` (the other datasets' learning curves, per metric) the
+    runs are cut to :data:`CUT_SHARE` of one run of the costliest scored configuration."""
     ds = datasets[hold]
     max_len = ds["recipe"]["model"]["max_len"]
     out = {"dataset": hold, "k": k, "budget_share": budget_share, "metrics": {}}
@@ -71,18 +92,29 @@ def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
     chosen = choose_runs(fits["ndcg@10"], probe_of(ds["scores"], "ndcg@10"), ds["n_users"], ds["n_items"], max_len, k,
                          CANDIDATES, TARGET_CONFIGS, budget_share)
     mine = [r for r in records if r["variant"] == hold]
+    if convergence is not None:
+        big = max(usable(mine, "ndcg@10"), key=lambda r: (cost[(r["n_layers"], r["d_model"])], -r["seed"]))
+        left = CUT_SHARE * cost[(big["n_layers"], big["d_model"])] * big["epochs"]
     # as `srlaw calibrate` does: a run the library calls failed is trained again at the next seed (here: the store's
     # next seed of that size, where it has one); the failed attempts' compute is spent all the same
     cal, spent = [], []
-    for c in chosen:
+    for i, c in enumerate(chosen):
         for r in sorted((r for r in mine if (r["n_layers"], r["d_model"]) == c), key=lambda r: r["seed"])[:1 + RETRIES]:
+            if convergence is not None:  # an equal share of what is left, as `calibrate` splits --max-minutes
+                epochs = max(1, int(left / (len(chosen) - i) / cost[c]))
+                if epochs < r["epochs"]:
+                    r = cut_run(r, epochs, convergence)
+                left -= cost[c] * r["epochs"]
             spent.append(r)
+            if r["stopped_by"] == "time_cap":  # low for want of time, not a failed optimisation
+                cal.append(r)
+                break
             if failed_run(fits["ndcg@10"], probe_of(ds["scores"], "ndcg@10"), ds["n_users"], r) is None:
                 cal.append(r)
                 break
     out["calibration_runs"] = [{"n_layers": r["n_layers"], "d_model": r["d_model"], "seed": r["seed"],
-                                "epochs": r["epochs"], "train_seconds": r["train_seconds"], "used": r in cal}
-                               for r in spent]
+                                "epochs": r["epochs"], "cut": r["stopped_by"] == "time_cap",
+                                "train_seconds": r["train_seconds"], "used": r in cal} for r in spent]
     p_cal = max((r["params_non_embedding"] for r in cal), default=0)
     calibs = {m: calibrate(fits[m], probe_of(ds["scores"], m), ds["n_users"], cal) for m in METRICS}
     law = Law(law_document(fits, calibs, ds, ds["recipe_name"], cal,
@@ -186,6 +218,29 @@ def markdown(doc: dict) -> str:
     lines += ["", f"The tightest cap still spends {pct(lowest)} of a wide run on one calibration run (median): small "
               "runs train more epochs than wide ones, so a cap on per-epoch cost lets through more than its share, "
               "and a tighter cap buys its compute with narrower runs, further from the targets.", ""]
+    cut = doc["cut"]
+    lines += [f"## Runs cut to {pct(cut['share'])} of one wide run (`--max-minutes`)", "",
+              "The default budget's runs, each stopped after an equal share of what is left of that compute (the "
+              "recipe's learning rate is constant after warm-up, so a cut run is the first epochs of the recorded "
+              "one; its test metrics scaled by its best validation value so far) and counted as `srlaw calibrate` "
+              "counts a run stopped by a cap: raised by the gain the library's learning curves still expect at its "
+              "epoch, that gain's spread added to its variance.", "",
+              "| K | NDCG@10 MAPE median / worst | HR@10 MAPE median / worst | coverage NDCG / HR | "
+              "compute, FLOPs (median / max) |", "|---|---|---|---|---|"]
+    for k in KS[1:]:
+        n, h = cut["summary"][f"ndcg@10|{k}"], cut["summary"][f"hr@10|{k}"]
+        lines.append(f"| {k} | {pct(n['mape_median'])} / {pct(n['mape_worst'])} | {pct(h['mape_median'])} / "
+                     f"{pct(h['mape_worst'])} | {pct(n['coverage'])} / {pct(h['coverage'])} | "
+                     f"{pct(n['compute_share_flops_median'])} / {pct(n['compute_share_flops_max'])} |")
+    one = sorted((r for r in cut["results"] if r["k"] == 1), key=lambda r: -r["ndcg@10_mape"])
+    lines += ["", "At K = 1, NDCG@10 MAPE per dataset (epochs trained): " + "; ".join(
+        f"{r['dataset']} {pct(r['ndcg@10_mape'])} ("
+        + ", ".join(f"{c['n_layers']}×{c['d_model']} {c['epochs']}" + (" cut" if c["cut"] else "")
+                    + ("" if c["used"] else " failed") for c in r["calibration_runs"]) + ")" for r in one)
+        + f". The same runs uncut (the first table): {pct(doc['summary']['ndcg@10|1']['mape_median'])} / "
+        f"{pct(doc['summary']['ndcg@10|1']['mape_worst'])} at {pct(doc['summary']['ndcg@10|1']['compute_share_flops_median'])}"
+        " of one wide run. A cut run's value is as uncertain as the learning curves' spread at its epoch, which is "
+        "wide after a few epochs; where the library's curves misjudge a dataset's pace, the error stays.", ""]
     lines += doc.get("notes", [])
     return "\n".join(lines) + "\n"
 
@@ -193,12 +248,14 @@ def markdown(doc: dict) -> str:
 def study(records: list[dict], datasets: dict) -> dict:
     """Every library dataset held out in turn, at every K; the summary and the per-dataset results (at the
     default budget), and the summary at every budget of :data:`BUDGET_SHARES` (``budgets``)."""
-    results, others = [], {share: [] for share in BUDGET_SHARES if share != BUDGET_SHARE}
+    results, others, cut = [], {share: [] for share in BUDGET_SHARES if share != BUDGET_SHARE}, []
     for hold in sorted(datasets):
         fits = library_without(records, datasets, hold)
         results += [evaluate(records, datasets, hold, k, fits) for k in KS]
         for share, rows in others.items():
             rows += [evaluate(records, datasets, hold, k, fits, share) for k in KS if k]
+        curves = {m: convergence_table([r for r in records if r["variant"] != hold], m) for m in METRICS}
+        cut += [evaluate(records, datasets, hold, k, fits, convergence=curves) for k in KS if k]
     recipes = {d["recipe_name"] for d in datasets.values()}
     summary = summarise(results)
     budgets = [{"budget_share": share, "summary": summary if share == BUDGET_SHARE else summarise(others[share], KS[1:])}
@@ -206,7 +263,13 @@ def study(records: list[dict], datasets: dict) -> dict:
     return {"datasets": sorted(datasets), "recipe_name": ",".join(sorted(recipes)), "n_runs": len(records),
             "n_collapsed": len(collapsed(records, "ndcg@10")),
             "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
-            "targets": TARGETS, "summary": summary, "results": results, "budgets": budgets}
+            "targets": TARGETS, "summary": summary, "results": results, "budgets": budgets,
+            "cut": {"share": CUT_SHARE, "summary": summarise(cut, KS[1:]),
+                    "results": [{"dataset": r["dataset"], "k": r["k"], "calibration_runs": r["calibration_runs"],
+                                 **{f"{m}_mape": r["metrics"][m]["mape"] for m in METRICS},
+                                 **{f"{m}_coverage": r["metrics"][m]["coverage"] for m in METRICS},
+                                 "compute_share_flops": r["metrics"]["ndcg@10"]["compute_share_flops"]}
+                                for r in cut]}}
 
 
 def show(doc: dict) -> None:
