@@ -113,7 +113,7 @@ def test_regret_counts_an_advised_model_that_diverged():
     from studies.library.extrapolate import regret
 
     class BiggerIsBetter:  # a law that always advises the largest model within the budget
-        doc = {"unstable": []}
+        unstable = set()
 
         def predict(self, n_layers, d_model, **kw):
             return SimpleNamespace(value=n_layers * d_model)
@@ -128,7 +128,7 @@ def test_regret_counts_an_advised_model_that_diverged():
     assert out[1]["advised"] == [4, 128] and out[1]["best"] == [4, 64]
     assert out[1]["regret"] == pytest.approx((0.16 - 0.02) / 0.16)
     # a law that knows (from the library) that 4 x 128 diverges advises the next best, as `advise` does
-    BiggerIsBetter.doc = {"unstable": [{"n_layers": 4, "d_model": 128}]}
+    BiggerIsBetter.unstable = {(4, 128)}
     guarded = regret(mine, BiggerIsBetter(), min_budget=50_000)
     assert guarded[1]["advised"] == [4, 64] and guarded[1]["regret"] == 0.0
 

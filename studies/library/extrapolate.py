@@ -152,9 +152,8 @@ def regret(mine: list[dict], law, min_budget: float = FIT_MAX) -> list[dict]:
     truth = seed_means(mine, "ndcg@10")  # collapsed runs count: advising a model that diverges is a real loss
     configs = sorted(truth, key=lambda c: truth[c]["P"])
     params = [truth[c]["P"] for c in configs]
-    unstable = {(u["n_layers"], u["d_model"]) for u in law.doc.get("unstable", [])}
     # as `advise` does, a size the library saw diverge is never the advised one
-    pred = [-math.inf if c in unstable else float(law.predict(c[0], c[1], warn=False, interval=False).value)
+    pred = [-math.inf if c in law.unstable else float(law.predict(c[0], c[1], warn=False, interval=False).value)
             for c in configs]
     return [{"budget": r["budget"], "advised": list(configs[r["advised"]]), "best": list(configs[r["best"]]),
              "regret": r["regret"]}

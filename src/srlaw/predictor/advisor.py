@@ -142,9 +142,8 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
 
     constraints = [] if allow_extrapolation else [Constraint("domain", pred.in_domain, "outside the fitted domain",
                                                              is_budget=False)]
-    unstable = law.doc.get("unstable", [])
-    if unstable:  # sizes that diverged under the law's recipe: a prediction for them is for a run that trained
-        bad = {(u["n_layers"], u["d_model"]) for u in unstable}
+    bad = law.unstable
+    if bad:  # sizes that diverged under the law's recipe: a prediction for them is for a run that trained
         constraints.append(Constraint("stable", [(int(n), int(w)) not in bad for n, w in zip(N, d)],
                                       "diverged under this recipe on the law library's datasets", is_budget=False))
     why = "this law has no latency.json (no latency model)" if law.latency is None else None

@@ -245,6 +245,11 @@ class Law:
                                f"{jpq!r}: expected 'full', or 'jpq' with an integer n_centroids >= 2")
         return {"item_embedding": "jpq", "jpq": dict(jpq)}
 
+    @property
+    def unstable(self) -> set[tuple[int, int]]:
+        """(n_layers, d_model) sizes that diverged under the law's recipe on the library's datasets: never advised."""
+        return {(int(u["n_layers"]), int(u["d_model"])) for u in self.doc.get("unstable", [])}
+
     def catalogue(self, n_items: int | None = None) -> int:
         """Your catalogue size, checked; by default the law's own (0 when the law does not say)."""
         if n_items is None:
