@@ -190,3 +190,22 @@ def test_the_inner_choice_of_a_covariate_never_sees_the_held_out_dataset(monkeyp
     assert [s[1] for s in seen if s[0] == "fit"] == ["a", "b"]  # each other dataset held out in turn
     assert all("c" not in s[2] and "c" not in s[3] for s in seen if s[0] == "fit")
     assert ("score", "c") not in seen
+
+
+def test_extrapolation_figures_draw_every_point_even_far_off(tmp_path):
+    from studies.library import extrapolation_plots as plots
+
+    def point(factor, observed, sd, off):
+        return {"factor": factor, "observed": observed, "seed_sd": sd, "n_seeds": 3 if sd else 1,
+                **{law: [observed * off, observed * off * 0.9, observed * off * 1.1] for law in plots.COLOURS}}
+
+    pts = [point(2.0, 0.10, 0.002, 1.02), point(8.0, 0.12, None, 0.9), point(40.0, 0.13, 0.001, 19.0)]  # one at +1800 %
+    doc = {"datasets": {"ml-1m": {"metrics": {m: {"points": pts} for m in ("hr@10", "ndcg@10")}}}}
+    paths = plots.figure_paths(tmp_path / "extrapolation.md")
+    plots.plot_pred_vs_obs(doc, {"ml-1m": "ML-1M", "sports-s3rec": "Sports"}, ("library", "shared"),
+                           ("hr@10", "ndcg@10"), paths["pred_vs_obs"])
+    plots.plot_error_vs_factor(doc, tuple(plots.COLOURS), ("hr@10", "ndcg@10"), ((4, 10), (10, math.inf)),
+                               paths["error_vs_factor"])
+    for path in paths.values():
+        assert path.parent == tmp_path / "extrapolation"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -41,6 +41,7 @@ from srlaw.law_two_stage import TwoStageLaw
 from srlaw.run_curves import best_so_far
 from srlaw.predictor import Law
 from srlaw.predictor.law import Z95
+from studies.library.extrapolation_plots import FOLDER, figure_paths, plot_error_vs_factor, plot_pred_vs_obs
 from studies.library.store import METRICS, ROOT, report_main
 from studies.library.validate import library_without
 
@@ -220,7 +221,14 @@ def markdown(doc: dict) -> str:
         for key, v in rows.items():
             lines.append(f"| {law} | {key} | {pct(v['median_mape'])} | {pct(v['worst_mape'])} | "
                          f"{pct(v['coverage'])} ({v['points']}) |")
-    lines += ["", "## `advise` regret (NDCG@10, budget = a held-out size in non-embedding parameters)", "",
+    lines += ["", f"![predicted against observed]({FOLDER}/pred_vs_obs.png)", "",
+              "Held-out points of ML-1M, Beauty and Sports (every size above the fit set, 2–4× included): the "
+              "observed seed mean with its seed-to-seed sd, the `library` and `shared` predictions with their 95 % "
+              "intervals; the shaded band is ±5 %.", "",
+              f"![error against extrapolation]({FOLDER}/error_vs_factor.png)", "",
+              "Every dataset's held-out points, each law's signed error against the size over the largest fitted "
+              "one; dotted ±3 %, dashed ±5 %, grey the median seed-to-seed sd.", ""]
+    lines += ["## `advise` regret (NDCG@10, budget = a held-out size in non-embedding parameters)", "",
               "| dataset | shared: median regret | worst | library: median regret | worst | budgets |",
               "|---|---|---|---|---|---|"]
     for name, e in doc["datasets"].items():
@@ -249,8 +257,17 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figures(doc: dict, report) -> None:
+    """Predicted against observed on issue #16's datasets (the library's two forms), and every law's error against
+    the extrapolation factor, beside ``report``."""
+    paths = figure_paths(report)
+    plot_pred_vs_obs(doc, TARGET_DATASETS, ("library", "shared"), METRICS, paths["pred_vs_obs"])
+    plot_error_vs_factor(doc, LAWS, METRICS, SPLITS, paths["error_vs_factor"])
+
+
 def main(argv=None) -> int:
-    return report_main(argv, "extrapolate", __doc__, REPORT, evaluate, markdown, lambda doc: print(markdown(doc)))
+    return report_main(argv, "extrapolate", __doc__, REPORT, evaluate, markdown, lambda doc: print(markdown(doc)),
+                       figures=figures)
 
 
 if __name__ == "__main__":

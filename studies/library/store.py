@@ -54,9 +54,10 @@ def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
 
 
 def report_main(argv, name: str, description: str, default_out: Path, build, render, show,
-                min_datasets: int = 1) -> int:
+                min_datasets: int = 1, figures=None) -> int:
     """The command line of a report on the store: ``--store``, ``--out``; ``build(records, datasets)`` → doc,
-    written as ``render(doc)`` Markdown with its JSON; ``show(doc)`` prints the terminal summary."""
+    written as ``render(doc)`` Markdown with its JSON (and ``figures(doc, out)``'s plots, where given);
+    ``show(doc)`` prints the terminal summary."""
     p = argparse.ArgumentParser(prog=f"python -m studies.library.{name}", description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--store", type=Path, default=STORE)
@@ -68,6 +69,8 @@ def report_main(argv, name: str, description: str, default_out: Path, build, ren
               file=sys.stderr)
         return 2
     doc = build(records, datasets)
+    if figures is not None:
+        figures(doc, args.out)
     write_report(args.out, doc, render(doc))
     show(doc)
     return 0
