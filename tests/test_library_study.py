@@ -40,6 +40,9 @@ def test_todo_orders_by_need_and_skips_finished_runs_and_unprepared_data(tmp_pat
     with_seeds = todo_tasks(data, store)
     assert {t.variant for t in with_seeds} == {"sports-s3rec", "beauty-bert4rec"}  # ml-1m is not prepared here
     assert sum(t.seed > 0 for t in with_seeds) == 2 * len(SEEDED)  # sports' seeds; beauty-bert4rec has none
+    picked = todo_tasks(data, store, ["sports-s3rec"], seeds_only=True, configs=[(4, 64), (1, 32)])
+    assert picked == [Task("sports-s3rec", 4, 64, 1), Task("sports-s3rec", 4, 64, 2),
+                      Task("sports-s3rec", 1, 32, 1), Task("sports-s3rec", 1, 32, 2)]
 
 
 def test_collect_keeps_a_finished_run_over_an_unfinished_one(tmp_path):

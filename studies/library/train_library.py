@@ -86,22 +86,38 @@ def _worker(queue, data: str, store: str, recipe_name: str, deadline: float, thr
               f"{m['epochs']} epochs ({m['stopped_by']}), {time.time() - t0:.0f} s", flush=True)
 
 
-def todo_tasks(data: Path, store: Path, only=None, grid_only: bool = False) -> list:
+def todo_tasks(data: Path, store: Path, only=None, grid_only: bool = False, seeds_only: bool = False,
+               configs=None) -> list:
     """The plan's runs still to train: prepared here, not finished in ``store``; ``only`` picks variants and orders
     them by need (within a variant the plan's order stays); ``grid_only`` leaves the extra seeds out (started near a
-    deadline they only take GPU share from the grid runs and get capped)."""
+    deadline they only take GPU share from the grid runs and get capped), ``seeds_only`` the seed-0 grid (trained
+    elsewhere: a store that lacks it would train it again); ``configs`` ((n_layers, d_model), most needed first)
+    keeps those sizes only, in that order, every seed of a size together — a deadline then leaves whole sizes
+    seeded."""
     todo = [t for t in tasks() if (only is None or t.variant in only) and (not grid_only or t.seed == 0)
+            and (not seeds_only or t.seed > 0) and (configs is None or (t.n_layers, t.d_model) in configs)
             and (data_dir(data, t.variant) / "stats.json").is_file() and not finished(store / "runs" / t.name)]
+    if configs is not None:
+        todo.sort(key=lambda t: (configs.index((t.n_layers, t.d_model)), t.seed))
     if only:
         todo.sort(key=lambda t: only.index(t.variant))
     return todo
+
+
+def size(text: str) -> tuple[int, int]:
+    """``4x64`` → (4, 64): a configuration on the command line."""
+    try:
+        n, d = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LAYERSxWIDTH, e.g. 4x64") from None
+    return n, d
 
 
 def cmd_train(args) -> int:
     store, data = Path(args.store), Path(args.data)
     store.mkdir(parents=True, exist_ok=True)
     deadline = time.time() + args.deadline_s
-    todo = todo_tasks(data, store, args.only, args.grid_only)
+    todo = todo_tasks(data, store, args.only, args.grid_only, args.seeds_only, args.configs)
     print(f"{len(todo)} runs to train on {args.workers} workers, deadline in {args.deadline_s:.0f} s", flush=True)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -188,6 +204,9 @@ def main(argv=None) -> int:
     a.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES))
     a.add_argument("--only", nargs="*", help="variants to train, most needed first (default: all prepared)")
     a.add_argument("--grid-only", action="store_true", help="each variant's seed-0 grid, no extra seeds")
+    a.add_argument("--seeds-only", action="store_true", help="the extra seeds only (the grid was trained elsewhere)")
+    a.add_argument("--configs", nargs="*", type=size,
+                   help="sizes to train (LAYERSxWIDTH), most needed first; every seed of one size together")
     a = sub.add_parser("collect")
     a.add_argument("--store", type=Path, required=True)
     a.add_argument("--out", type=Path, default=ROOT / "reports" / "library_runs")
