@@ -42,6 +42,7 @@ from srlaw.run_curves import best_so_far
 from srlaw.predictor import Law
 from srlaw.predictor.law import Z95
 from studies.library.extrapolation_plots import FOLDER, figure_paths, plot_error_vs_factor, plot_pred_vs_obs
+from studies.library.plan import EXTRA_SEEDS
 from studies.library.store import METRICS, ROOT, report_main
 from studies.library.validate import library_without
 
@@ -195,15 +196,19 @@ TARGET_DATASETS = {"ml-1m": "ML-1M", "beauty-s3rec": "Beauty", "sports-s3rec": "
 
 
 def lacking(doc: dict) -> str:
-    """What the store still lacks to score issue #16's targets: a target dataset's finished grid, or its seeds."""
+    """What the store still lacks to score issue #16's targets: a target dataset's finished grid, or three usable
+    seeds (collapsed runs left out) at its held-out sizes of ≥ 4×."""
     out = []
     for variant, label in TARGET_DATASETS.items():
         e = doc["datasets"].get(variant)
         if e is None:
             out.append(f"{label} (its grid is not finished)")
-        elif max(p["n_seeds"] for m in e["metrics"].values() for p in m["points"]) < 2:
-            out.append(f"seeds on {label}")
-    return ", ".join(out) or "nothing"
+            continue
+        few = sorted({(p["n_layers"], p["d_model"]) for m in e["metrics"].values() for p in m["points"]
+                      if p["factor"] >= SPLITS[0][0] and p["n_seeds"] < 1 + len(EXTRA_SEEDS)})
+        if few:
+            out.append(f"{label} at {', '.join(f'{n} × {d}' for n, d in few)}")
+    return ("three usable seeds on " + "; ".join(out)) if out else "nothing"
 
 
 def markdown(doc: dict) -> str:

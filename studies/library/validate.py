@@ -247,7 +247,8 @@ def markdown(doc: dict) -> str:
 
 def study(records: list[dict], datasets: dict) -> dict:
     """Every library dataset held out in turn, at every K; the summary and the per-dataset results (at the
-    default budget), and the summary at every budget of :data:`BUDGET_SHARES` (``budgets``)."""
+    default budget), the summary at every budget of :data:`BUDGET_SHARES` (``budgets``), and the default budget's
+    runs cut to :data:`CUT_SHARE` of one wide run (``cut``)."""
     results, others, cut = [], {share: [] for share in BUDGET_SHARES if share != BUDGET_SHARE}, []
     for hold in sorted(datasets):
         fits = library_without(records, datasets, hold)
