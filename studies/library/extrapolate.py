@@ -37,6 +37,7 @@ import numpy as np
 from srlaw.law_library import calibrate, collapsed, failed_run, fit_library, law_document, probe_of, unstable_sizes
 from srlaw.law_fit import advise_regret
 from srlaw.law_learning_curve import LearningCurveLaw
+from srlaw.law_report import pct
 from srlaw.law_two_stage import TwoStageLaw
 from srlaw.run_curves import best_so_far
 from srlaw.predictor import Law
@@ -180,7 +181,7 @@ def summary(doc: dict) -> dict:
     return out
 
 
-def table(doc: dict, laws, pct) -> list[str]:
+def table(doc: dict, laws) -> list[str]:
     """Markdown rows: per dataset, metric and split, each law's MAPE (max) and coverage, and the seed sd."""
     head = " | ".join(f"{law} MAPE (max) | coverage" for law in laws)
     lines = [f"| dataset | metric | split | points | {head} | seed sd |", "|---" * (5 + 2 * len(laws)) + "|"]
@@ -212,14 +213,13 @@ def lacking(doc: dict) -> str:
 
 
 def markdown(doc: dict) -> str:
-    pct = lambda x: "—" if x is None else f"{100 * x:.1f} %"  # noqa: E731
     lines = ["# Scale extrapolation on the law library's runs (issue #16, first measurements)", "",
              "Regenerate: `python -m studies.library.extrapolate` (from `reports/library_runs/`). JSON beside this "
              "file. Fit set: every model with ≤ 13,000 non-embedding parameters (widths 16–32, 2 × 32 the "
              "largest); held out: everything larger, by its size over the largest fitted one. Truth: seed mean.", "",
-             *table(doc, LAWS, pct), "",
+             *table(doc, LAWS), "",
              f"## Fit runs cut at {CAP_SHARE:.0%} of their epochs (a grid stopped early)", "",
-             *table(doc, CAPPED_LAWS, pct)]
+             *table(doc, CAPPED_LAWS)]
     lines += ["", "## Summary over datasets and metrics", "",
               "| law | split | median MAPE | worst MAPE | coverage (all points) |", "|---|---|---|---|---|"]
     for law, rows in summary(doc).items():
