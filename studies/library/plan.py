@@ -22,7 +22,8 @@ LIBRARY = ("ml-latest-small", "ml-100k", "ml-1m", "beauty-s3rec", "sports-s3rec"
 ORDER = (("ml-latest-small", "grid"), ("ml-100k", "grid"), ("ml-1m", "grid"), ("beauty-s3rec", "grid"),
          ("ml-1m", "seeds"), ("sports-s3rec", "grid"), ("ml-1m/users25", "grid"), ("beauty-s3rec", "seeds"),
          ("beauty-bert4rec", "grid"), ("sports-s3rec", "seeds"), ("sports-s3rec/users25", "grid"),
-         ("beauty-bert4rec/users25", "grid"), ("ml-100k", "seeds"), ("ml-latest-small", "seeds"))
+         ("beauty-bert4rec/users25", "grid"), ("ml-100k", "seeds"), ("ml-latest-small", "seeds"),
+         ("beauty-bert4rec/users25", "seeds"), ("sports-s3rec/users25", "seeds"), ("ml-1m/users25", "seeds"))
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,14 @@ class Task:
         return f"{self.variant.replace('/', '_')}/L{self.n_layers}-d{self.d_model}-s{self.seed}"
 
 
-def tasks(order=ORDER) -> list[Task]:
-    """Every run of the library, most wanted first (within a grid, cheapest first)."""
+def tasks(order=ORDER, extra_seeds=EXTRA_SEEDS) -> list[Task]:
+    """Every run of the library, most wanted first (within a grid, cheapest first); ``extra_seeds`` replaces the
+    seeds beyond the first (more seeds where a size's spread or collapse rate is in doubt)."""
     out: list[Task] = []
     for variant, kind in order:
         if kind == "grid":
             points = sorted(((n, d) for n in DEPTHS for d in WIDTHS), key=lambda nd: nd[0] * nd[1] ** 2)
             out += [Task(variant, n, d, 0) for n, d in points]
         else:
-            out += [Task(variant, n, d, s) for s in EXTRA_SEEDS for n, d in SEEDED]
+            out += [Task(variant, n, d, s) for s in extra_seeds for n, d in SEEDED]
     return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import re
 import shutil
 import sys
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from srlaw.atomic_write import write_json_atomic
 from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
-from studies.library.plan import LIBRARY, tasks
+from studies.library.plan import LIBRARY, Task, tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,15 +88,17 @@ def _worker(queue, data: str, store: str, recipe_name: str, deadline: float, thr
 
 
 def todo_tasks(data: Path, store: Path, only=None, grid_only: bool = False, seeds_only: bool = False,
-               configs=None) -> list:
+               configs=None, seeds=None) -> list:
     """The plan's runs still to train: prepared here, not finished in ``store``; ``only`` picks variants and orders
     them by need (within a variant the plan's order stays); ``grid_only`` leaves the extra seeds out (started near a
     deadline they only take GPU share from the grid runs and get capped), ``seeds_only`` the seed-0 grid (trained
     elsewhere: a store that lacks it would train it again); ``configs`` ((n_layers, d_model), most needed first)
     keeps those sizes only, in that order, every seed of a size together — a deadline then leaves whole sizes
-    seeded."""
-    todo = [t for t in tasks() if (only is None or t.variant in only) and (not grid_only or t.seed == 0)
+    seeded; ``seeds`` trains exactly these seeds (those beyond 0 at the plan's seeded sizes)."""
+    plan = tasks() if seeds is None else tasks(extra_seeds=tuple(s for s in seeds if s > 0))
+    todo = [t for t in plan if (only is None or t.variant in only) and (not grid_only or t.seed == 0)
             and (not seeds_only or t.seed > 0) and (configs is None or (t.n_layers, t.d_model) in configs)
+            and (seeds is None or t.seed in seeds)
             and (data_dir(data, t.variant) / "stats.json").is_file() and not finished(store / "runs" / t.name)]
     if configs is not None:
         todo.sort(key=lambda t: (configs.index((t.n_layers, t.d_model)), t.seed))
@@ -117,7 +120,7 @@ def cmd_train(args) -> int:
     store, data = Path(args.store), Path(args.data)
     store.mkdir(parents=True, exist_ok=True)
     deadline = time.time() + args.deadline_s
-    todo = todo_tasks(data, store, args.only, args.grid_only, args.seeds_only, args.configs)
+    todo = todo_tasks(data, store, args.only, args.grid_only, args.seeds_only, args.configs, args.seeds)
     print(f"{len(todo)} runs to train on {args.workers} workers, deadline in {args.deadline_s:.0f} s", flush=True)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -154,10 +157,21 @@ def _run_row(run_dir: Path, task_name: str) -> dict | None:
     return row
 
 
+def stored_tasks(store: Path) -> list[Task]:
+    """The library runs a store holds, read off their folder names (``variant/L4-d128-s3``), extra seeds too."""
+    variants = {v.replace("/", "_"): v for v in LIBRARY}
+    out = []
+    for run in sorted(Path(store).glob("runs/*/L*-d*-s*")):
+        m = re.fullmatch(r"L(\d+)-d(\d+)-s(\d+)", run.name)
+        if m and run.parent.name in variants:
+            out.append(Task(variants[run.parent.name], *(int(g) for g in m.groups())))
+    return out
+
+
 def cmd_collect(args) -> int:
     store, out = Path(args.store), Path(args.out)
     by_variant: dict[str, list] = {}
-    for t in tasks():
+    for t in stored_tasks(store):
         row = _run_row(store / "runs" / t.name, t.name)
         if row is None:
             continue
@@ -207,6 +221,8 @@ def main(argv=None) -> int:
     a.add_argument("--seeds-only", action="store_true", help="the extra seeds only (the grid was trained elsewhere)")
     a.add_argument("--configs", nargs="*", type=size,
                    help="sizes to train (LAYERSxWIDTH), most needed first; every seed of one size together")
+    a.add_argument("--seeds", nargs="*", type=int,
+                   help="exactly these seeds (beyond 0: at the plan's seeded sizes, in place of its extra seeds)")
     a = sub.add_parser("collect")
     a.add_argument("--store", type=Path, required=True)
     a.add_argument("--out", type=Path, default=ROOT / "reports" / "library_runs")
