@@ -96,6 +96,8 @@ ARTIFACT_CASES = [  # (name, law.json text, error class, fragment)
      "field domain.n_layers = [3, 1]"),
     ("unstable size not an integer", json.dumps(_mutated(lambda d: d.update(unstable=[{"n_layers": 4, "d_model": "256"}]))),
      LawFileError, "field unstable = "),
+    ("collapse count over its runs", json.dumps(_mutated(lambda d: d.update(
+        collapse=[{"n_layers": 4, "d_model": 128, "collapsed": 5, "runs": 3}]))), LawFileError, "field collapse = "),
     ("variant without data", json.dumps(_mutated(lambda d: d["variants"].update(x={}))), LawFileError,
      "field variants.x.data = None"),
     ("unknown form", json.dumps(_mutated(lambda d: d.update(form="cubic"))), LawFileError, "unknown law form 'cubic'"),

@@ -9,8 +9,8 @@ import pytest
 
 from srlaw.calibration import BUDGET_SHARE
 from srlaw.law_forms import get_form
-from srlaw.law_library import (MISFIT_DESIGNS, LibraryFit, Noise, Prior, calibrate, choose_runs, collapsed,
-                               failed_run, fit_joint, fit_library, law_document, posterior, unstable_sizes)
+from srlaw.law_library import (MISFIT_DESIGNS, LibraryFit, Noise, Prior, calibrate, choose_runs, collapse_counts,
+                               collapsed, failed_run, fit_joint, fit_library, law_document, posterior, unstable_sizes)
 from srlaw.law_schema import write_law
 from srlaw.predictor import Law
 from srlaw.stages.export_stage import write_manifest
@@ -133,6 +133,20 @@ def test_calibrated_law_round_trips_through_law_load(tmp_path):
     assert doc["form"] == "shared_power" and doc["calibration"]["n_runs"] == 2
 
 
+def guarded_laws(tmp_path, recs, **variants) -> dict:
+    """Dataset c's zero-run law from the library of ``recs`` (collapsed runs left out), once per keyword set of
+    :func:`law_document` (``unstable``, ``collapse``), written and loaded as a user loads one."""
+    fit = library([r for r in recs if r["ndcg@10"] > 0.005], misfit=False)
+    calibs = {"ndcg@10": calibrate(fit, DATASETS["c"][1], DATASETS["c"][2], [])}
+    ds = {"name": "c", "content_hash": "0" * 64, "probe": DATASETS["c"][1], "n_users": 1000, "n_items": 3000}
+    laws = {}
+    for name, kw in variants.items():
+        write_law(tmp_path / name / "law.json", law_document({"ndcg@10": fit}, calibs, ds, "library", [], **kw))
+        write_manifest(tmp_path / name, {}, only=["law.json"])
+        laws[name] = Law.load(tmp_path / name)
+    return laws
+
+
 def test_advise_never_recommends_a_size_that_diverged_on_the_library(tmp_path):
     recs = synthetic_records(noise=0.01)
     for r in recs:  # 4 x 256 diverges on two of five datasets: far under the other depths at its width
@@ -140,14 +154,7 @@ def test_advise_never_recommends_a_size_that_diverged_on_the_library(tmp_path):
             r["ndcg@10"] *= 0.1
     unstable = unstable_sizes(recs)
     assert [(u["n_layers"], u["d_model"], u["collapsed_on"], u["datasets"]) for u in unstable] == [(4, 256, 2, 5)]
-    fit = library([r for r in recs if r["ndcg@10"] > 0.005], misfit=False)
-    calibs = {"ndcg@10": calibrate(fit, DATASETS["c"][1], DATASETS["c"][2], [])}
-    ds = {"name": "c", "content_hash": "0" * 64, "probe": DATASETS["c"][1], "n_users": 1000, "n_items": 3000}
-    laws = {}
-    for name, u in (("plain", ()), ("guarded", unstable)):
-        write_law(tmp_path / name / "law.json", law_document({"ndcg@10": fit}, calibs, ds, "library", [], unstable=u))
-        write_manifest(tmp_path / name, {}, only=["law.json"])
-        laws[name] = Law.load(tmp_path / name)
+    laws = guarded_laws(tmp_path, recs, plain={}, guarded={"unstable": unstable})
     grid = [(n, d) for n in (1, 2, 4) for d in (64, 128, 256)]
     assert (laws["plain"].advise(candidates=grid).ranked[0]["n_layers"],
             laws["plain"].advise(candidates=grid).ranked[0]["d_model"]) == (4, 256)  # the law alone prefers it
@@ -158,6 +165,30 @@ def test_advise_never_recommends_a_size_that_diverged_on_the_library(tmp_path):
     # one collapsed dataset of five is under the share: a bad seed, not the size
     assert unstable_sizes([r for r in recs if not (r["variant"] == "b" and r["d_model"] == 256
                                                    and r["n_layers"] == 4)]) == []
+
+
+def test_advise_prices_in_the_collapse_risk_of_a_size(tmp_path):
+    recs = synthetic_records()
+    recs += [{**r, "seed": s} for s in (1, 2) for r in synthetic_records() if (r["n_layers"], r["d_model"]) == (4, 128)]
+    for r in recs:  # 4 x 128 diverges on 1 of its 15 runs: not unstable, but a risk
+        if (r["variant"], r["n_layers"], r["d_model"], r["seed"]) == ("a", 4, 128, 1):
+            r["ndcg@10"] *= 0.1
+    assert unstable_sizes(recs) == []
+    counts = collapse_counts(recs)
+    assert counts == [{"n_layers": 4, "d_model": 128, "collapsed": 1, "runs": 15}]
+    laws = guarded_laws(tmp_path, recs, plain={}, priced={"collapse": counts})
+    grid = [(2, 128), (4, 128)]
+    pred = {c: float(laws["plain"].predict(*c, interval=False).value) for c in grid}
+    assert 1 < pred[(4, 128)] / pred[(2, 128)] < 15 / 14  # deeper is better on paper, by less than the risk
+    plain, priced = (laws[k].advise(candidates=grid).ranked for k in ("plain", "priced"))
+    assert [(r["n_layers"], r["d_model"]) for r in plain] == [(4, 128), (2, 128)]
+    assert [(r["n_layers"], r["d_model"]) for r in priced] == [(2, 128), (4, 128)]
+    assert [r["collapse_risk"] for r in priced] == [0.0, pytest.approx(1 / 15)]
+    assert priced[1]["ndcg@10"] == pytest.approx(pred[(4, 128)])  # the row keeps the prediction of a run that trained
+    assert laws["priced"].collapse_risk([4, 4, 1], [128, 256, 16]).tolist() == [pytest.approx(1 / 15), 0.0, 0.0]
+    from srlaw.cli import advice_table
+    table = advice_table(laws["priced"], laws["priced"].advise(candidates=grid), tmp_path / "priced", {})
+    assert "4 x 128 7 %; ranked by the expected value of one run" in table
 
 
 def test_relative_noise_is_a_share_of_the_prediction(tmp_path):

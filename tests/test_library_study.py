@@ -11,7 +11,7 @@ import pytest
 
 from studies.library import release, validate
 from studies.library.plan import SEEDED, Task, tasks
-from studies.library.train_library import main as train_main, todo_tasks
+from studies.library.train_library import main as train_main, stored_tasks, todo_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,6 +43,16 @@ def test_todo_orders_by_need_and_skips_finished_runs_and_unprepared_data(tmp_pat
     picked = todo_tasks(data, store, ["sports-s3rec"], seeds_only=True, configs=[(4, 64), (1, 32)])
     assert picked == [Task("sports-s3rec", 4, 64, 1), Task("sports-s3rec", 4, 64, 2),
                       Task("sports-s3rec", 1, 32, 1), Task("sports-s3rec", 1, 32, 2)]
+    more = todo_tasks(data, store, ["sports-s3rec"], configs=[(4, 128)], seeds=[3, 4])
+    assert more == [Task("sports-s3rec", 4, 128, 3), Task("sports-s3rec", 4, 128, 4)]  # beyond the plan's seeds
+    assert todo_tasks(data, store, ["sports-s3rec"], configs=[(1, 16)], seeds=[0, 3]) == []  # s0 done, 1x16 unseeded
+
+
+def test_collect_gathers_every_stored_run_extra_seeds_included(tmp_path):
+    store = tmp_path / "store"
+    for name in ("ml-1m/L4-d128-s7", "sports-s3rec_users25/L1-d16-s0", "ml-1m/notes", "unknown/L1-d16-s0"):
+        (store / "runs" / name).mkdir(parents=True)
+    assert stored_tasks(store) == [Task("ml-1m", 4, 128, 7), Task("sports-s3rec/users25", 1, 16, 0)]
 
 
 def test_collect_keeps_a_finished_run_over_an_unfinished_one(tmp_path):
@@ -117,9 +127,13 @@ def test_regret_counts_an_advised_model_that_diverged():
 
     class BiggerIsBetter:  # a law that always advises the largest model within the budget
         unstable = set()
+        risk = {}
 
         def predict(self, n_layers, d_model, **kw):
             return SimpleNamespace(value=n_layers * d_model)
+
+        def collapse_risk(self, n_layers, d_model):
+            return self.risk.get((n_layers, d_model), 0.0)
 
     sizes = [(1, 16), (1, 32), (2, 32), (1, 64), (2, 64), (4, 64), (4, 128)]
     truth = {(4, 128): 0.02, (4, 64): 0.16}  # the largest diverged
@@ -134,6 +148,11 @@ def test_regret_counts_an_advised_model_that_diverged():
     BiggerIsBetter.unstable = {(4, 128)}
     guarded = regret(mine, BiggerIsBetter(), min_budget=50_000)
     assert guarded[1]["advised"] == [4, 64] and guarded[1]["regret"] == 0.0
+    # one that saw it collapse on 60 % of the library's runs prices that in: 0.4 x 512 < 256 (4 x 64)
+    BiggerIsBetter.unstable, BiggerIsBetter.risk = set(), {(4, 128): 0.6}
+    priced = regret(mine, BiggerIsBetter(), min_budget=50_000)
+    assert priced[1]["advised"] == [4, 64] and priced[1]["regret"] == 0.0
+    assert regret(mine, BiggerIsBetter(), min_budget=50_000, price_risk=False)[1]["advised"] == [4, 128]
 
 
 def test_a_dataset_enters_the_library_only_with_its_whole_grid(tmp_path, capsys):

@@ -204,7 +204,8 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
     dataset = {"name": Path(source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
                "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
     calibs = {m: calibrate(fits[m], probe_of(scores, m), stats["n_users"], cal) for m in METRICS}
-    doc = law_document(fits, calibs, dataset, recipe_name, cal, unstable=lib.get("unstable", []))
+    doc = law_document(fits, calibs, dataset, recipe_name, cal, unstable=lib.get("unstable", []),
+                       collapse=lib.get("collapse", []))
     doc["calibration"].update({"input": str(source), "format": fmt, "kcore": kcore, "library": str(library),
                                "seconds": time.monotonic() - t0, "failed_runs": failed})
     law = write_law(out / "law.json", doc)

@@ -178,6 +178,12 @@ def advice_table(law, advice, law_path, budget) -> str:
                      f"{b['d_model']} -> {m} {b[m]:.4f}, {b['params_total']:,} params")
     if advice.optimum:
         lines.append(f"analytic optimum of the form: {advice.optimum}")
+    risky = [r for r in advice.ranked if r.get("collapse_risk")]
+    if risky:
+        lines.append("collapse risk (share of the library's runs at that size that diverged): " + ", ".join(
+            f"{r['n_layers']} x {r['d_model']} {100 * r['collapse_risk']:.0f} %" for r in risky)
+            + ("; ranked by the expected value of one run, (1 - risk) x prediction" if advice.binding is None
+               and not any(c.name == "target" for c in advice.constraints) else ""))
     if advice.jpq_saving:
         lines.append(advice.jpq_saving["note"])
     if any(r["latency_ms"] is not None and not r["latency_measured"] for r in advice.ranked):

@@ -42,7 +42,8 @@ SMALL_WIDTH = 64  # calibration runs are at most this wide (and two layers deep)
 # library's datasets at K = 1, 2, 3, from the whole library and with each dataset left out (order is immaterial;
 # tests/test_law_library.py checks the released library's picks against them)
 MISFIT_DESIGNS = {1: (((2, 32),), ((1, 64),), ((2, 16),), ((2, 64),)),
-                  2: (((1, 64), (1, 16)), ((2, 32), (1, 16)), ((2, 16), (1, 16)), ((2, 64), (1, 16))),
+                  2: (((1, 64), (1, 16)), ((2, 32), (1, 16)), ((2, 32), (2, 16)), ((2, 16), (1, 16)),
+                      ((2, 64), (2, 16))),
                   3: (((1, 64), (1, 16), (2, 16)), ((2, 32), (1, 16), (2, 16)), ((2, 16), (1, 16), (1, 32)),
                       ((2, 64), (2, 16), (1, 16)))}
 CURVATURE_SD_FLOOR = 0.25  # log-scale: even a library of look-alike datasets leaves the curvature this uncertain
@@ -87,6 +88,22 @@ def unstable_sizes(records: list[dict], metric: str = "ndcg@10", share: float = 
         hit = {v for v in sets if (v, n, d) in bad}
         if hit and len(hit) >= share * len(sets):
             out.append({"n_layers": int(n), "d_model": int(d), "collapsed_on": len(hit), "datasets": len(sets)})
+    return out
+
+
+def collapse_counts(records: list[dict], metric: str = "ndcg@10") -> list[dict]:
+    """Per size with a collapsed run (:func:`collapsed`): how many of the library's runs at that size collapsed.
+
+    ``advise`` ranks by the expected value of one training run, (1 − collapsed / runs) × the prediction: a size
+    that diverges now and then under the recipe (ML-1M 4 × 128: 4 of 9 seeds) loses to a steadier one it barely
+    beats on paper. Pooled over datasets, as a new dataset's own runs at that size do not exist yet.
+    """
+    bad = collapsed(records, metric)
+    out = []
+    for n, d in sorted({(r["n_layers"], r["d_model"]) for r in bad}):
+        runs = sum((r["n_layers"], r["d_model"]) == (n, d) for r in records)
+        out.append({"n_layers": int(n), "d_model": int(d),
+                    "collapsed": sum((r["n_layers"], r["d_model"]) == (n, d) for r in bad), "runs": int(runs)})
     return out
 
 
@@ -473,13 +490,14 @@ DOMAIN = {"n_layers": [1.0, 4.0], "d_model": [16.0, 256.0]}  # the library grid:
 
 
 def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str, runs: list[dict],
-                 validation: dict | None = None, unstable: list[dict] = ()) -> dict:
+                 validation: dict | None = None, unstable: list[dict] = (), collapse: list[dict] = ()) -> dict:
     """A ``law.json`` document for one dataset (``Law.load`` reads it as it reads any law).
 
     ``fits``/``calibrations``: per metric, the :class:`LibraryFit` and :func:`calibrate`'s result; ``dataset``:
     name, content_hash, probe (its Markov-probe NDCG@10), n_users, n_items, scores; ``recipe_name``: the recipe
     every run trained with (:mod:`srlaw.recipes`); ``runs``: the calibration runs; ``unstable``: sizes ``advise``
-    leaves out (:func:`unstable_sizes` of the library).
+    leaves out (:func:`unstable_sizes` of the library); ``collapse``: the library's collapse counts per size
+    (:func:`collapse_counts`), which ``advise`` ranks with.
     """
     from srlaw import __version__
     from srlaw.provenance import package_versions
@@ -505,6 +523,7 @@ def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str
                             "scores": dataset.get("scores", {})}},
         "runs": [{"variant": name, "data": dataset["probe"], **r} for r in runs],
         "unstable": [dict(u) for u in unstable],
+        "collapse": [dict(c) for c in collapse],
         "calibration": {"n_runs": len(runs), "level_sd": {m: calibrations[m]["level_sd"] for m in metrics},
                         "curvature_weights": {m: dict(zip([f"{b:.4g}" for b in calibrations[m]["betas"]],
                                                           calibrations[m]["weights"])) for m in metrics},

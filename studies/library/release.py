@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.atomic_write import write_json_atomic
-from srlaw.law_library import (calibrate, collapsed, convergence_table, fit_library, law_document, probe_of,
-                               unstable_sizes)
+from srlaw.law_library import (calibrate, collapse_counts, collapsed, convergence_table, fit_library, law_document,
+                               probe_of, unstable_sizes)
 from srlaw.law_schema import write_law
 from srlaw.recipes import RECIPES
 from srlaw.stages.export_stage import write_manifest
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         print(f"release: {differ} were trained with another recipe than srlaw.recipes.{recipe_name} now says; "
               "retrain them (studies/library/gpu.sh)", file=sys.stderr)
         return 2
-    unstable = unstable_sizes(records)
+    unstable, collapse = unstable_sizes(records), collapse_counts(records)
     entries = {}
     for name, ds in sorted(datasets.items()):
         bad = {(r["n_layers"], r["d_model"], r["seed"]) for r in collapsed(records) if r["variant"] == name}
@@ -62,7 +62,8 @@ def main(argv=None) -> int:
                 for r in records if r["variant"] == name and (r["n_layers"], r["d_model"], r["seed"]) not in bad]
         calibs = {m: calibrate(fits[m], probe_of(ds["scores"], m), ds["n_users"], runs) for m in METRICS}
         out = laws / "library" / name.replace("/", "_")
-        write_law(out / "law.json", law_document(fits, calibs, ds, recipe_name, runs, unstable=unstable))
+        write_law(out / "law.json", law_document(fits, calibs, ds, recipe_name, runs, unstable=unstable,
+                                                collapse=collapse))
         write_manifest(out, {"library": recipe_name, "dataset": name}, only=["law.json"])
         entries[name] = {"law": out.relative_to(laws).as_posix(), "n_users": ds["n_users"], "n_items": ds["n_items"],
                          "content_hash": ds["content_hash"], "n_runs": len(runs), "left_out_collapsed": len(bad),
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
     index = {"library": {"recipe_name": recipe_name, "recipe": recipe, "fits": {m: f.to_dict() for m, f in fits.items()},
                          "candidates": [list(c) for c in CANDIDATES], "targets": [list(c) for c in TARGET_CONFIGS],
                          "convergence": {m: convergence_table(records, m) for m in METRICS},
-                         "unstable": unstable,
+                         "unstable": unstable, "collapse": collapse,
                          "n_runs": len(records),
                          "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
                          "devices": sorted({r["device"] for r in records}), "laws": entries},

@@ -24,8 +24,8 @@ import numpy as np
 from srlaw.calibration import BUDGET_SHARE, RETRIES
 from srlaw.law_fit import sampling_se_bound
 from srlaw.law_report import pct
-from srlaw.law_library import (calibrate, choose_runs, collapsed, convergence_table, failed_run, fit_library,
-                               law_document, probe_of, training_cost, unconverged_gain, unstable_sizes)
+from srlaw.law_library import (calibrate, choose_runs, collapse_counts, collapsed, convergence_table, failed_run,
+                               fit_library, law_document, probe_of, training_cost, unconverged_gain, unstable_sizes)
 from srlaw.predictor import Law
 from srlaw.run_curves import best_so_far
 from studies.library.plan import DEPTHS, WIDTHS
@@ -117,8 +117,9 @@ def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
                                 "train_seconds": r["train_seconds"], "used": r in cal} for r in spent]
     p_cal = max((r["params_non_embedding"] for r in cal), default=0)
     calibs = {m: calibrate(fits[m], probe_of(ds["scores"], m), ds["n_users"], cal) for m in METRICS}
-    law = Law(law_document(fits, calibs, ds, ds["recipe_name"], cal,
-                           unstable=unstable_sizes([r for r in records if r["variant"] != hold])))
+    others = [r for r in records if r["variant"] != hold]
+    law = Law(law_document(fits, calibs, ds, ds["recipe_name"], cal, unstable=unstable_sizes(others),
+                           collapse=collapse_counts(others)))
     for m in METRICS:
         truth = {}
         for r in usable(mine, m):

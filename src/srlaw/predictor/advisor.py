@@ -156,6 +156,8 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
     if goal is not None:
         constraints.append(Constraint("target", pred.value >= goal, f"predicted {metric} < {goal:g}", is_budget=False))
 
+    risk = law.collapse_risk(N, d)
+
     def rows(ids):
         # intervals (a bootstrap evaluation) only for the rows returned, not for every candidate
         ids = np.asarray(ids, dtype=int)
@@ -165,13 +167,15 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
         return [{"n_layers": int(N[i]), "d_model": int(d[i]), metric: float(pred.value[i]),
                  "lower": float(lo), "upper": float(hi), "params_total": int(ptot[i]),
                  "params_non_embedding": int(pne[i]), "latency_ms": None if np.isnan(lat[i]) else float(lat[i]),
-                 "latency_measured": bool(measured[i]), "in_domain": bool(pred.in_domain[i])}
+                 "latency_measured": bool(measured[i]), "in_domain": bool(pred.in_domain[i]),
+                 "collapse_risk": float(risk[i])}
                 for i, lo, hi in zip(ids, iv.lower, iv.upper)]
 
     advice = Advice(metric, [], constraints, rows)
     idx = np.flatnonzero(advice.feasible)
-    # with a target: the cheapest that reach it; without: the best predicted
-    order = np.lexsort((-pred.value[idx], ptot[idx])) if goal is not None else np.argsort(-pred.value[idx], kind="stable")
+    # with a target: the cheapest that reach it; without: the best expected of one run (collapse risk priced in)
+    order = np.lexsort((-pred.value[idx], ptot[idx])) if goal is not None else \
+        np.argsort(-expected_value(pred.value, risk)[idx], kind="stable")
     advice.ranked = rows(idx[order][:top])
     if not len(idx):
         within = np.flatnonzero(within_budget)
@@ -190,6 +194,12 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
         advice.jpq_saving = jpq_saving(law, N, d, ptot, n_items, [c for c in constraints if c.name != "params"],
                                        budget["params"], advice.ranked[0] if advice.ranked else advice.best_achievable)
     return advice
+
+
+def expected_value(predicted, collapse_risk) -> np.ndarray:
+    """What one training run is expected to reach: the prediction (a run that trained) times the chance that the
+    run does not collapse (``Law.collapse_risk``); a collapsed run counts as worthless. ``advise`` ranks by it."""
+    return np.asarray(predicted, float) * (1.0 - np.asarray(collapse_risk, float))
 
 
 def jpq_saving(law, N, d, ptot, n_items, other_constraints, max_params, row) -> dict | None:

@@ -204,6 +204,14 @@ def check_document(doc, source: str):
             isinstance(u, dict) and all(isinstance(u.get(k), int) and not isinstance(u.get(k), bool) and u[k] >= 1
                                         for k in ("n_layers", "d_model")) for u in unstable)):
         raise _bad(source, "unstable", unstable, "a list of {n_layers, d_model} objects with integers >= 1")
+    collapse = doc.get("collapse", [])
+    if not (isinstance(collapse, list) and all(
+            isinstance(c, dict) and all(isinstance(c.get(k), int) and not isinstance(c.get(k), bool)
+                                        for k in ("n_layers", "d_model", "collapsed", "runs"))
+            and c["n_layers"] >= 1 and c["d_model"] >= 1 and 0 <= c["collapsed"] <= c["runs"] and c["runs"] >= 1
+            for c in collapse)):
+        raise _bad(source, "collapse", collapse,
+                   "a list of {n_layers, d_model, collapsed, runs} objects with integers, 0 <= collapsed <= runs")
     variants = doc.get("variants", {})
     if not isinstance(variants, dict):
         raise _bad(source, "variants", variants, "an object")

@@ -250,6 +250,14 @@ class Law:
         """(n_layers, d_model) sizes that diverged under the law's recipe on the library's datasets: never advised."""
         return {(int(u["n_layers"]), int(u["d_model"])) for u in self.doc.get("unstable", [])}
 
+    def collapse_risk(self, n_layers, d_model) -> np.ndarray:
+        """Share of the library's runs at each (n_layers, d_model) that collapsed under the law's recipe; 0 where
+        none did (or the law does not say)."""
+        rate = {(int(c["n_layers"]), int(c["d_model"])): c["collapsed"] / c["runs"]
+                for c in self.doc.get("collapse", [])}
+        N, d = np.broadcast_arrays(np.asarray(n_layers, float), np.asarray(d_model, float))
+        return np.array([rate.get((int(n), int(w)), 0.0) for n, w in zip(N.ravel(), d.ravel())]).reshape(N.shape)
+
     def catalogue(self, n_items: int | None = None) -> int:
         """Your catalogue size, checked; by default the law's own (0 when the law does not say)."""
         if n_items is None:
