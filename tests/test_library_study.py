@@ -48,6 +48,22 @@ def test_todo_orders_by_need_and_skips_finished_runs_and_unprepared_data(tmp_pat
     assert todo_tasks(data, store, ["sports-s3rec"], configs=[(1, 16)], seeds=[0, 3]) == []  # s0 done, 1x16 unseeded
 
 
+def test_collect_keeps_the_scores_of_data_whose_hash_holds(tmp_path):
+    store, out, data = tmp_path / "store", tmp_path / "out", tmp_path / "data"
+    run = store / "runs" / "ml-100k" / "L1-d16-s1"
+    run.mkdir(parents=True)
+    (run / "curve.json").write_text(json.dumps({"rows": []}))
+    (data / "ml-100k").mkdir(parents=True)  # stats only: scoring these data again would fail to load them
+    (data / "ml-100k" / "stats.json").write_text(json.dumps({"n_users": 9, "n_items": 5, "content_hash": "ab"}))
+    out.mkdir()
+    kept = {"markov_ndcg@10": 0.07, "seconds": {"total": 1.5}}
+    (out / "ml-100k.json").write_text(json.dumps({"variant": "ml-100k", "data": {"content_hash": "ab"},
+                                                  "scores": kept, "runs": []}))
+    assert train_main(["collect", "--store", str(store), "--out", str(out), "--data", str(data)]) == 0
+    doc = json.loads((out / "ml-100k.json").read_text())
+    assert doc["scores"] == kept and [r["run"] for r in doc["runs"]] == ["ml-100k/L1-d16-s1"]
+
+
 def test_collect_gathers_every_stored_run_extra_seeds_included(tmp_path):
     store = tmp_path / "store"
     for name in ("ml-1m/L4-d128-s7", "sports-s3rec_users25/L1-d16-s0", "ml-1m/notes", "unknown/L1-d16-s0"):

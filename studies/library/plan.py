@@ -1,8 +1,9 @@
 """What the law library trains (issues #15 and #16): datasets, grid, seeds, in the order they are worth having.
 
 One recipe for every run (``srlaw.recipes.DEFAULT_RECIPE``). Sizes: depths × widths below; the seeds beyond the
-first go to the configurations a law is checked on — those at ≥ 4× and ≥ 10× the non-embedding parameters of
-the largest fitted one (1 × 64, 25 k) — and to two fitted ones, so the noise floor is measured where it matters.
+first go to the configurations a law is checked on — every size above the largest fitted one (2 × 32, 13 k
+non-embedding parameters), so held-out truth is a seed mean — and to two fitted ones, so the noise floor is
+measured where it matters.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 
 DEPTHS = (1, 2, 4)
 WIDTHS = (16, 32, 64, 128, 256)
-SEEDED = ((1, 32), (2, 32), (4, 64), (1, 128), (2, 128), (4, 128), (1, 256), (2, 256), (4, 256))
+SEEDED = ((1, 32), (2, 32), (4, 64), (1, 128), (2, 128), (4, 128), (1, 256), (2, 256), (4, 256),
+          (1, 64), (4, 32), (2, 64))  # the last three: held out at 2-4x, seeded later
 EXTRA_SEEDS = (1, 2)
 
 # variant names of studies/data_quality/run_study.py VARIANTS

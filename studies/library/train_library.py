@@ -190,7 +190,8 @@ def cmd_collect(args) -> int:
         doc = json.loads(path.read_text()) if path.is_file() else {"variant": variant}
         doc.update({"recipe_name": args.recipe, "recipe": RECIPES[args.recipe],
                     "runs": sorted(keep.values(), key=lambda r: r["run"])})
-        if stats:
+        same_data = stats and "scores" in doc and doc.get("data", {}).get("content_hash") == stats.get("content_hash")
+        if stats and not same_data:  # scores follow from the data alone: kept while its hash holds (no timing churn)
             from srlaw.calibration import score_dataset
             from srlaw.dataset import load_dataset
             doc["data"] = {k: stats[k] for k in ("n_users", "n_items", "n_interactions", "content_hash") if k in stats}
