@@ -175,7 +175,8 @@ def test_advise_prices_in_the_collapse_risk_of_a_size(tmp_path):
             r["ndcg@10"] *= 0.1
     assert unstable_sizes(recs) == []
     counts = collapse_counts(recs)
-    assert counts == [{"n_layers": 4, "d_model": 128, "collapsed": 1, "runs": 15}]
+    assert [c for c in counts if c["collapsed"]] == [{"n_layers": 4, "d_model": 128, "collapsed": 1, "runs": 15}]
+    assert len(counts) == len(GRID)  # every trained size, safe ones too
     laws = guarded_laws(tmp_path, recs, plain={}, priced={"collapse": counts})
     grid = [(2, 128), (4, 128)]
     pred = {c: float(laws["plain"].predict(*c, interval=False).value) for c in grid}
@@ -186,9 +187,17 @@ def test_advise_prices_in_the_collapse_risk_of_a_size(tmp_path):
     assert [r["collapse_risk"] for r in priced] == [0.0, pytest.approx(1 / 15)]
     assert priced[1]["ndcg@10"] == pytest.approx(pred[(4, 128)])  # the row keeps the prediction of a run that trained
     assert laws["priced"].collapse_risk([4, 4, 1], [128, 256, 16]).tolist() == [pytest.approx(1 / 15), 0.0, 0.0]
+    # a depth never trained sits between its trained neighbours (2 x 128: none of 5 collapsed), and says so
+    assert float(laws["priced"].collapse_risk(3, 128)) == pytest.approx(1 / 30)
+    assert laws["priced"].collapse_trained([3, 4], [128, 128]).tolist() == [False, True]
+    assert float(laws["plain"].collapse_risk(4, 128)) == 0.0  # a law without counts prices nothing
+    untrained = laws["priced"].advise(candidates=[(3, 128)]).ranked[0]
+    assert untrained["collapse_risk"] == pytest.approx(1 / 30) and not untrained["collapse_risk_measured"]
     from srlaw.cli import advice_table
     table = advice_table(laws["priced"], laws["priced"].advise(candidates=grid), tmp_path / "priced", {})
     assert "4 x 128 7 %; ranked by the expected value of one run" in table
+    table = advice_table(laws["priced"], laws["priced"].advise(candidates=[(3, 128)]), tmp_path / "priced", {})
+    assert "3 x 128 3 % (never trained: between its depths')" in table
 
 
 def test_relative_noise_is_a_share_of_the_prediction(tmp_path):

@@ -181,7 +181,9 @@ def advice_table(law, advice, law_path, budget) -> str:
     risky = [r for r in advice.ranked if r.get("collapse_risk")]
     if risky:
         lines.append("collapse risk (share of the library's runs at that size that diverged): " + ", ".join(
-            f"{r['n_layers']} x {r['d_model']} {100 * r['collapse_risk']:.0f} %" for r in risky)
+            f"{r['n_layers']} x {r['d_model']} {100 * r['collapse_risk']:.0f} %"
+            + ("" if r.get("collapse_risk_measured", True) else " (never trained: between its depths')")
+            for r in risky)
             + ("; ranked by the expected value of one run, (1 - risk) x prediction" if advice.binding is None
                and not any(c.name == "target" for c in advice.constraints) else ""))
     if advice.jpq_saving:

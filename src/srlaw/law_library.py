@@ -92,15 +92,16 @@ def unstable_sizes(records: list[dict], metric: str = "ndcg@10", share: float = 
 
 
 def collapse_counts(records: list[dict], metric: str = "ndcg@10") -> list[dict]:
-    """Per size with a collapsed run (:func:`collapsed`): how many of the library's runs at that size collapsed.
+    """Per size the library trained: how many of its runs at that size collapsed (:func:`collapsed`).
 
     ``advise`` ranks by the expected value of one training run, (1 − collapsed / runs) × the prediction: a size
     that diverges now and then under the recipe (ML-1M 4 × 128: 4 of 9 seeds) loses to a steadier one it barely
-    beats on paper. Pooled over datasets, as a new dataset's own runs at that size do not exist yet.
+    beats on paper. Pooled over datasets, as a new dataset's own runs at that size do not exist yet; every trained
+    size is listed, so that the predictor can tell a size never trained (its risk interpolated) from a safe one.
     """
     bad = collapsed(records, metric)
     out = []
-    for n, d in sorted({(r["n_layers"], r["d_model"]) for r in bad}):
+    for n, d in sorted({(r["n_layers"], r["d_model"]) for r in records}):
         runs = sum((r["n_layers"], r["d_model"]) == (n, d) for r in records)
         out.append({"n_layers": int(n), "d_model": int(d),
                     "collapsed": sum((r["n_layers"], r["d_model"]) == (n, d) for r in bad), "runs": int(runs)})

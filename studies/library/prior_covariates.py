@@ -3,7 +3,7 @@
     python -m studies.library.prior_covariates     # reports/prior_covariates.md and .json (≈ 2 min on 2 cores)
 
 The library's prior gives a new dataset the library's *mean* width gain ``a`` (how far a 64-wide model sits below
-the ceiling). The fitted gains range from 0.006 (Amazon Beauty) to 0.13 (ML-1M), and ML-1M and its quarter gain
+the ceiling). The fitted gains range from 0.003 (Amazon Beauty) to 0.13 (ML-1M), and ML-1M and its quarter gain
 most from width, as a joint scaling law in model and data size would have it. Here the
 prior mean of ``a`` is regressed on one covariate at a time (its residual scatter the prior's spread), and the
 leave-one-dataset-out check of ``validate`` is rerun with it — everything else as released (shape, curvatures,
@@ -12,7 +12,7 @@ misfit, the choice of runs).
 The same few datasets cannot both choose a covariate and measure it, so the report adds a nested check: each
 held-out dataset gets the covariate the others pick by their own leave-one-out, and is scored with it — the fair
 estimate of choosing this way (≈ 2 min of the run time). With nine datasets and the users25 variants seeded, no
-covariate beats the mean gain (the fair pick: NDCG@10 worst 9.7 / 9.2 / 6.7 % at K = 1–3 against 8.8 / 6.7 /
+covariate beats the mean gain (the fair pick: NDCG@10 worst 9.0 / 9.4 / 6.7 % at K = 1–3 against 9.0 / 6.7 /
 6.7 % without); with eight, the fair pick had looked better (9.1 / 5.7 / 6.0 %).
 """
 

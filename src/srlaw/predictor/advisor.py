@@ -156,7 +156,7 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
     if goal is not None:
         constraints.append(Constraint("target", pred.value >= goal, f"predicted {metric} < {goal:g}", is_budget=False))
 
-    risk = law.collapse_risk(N, d)
+    risk, trained = law.collapse_risk(N, d), law.collapse_trained(N, d)
 
     def rows(ids):
         # intervals (a bootstrap evaluation) only for the rows returned, not for every candidate
@@ -168,7 +168,7 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
                  "lower": float(lo), "upper": float(hi), "params_total": int(ptot[i]),
                  "params_non_embedding": int(pne[i]), "latency_ms": None if np.isnan(lat[i]) else float(lat[i]),
                  "latency_measured": bool(measured[i]), "in_domain": bool(pred.in_domain[i]),
-                 "collapse_risk": float(risk[i])}
+                 "collapse_risk": float(risk[i]), "collapse_risk_measured": bool(trained[i])}
                 for i, lo, hi in zip(ids, iv.lower, iv.upper)]
 
     advice = Advice(metric, [], constraints, rows)

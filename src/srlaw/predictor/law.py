@@ -251,12 +251,32 @@ class Law:
         return {(int(u["n_layers"]), int(u["d_model"])) for u in self.doc.get("unstable", [])}
 
     def collapse_risk(self, n_layers, d_model) -> np.ndarray:
-        """Share of the library's runs at each (n_layers, d_model) that collapsed under the law's recipe; 0 where
-        none did (or the law does not say)."""
+        """Share of the library's runs at each (n_layers, d_model) that collapsed under the law's recipe.
+
+        A depth the library never trained at that width takes the linear interpolation between its trained
+        neighbours in depth (the nearest one's rate beyond them): collapse grows with depth, and 3 × 256 between
+        a safe 2 × 256 and a diverging 4 × 256 is no safe bet. 0 where the law lists nothing for the width.
+        """
         rate = {(int(c["n_layers"]), int(c["d_model"])): c["collapsed"] / c["runs"]
                 for c in self.doc.get("collapse", [])}
         N, d = np.broadcast_arrays(np.asarray(n_layers, float), np.asarray(d_model, float))
-        return np.array([rate.get((int(n), int(w)), 0.0) for n, w in zip(N.ravel(), d.ravel())]).reshape(N.shape)
+        out = []
+        for n, w in zip(N.ravel(), d.ravel()):
+            depths = sorted(k for k, width in rate if width == w)
+            if (n, w) in rate or not depths:
+                out.append(rate.get((int(n), int(w)), 0.0))
+                continue
+            lo = max((k for k in depths if k < n), default=depths[0])
+            hi = min((k for k in depths if k > n), default=depths[-1])
+            t = 0.0 if hi == lo else (n - lo) / (hi - lo)
+            out.append((1 - t) * rate[(lo, int(w))] + t * rate[(hi, int(w))])
+        return np.array(out, float).reshape(N.shape)
+
+    def collapse_trained(self, n_layers, d_model) -> np.ndarray:
+        """Whether the library trained each size (its collapse risk measured, not interpolated)."""
+        seen = {(int(c["n_layers"]), int(c["d_model"])) for c in self.doc.get("collapse", [])}
+        N, d = np.broadcast_arrays(np.asarray(n_layers, float), np.asarray(d_model, float))
+        return np.array([(int(n), int(w)) in seen for n, w in zip(N.ravel(), d.ravel())], bool).reshape(N.shape)
 
     def catalogue(self, n_items: int | None = None) -> int:
         """Your catalogue size, checked; by default the law's own (0 when the law does not say)."""
