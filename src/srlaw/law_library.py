@@ -21,6 +21,7 @@ as the library's spread, and it narrows as runs are added.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,13 +100,10 @@ def collapse_counts(records: list[dict], metric: str = "ndcg@10") -> list[dict]:
     beats on paper. Pooled over datasets, as a new dataset's own runs at that size do not exist yet; every trained
     size is listed, so that the predictor can tell a size never trained (its risk interpolated) from a safe one.
     """
-    bad = collapsed(records, metric)
-    out = []
-    for n, d in sorted({(r["n_layers"], r["d_model"]) for r in records}):
-        runs = sum((r["n_layers"], r["d_model"]) == (n, d) for r in records)
-        out.append({"n_layers": int(n), "d_model": int(d),
-                    "collapsed": sum((r["n_layers"], r["d_model"]) == (n, d) for r in bad), "runs": int(runs)})
-    return out
+    runs = Counter((r["n_layers"], r["d_model"]) for r in records)
+    bad = Counter((r["n_layers"], r["d_model"]) for r in collapsed(records, metric))
+    return [{"n_layers": int(n), "d_model": int(d), "collapsed": bad[n, d], "runs": runs[n, d]}
+            for n, d in sorted(runs)]
 
 
 # ---------------------------------------------------------------- fitting the library

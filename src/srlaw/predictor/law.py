@@ -257,8 +257,7 @@ class Law:
         neighbours in depth (the nearest one's rate beyond them): collapse grows with depth, and 3 × 256 between
         a safe 2 × 256 and a diverging 4 × 256 is no safe bet. 0 where the law lists nothing for the width.
         """
-        rate = {(int(c["n_layers"]), int(c["d_model"])): c["collapsed"] / c["runs"]
-                for c in self.doc.get("collapse", [])}
+        rate = self._collapse_rates()
         N, d = np.broadcast_arrays(np.asarray(n_layers, float), np.asarray(d_model, float))
         out = []
         for n, w in zip(N.ravel(), d.ravel()):
@@ -274,9 +273,13 @@ class Law:
 
     def collapse_trained(self, n_layers, d_model) -> np.ndarray:
         """Whether the library trained each size (its collapse risk measured, not interpolated)."""
-        seen = {(int(c["n_layers"]), int(c["d_model"])) for c in self.doc.get("collapse", [])}
+        seen = self._collapse_rates()
         N, d = np.broadcast_arrays(np.asarray(n_layers, float), np.asarray(d_model, float))
         return np.array([(int(n), int(w)) in seen for n, w in zip(N.ravel(), d.ravel())], bool).reshape(N.shape)
+
+    def _collapse_rates(self) -> dict[tuple[int, int], float]:
+        return {(int(c["n_layers"]), int(c["d_model"])): c["collapsed"] / c["runs"]
+                for c in self.doc.get("collapse", [])}
 
     def catalogue(self, n_items: int | None = None) -> int:
         """Your catalogue size, checked; by default the law's own (0 when the law does not say)."""
