@@ -8,6 +8,7 @@ measured where it matters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DEPTHS = (1, 2, 4)
@@ -38,6 +39,15 @@ class Task:
     @property
     def name(self) -> str:
         return f"{self.variant.replace('/', '_')}/L{self.n_layers}-d{self.d_model}-s{self.seed}"
+
+    @classmethod
+    def from_name(cls, name: str) -> Task | None:
+        """The task a run folder ``variant/L4-d128-s3`` holds (:attr:`name` read back); None for anything else."""
+        m = re.fullmatch(r"([^/]+)/L(\d+)-d(\d+)-s(\d+)", name)
+        variants = {v.replace("/", "_"): v for v in LIBRARY}
+        if not m or m.group(1) not in variants:
+            return None
+        return cls(variants[m.group(1)], *(int(g) for g in m.groups()[1:]))
 
 
 def tasks(order=ORDER, extra_seeds=EXTRA_SEEDS) -> list[Task]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import re
 import shutil
 import sys
 import time
@@ -159,13 +158,8 @@ def _run_row(run_dir: Path, task_name: str) -> dict | None:
 
 def stored_tasks(store: Path) -> list[Task]:
     """The library runs a store holds, read off their folder names (``variant/L4-d128-s3``), extra seeds too."""
-    variants = {v.replace("/", "_"): v for v in LIBRARY}
-    out = []
-    for run in sorted(Path(store).glob("runs/*/L*-d*-s*")):
-        m = re.fullmatch(r"L(\d+)-d(\d+)-s(\d+)", run.name)
-        if m and run.parent.name in variants:
-            out.append(Task(variants[run.parent.name], *(int(g) for g in m.groups())))
-    return out
+    runs = (Task.from_name(f"{run.parent.name}/{run.name}") for run in sorted(Path(store).glob("runs/*/*")))
+    return [t for t in runs if t is not None]
 
 
 def cmd_collect(args) -> int:
