@@ -56,6 +56,17 @@ def test_calibrate_writes_a_law_that_loads_and_predicts_without_arguments(tmp_pa
     assert 0 < float(p.lower) < float(p.value) < float(p.upper) < 1
     assert law.doc["calibration"]["n_runs"] == 2 and law.doc["n_items"] > 0
     assert json.loads((out / "manifest.json").read_text())["files"].keys() == {"law.json"}
+    # what the library measured for the same procedure, at the same number of runs, travels with the law
+    check = law.doc["validation"]["leave_one_dataset_out"]
+    summary = json.loads(INDEX.read_text())["library"]["validation"]["leave_one_dataset_out"]["k"]["2"]
+    assert check["k"] == 2 and check["ndcg@10"] == summary["ndcg@10"] and "not on this input" in check["note"]
+
+
+def test_a_calibrated_law_beyond_the_measured_runs_carries_the_largest_measured_check():
+    lib = json.loads(INDEX.read_text())["library"]
+    assert calibration.library_check(lib, 5)["leave_one_dataset_out"]["k"] == 3
+    assert calibration.library_check(lib, 0)["leave_one_dataset_out"]["k"] == 0
+    assert calibration.library_check({**lib, "validation": {}}, 1) is None  # an index released unvalidated
 
 
 def test_zero_runs_is_zero_shot_and_wider_than_calibrated(tmp_path, monkeypatch):

@@ -123,6 +123,59 @@ def test_release_and_validation_regenerate_the_committed_library_and_report(tmp_
     assert np.isfinite([row["mape_median"] for row in report["summary"].values()]).all()
 
 
+def test_each_released_law_carries_its_datasets_numbers_from_both_studies():
+    ex = json.loads((ROOT / "reports" / "extrapolation.json").read_text())
+    cal = json.loads((ROOT / "reports" / "calibration.json").read_text())
+    lib = json.loads((ROOT / "artifacts" / "laws" / "index.json").read_text())["library"]
+    assert lib["validation"]["store_digest"] == ex["store_digest"] == cal["store_digest"]
+    for name, entry in lib["laws"].items():
+        v = json.loads((ROOT / "artifacts" / "laws" / entry["law"] / "law.json").read_text())["validation"]
+        for m in ("hr@10", "ndcg@10"):
+            pts = [p for p in ex["datasets"][name]["metrics"][m]["points"] if p["factor"] >= release.MIN_FACTOR]
+            se = v["scale_extrapolation"][m]
+            assert se["n"] == len(pts) == len(se["points"]) > 0
+            assert se["mape"] == pytest.approx(np.mean([abs(p["library"][0] / p["observed"] - 1) for p in pts]))
+            assert se["coverage95"]["coverage"] == pytest.approx(
+                np.mean([p["library"][1] <= p["observed"] <= p["library"][2] for p in pts]))
+            for k in ("0", "1", "2", "3"):
+                row = next(r for r in cal["results"] if r["dataset"] == name and str(r["k"]) == k)
+                assert v["leave_one_dataset_out"]["k"][k][m]["mape"] == row["metrics"][m]["mape"]
+        regret = [r["regret"] for r in ex["datasets"][name]["regret_library"]]
+        assert v["regret"]["ndcg@10"]["worst"] == max(regret)
+
+
+def test_a_release_refuses_reports_of_another_store_and_an_excluding_release_is_unvalidated(
+        tmp_path, monkeypatch, capsys):
+    stale = {}
+    for name, path in release.REPORTS.items():
+        doc = json.loads(Path(path).read_text())
+        doc["store_digest"] = "0" * 64
+        stale[name] = tmp_path / f"{name}.json"
+        stale[name].write_text(json.dumps(doc))
+    monkeypatch.setattr(release, "REPORTS", stale)
+    assert release.main(["--laws", str(tmp_path / "laws")]) == 2
+    assert "written from another run store" in capsys.readouterr().err
+    assert not (tmp_path / "laws").exists()  # nothing released from numbers of another store
+    assert release.main(["--laws", str(tmp_path / "laws"), "--exclude", "ml-100k"]) == 0
+    assert "without validation" in capsys.readouterr().err
+    index = json.loads((tmp_path / "laws" / "index.json").read_text())["library"]
+    assert "ml-100k" not in index["laws"] and index["validation"] == {}
+    law = json.loads((tmp_path / "laws" / index["laws"]["ml-1m"]["law"] / "law.json").read_text())
+    assert law["validation"]["scale_extrapolation"] == {}
+
+
+def test_advise_says_what_the_law_measured():
+    from srlaw.cli import measured_error
+    doc = {"validation": {"scale_extrapolation": {"ndcg@10": {"mape": 0.087, "n": 6, "fit_params_max": 12992.0,
+                                                              "coverage95": {"coverage": 0.0, "n": 6}}},
+                          "leave_one_dataset_out": {"k": 1, "ndcg@10": {"mape_median": 0.045, "mape_worst": 0.09,
+                                                                         "coverage": 1.0}}}}
+    lines = measured_error(doc, "ndcg@10")
+    assert "MAPE 8.7 %" in lines[0] and "12,992" in lines[0] and "covered 0.0 %" in lines[0]
+    assert "1 run(s)" in lines[1] and "median 4.5 %, worst 9.0 %" in lines[1]
+    assert measured_error(doc, "hr@10") == []  # nothing measured for that metric: nothing claimed
+
+
 def test_a_cut_run_is_the_prefix_of_its_curve_raised_by_the_gain_still_expected():
     curve = [0.02, 0.03, 0.04, 0.05, 0.045]
     run = {"n_layers": 1, "d_model": 16, "epochs": 5, "train_seconds": 10.0, "stopped_by": "early_stopping",

@@ -119,6 +119,20 @@ def load_library(index_path: Path = LIBRARY_INDEX):
         raise SrlawError(f"{path}: not a law library index ({type(e).__name__}: {e})") from None
 
 
+def library_check(lib: dict, n_runs: int) -> dict | None:
+    """A calibrated law's ``validation``: nothing measured on its own file (no larger model was trained), but
+    what the library measured for the same procedure — each of its datasets left out and calibrated on as many
+    runs (beyond the measured K, the largest) — median and worst MAPE, interval coverage and compute."""
+    per_k = lib.get("validation", {}).get("leave_one_dataset_out", {}).get("k", {})
+    if not per_k:
+        return None
+    k = str(min(n_runs, max(int(q) for q in per_k)))
+    return {"scale_extrapolation": {}, "leave_one_variant_out": {}, "in_sample_r2": {},
+            "leave_one_dataset_out": {"note": "measured on the law library's datasets, each left out and calibrated "
+                                              f"on {k} of its own runs; not on this input", "k": int(k),
+                                      **per_k[k]}}
+
+
 def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,
                    columns=None, delimiter=None, kcore: int = 0, max_minutes: float | None = None,
                    budget_share: float | None = BUDGET_SHARE, library: Path = LIBRARY_INDEX) -> dict:
@@ -205,7 +219,7 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
                "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
     calibs = {m: calibrate(fits[m], probe_of(scores, m), stats["n_users"], cal) for m in METRICS}
     doc = law_document(fits, calibs, dataset, recipe_name, cal, unstable=lib.get("unstable", []),
-                       collapse=lib.get("collapse", []))
+                       collapse=lib.get("collapse", []), validation=library_check(lib, len(cal)))
     doc["calibration"].update({"input": str(source), "format": fmt, "kcore": kcore, "library": str(library),
                                "seconds": time.monotonic() - t0, "failed_runs": failed})
     law = write_law(out / "law.json", doc)

@@ -188,9 +188,32 @@ def advice_table(law, advice, law_path, budget) -> str:
                and not any(c.name == "target" for c in advice.constraints) else ""))
     if advice.jpq_saving:
         lines.append(advice.jpq_saving["note"])
+    lines += measured_error(law.doc, m)
     if any(r["latency_ms"] is not None and not r["latency_measured"] for r in advice.ranked):
         lines.append("* latency estimated by the latency model in latency.json")
     return "\n".join(lines)
+
+
+def measured_error(doc: dict, metric: str) -> list[str]:
+    """What the law's ``validation`` measured for ``metric``, in words: its own held-out error beyond its fit set
+    and, for a library or calibrated law, the error of calibrating a dataset left out of the library."""
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.1f} %"
+    v = doc.get("validation", {})
+    out = []
+    se = v.get("scale_extrapolation", {}).get(metric, {})
+    if se.get("mape") is not None:
+        cov = se.get("coverage95", {}).get("coverage")
+        fitted = f" (fitted on <= {se['fit_params_max']:,.0f} non-embedding params)" if "fit_params_max" in se else ""
+        out.append(f"measured on {se.get('n', '?')} held-out larger models{fitted}: {metric} MAPE {pct(se['mape'])}"
+                   + (f", 95 % intervals covered {pct(cov)}" if cov is not None else ""))
+    lodo = v.get("leave_one_dataset_out", {})
+    if metric in lodo:  # a calibrated law: the library's check of the same procedure
+        row = lodo[metric]
+        out.append(f"calibrating a dataset left out of the library on {lodo['k']} run(s): {metric} MAPE median "
+                   f"{pct(row['mape_median'])}, worst {pct(row['mape_worst'])}; 95 % intervals covered "
+                   f"{pct(row['coverage'])} (not measured on this input)")
+    return out
 
 
 def _input_args(sp) -> None:

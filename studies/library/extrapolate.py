@@ -46,7 +46,7 @@ from srlaw.predictor.advisor import expected_value
 from srlaw.predictor.law import Z95
 from studies.library.extrapolation_plots import FOLDER, figure_paths, plot_error_vs_factor, plot_pred_vs_obs
 from studies.library.plan import EXTRA_SEEDS
-from studies.library.store import METRICS, ROOT, report_main
+from studies.library.store import METRICS, ROOT, report_main, store_digest
 from studies.library.validate import library_without
 
 FIT_MAX = 13_000  # 2 × 32 (12,992 non-embedding parameters) is the largest fitted model
@@ -137,7 +137,8 @@ def evaluate(records: list[dict], datasets: dict) -> dict:
         entry["regret_library"] = regret(mine, library)
         entry["regret_library_unpriced"] = regret(mine, library, price_risk=False)
         out[name] = entry
-    return {"fits": {m: f.to_dict() for m, f in fits.items()}, "datasets": out}
+    return {"store_digest": store_digest(records), "fit_max": FIT_MAX, "fits": {m: f.to_dict() for m, f in fits.items()},
+            "datasets": out}
 
 
 def curve_laws(fit_runs: list[dict], metric: str, cap_share: float = CAP_SHARE) -> dict:

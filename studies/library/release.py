@@ -6,10 +6,18 @@ The index holds the shared fit per metric (depth term, each dataset's level and 
 dataset starts from, the noise model, the measured misfit), the recipe every run trained with, the calibration
 grid ``srlaw calibrate`` chooses from, and one entry per released law. Each library dataset's own law
 (``artifacts/laws/library/<dataset>/``) is the library calibrated on all of that dataset's runs.
+
+Each law's ``validation`` holds what the two studies measured for its dataset (``reports/extrapolation.json``:
+the ``library`` law's held-out error, interval coverage, seed sd and ``advise`` regret beyond the fit set;
+``reports/calibration.json``: that dataset left out of the library and calibrated on K = 0–3 runs), and the
+index holds their summaries, which ``srlaw calibrate`` copies into a new dataset's law for its K. Both reports
+name the run store they were computed on; a release refuses reports of another store (``make library`` writes
+them first). A release with ``--exclude`` (a fair check of one dataset) is not validated, and says so.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -22,13 +30,100 @@ from srlaw.law_schema import write_law
 from srlaw.recipes import RECIPES
 from srlaw.stages.export_stage import write_manifest
 from studies.library.plan import DEPTHS, WIDTHS
-from studies.library.store import METRICS, ROOT, load_store
+from studies.library.store import METRICS, ROOT, load_store, store_digest
 
 LAWS = ROOT / "artifacts" / "laws"
 # calibration runs: shallow and narrow (cheap, and deep post-LN stacks are the ones that sometimes diverge);
 # what they are chosen to predict: the wide end of the grid
 CANDIDATES = [(n, d) for n in DEPTHS if n <= 2 for d in WIDTHS if d <= 64]
 TARGET_CONFIGS = [(n, d) for n in DEPTHS for d in WIDTHS if d >= 128]
+REPORTS = {"calibration": ROOT / "reports" / "calibration.json",
+           "extrapolation": ROOT / "reports" / "extrapolation.json"}
+MIN_FACTOR = 4  # the scale-extrapolation numbers a law carries: its held-out points at >= 4x the fit set (issue #16)
+
+
+class StaleReports(Exception):
+    """A report is missing or describes another run store than the one released."""
+
+
+def load_reports(digest: str, paths: dict = REPORTS) -> dict:
+    """The two studies' JSON documents, each checked to describe the run store with ``digest``."""
+    docs = {}
+    for name, path in paths.items():
+        if not Path(path).is_file():
+            raise StaleReports(f"{path}: missing")
+        doc = json.loads(Path(path).read_text())
+        if doc.get("store_digest") != digest:
+            raise StaleReports(f"{path}: written from another run store")
+        docs[name] = doc
+    return docs
+
+
+def _extrapolation(entry: dict, metric: str, fit_max: float) -> dict:
+    """One metric of one dataset in the extrapolation study, seen through the ``library`` law: every held-out
+    point at >= MIN_FACTOR x the fit set, its splits, and the seed sd beside them."""
+    me = entry["metrics"][metric]
+    pts = [p for p in me["points"] if p["factor"] >= MIN_FACTOR]
+    rel = [abs(p["library"][0] / p["observed"] - 1) for p in pts]
+    inside = [p["library"][1] <= p["observed"] <= p["library"][2] for p in pts]
+    sds = [p["seed_sd"] / p["observed"] for p in pts if p["seed_sd"] is not None]
+    return {"law": "library: the library without this dataset, this dataset calibrated on its fit-set runs",
+            "fit_params_max": float(entry["largest_fitted"]), "fit_set": f"runs with <= {fit_max:,} non-embedding "
+            "parameters", "held_out": f">= {MIN_FACTOR}x the largest fitted size; truth the seed mean",
+            "n": len(pts), "mape": float(np.mean(rel)) if pts else None,
+            "max_rel_error": float(max(rel)) if pts else None,
+            "max_abs_error": float(max(abs(p["library"][0] - p["observed"]) for p in pts)) if pts else None,
+            "coverage95": {"coverage": float(np.mean(inside)) if pts else None, "n": len(pts)},
+            "seed_sd_rel_median": float(np.median(sds)) if sds else None,
+            "splits": {k: {"n": v["n"], "mape": v["library"]["mape"], "max_rel_error": v["library"]["max_ape"],
+                           "coverage": v["library"]["coverage"], "seed_sd_rel": v["seed_sd_rel"]}
+                       for k, v in me["splits"].items()},
+            "points": [{"n_layers": p["n_layers"], "d_model": p["d_model"], "factor": p["factor"],
+                        "observed": p["observed"], "n_seeds": p["n_seeds"], "seed_sd": p["seed_sd"],
+                        "predicted": p["library"][0], "lower": p["library"][1], "upper": p["library"][2]}
+                       for p in pts]}
+
+
+def law_validation(name: str, reports: dict) -> dict:
+    """A library law's ``validation``: its dataset's numbers in both studies (see the module docstring)."""
+    ex, cal = reports["extrapolation"], reports["calibration"]
+    entry = ex["datasets"][name]
+    rows = sorted((r for r in cal["results"] if r["dataset"] == name), key=lambda r: r["k"])
+    regret = [r["regret"] for r in entry["regret_library"]]
+    return {
+        "scale_extrapolation": {m: _extrapolation(entry, m, ex["fit_max"]) for m in METRICS},
+        "leave_one_variant_out": {}, "in_sample_r2": {},
+        "leave_one_dataset_out": {
+            "note": "this dataset left out of the library, calibrated on K of its own runs (as srlaw calibrate "
+                    "picks them), scored on its configurations wider than those runs; truth the seed mean",
+            "budget_share": rows[0]["budget_share"] if rows else None,
+            "k": {str(r["k"]): {"calibration_runs": [[c["n_layers"], c["d_model"]] for c in r["calibration_runs"]
+                                                     if c.get("used", True)],
+                                **{m: {q: r["metrics"][m][q] for q in ("mape", "max_ape", "coverage", "n_points",
+                                                                      "compute_share_flops")} for m in METRICS}}
+                  for r in rows}},
+        "noise_floor": {m: rows[0]["metrics"][m]["noise_floor"] for m in METRICS} if rows else {},
+        "regret": {"ndcg@10": {"median": float(np.median(regret)), "worst": float(max(regret)), "budgets": len(regret),
+                               "note": "advise's pick within each held-out size's parameter budget against the best "
+                                       "observed (seed means, collapsed seeds counted), collapse risk priced",
+                               "per_budget": entry["regret_library"]}} if regret else {},
+        "source": {"reports": [p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else str(p)
+                               for p in map(Path, REPORTS.values())], "store_digest": ex["store_digest"]},
+    }
+
+
+def library_validation(reports: dict) -> dict:
+    """The index's summary: per K the leave-one-dataset-out median / worst MAPE, coverage and compute over the
+    library — what ``srlaw calibrate`` copies into a new dataset's law calibrated on as many runs."""
+    cal = reports["calibration"]
+    per_k = {}
+    for row in cal["summary"].values():
+        per_k.setdefault(str(row["k"]), {})[row["metric"]] = {
+            q: row[q] for q in ("mape_median", "mape_worst", "coverage", "n_points", "compute_share_flops_median")}
+    return {"leave_one_dataset_out": {"note": "each library dataset left out in turn and calibrated on K of its own "
+                                              "runs (reports/calibration.md)",
+                                      "datasets": len(cal["datasets"]), "k": per_k},
+            "store_digest": cal["store_digest"]}
 
 
 def main(argv=None) -> int:
@@ -39,6 +134,17 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     laws = args.laws
     records, datasets = load_store()
+    reports = None
+    if args.exclude:
+        print(f"release: without {', '.join(args.exclude)}; the studies' numbers describe the whole library, so "
+              "these laws are released without validation", file=sys.stderr)
+    else:
+        try:
+            reports = load_reports(store_digest(records), REPORTS)
+        except StaleReports as e:
+            print(f"release: {e}; regenerate the studies first (python -m studies.library.validate and "
+                  "python -m studies.library.extrapolate, or make library)", file=sys.stderr)
+            return 2
     records = [r for r in records if r["variant"] not in args.exclude]
     datasets = {k: v for k, v in datasets.items() if k not in args.exclude}
     if len(datasets) < 3:
@@ -63,7 +169,8 @@ def main(argv=None) -> int:
         calibs = {m: calibrate(fits[m], probe_of(ds["scores"], m), ds["n_users"], runs) for m in METRICS}
         out = laws / "library" / name.replace("/", "_")
         write_law(out / "law.json", law_document(fits, calibs, ds, recipe_name, runs, unstable=unstable,
-                                                collapse=collapse))
+                                                collapse=collapse,
+                                                validation=law_validation(name, reports) if reports else None))
         write_manifest(out, {"library": recipe_name, "dataset": name}, only=["law.json"])
         entries[name] = {"law": out.relative_to(laws).as_posix(), "n_users": ds["n_users"], "n_items": ds["n_items"],
                          "content_hash": ds["content_hash"], "n_runs": len(runs), "left_out_collapsed": len(bad),
@@ -76,7 +183,8 @@ def main(argv=None) -> int:
                          "unstable": unstable, "collapse": collapse,
                          "n_runs": len(records),
                          "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
-                         "devices": sorted({r["device"] for r in records}), "laws": entries},
+                         "devices": sorted({r["device"] for r in records}), "laws": entries,
+                         "validation": library_validation(reports) if reports else {}},
              "study_laws": {p.parent.name: {"law": p.parent.relative_to(laws).as_posix(),
                                             "note": "the real-data study's law (reports/study.md), its own recipe"}
                             for p in sorted(laws.glob("*/law.json"))}}

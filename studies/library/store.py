@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -51,6 +52,12 @@ def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
                             "loss": r["test"].get("loss"),  # full-catalogue cross-entropy of the chosen checkpoint
                             "curve": {m: [row["valid"][m] for row in r["curve"] if "valid" in row] for m in METRICS}})
     return records, datasets
+
+
+def store_digest(records: list[dict]) -> str:
+    """sha256 of the records (:func:`load_store`): a report written from them says which store it describes, so a
+    release never copies the numbers of another store into its laws."""
+    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
 
 
 def report_main(argv, name: str, description: str, default_out: Path, build, render, show,

@@ -30,7 +30,7 @@ from srlaw.predictor import Law
 from srlaw.run_curves import best_so_far
 from studies.library.plan import DEPTHS, WIDTHS
 from studies.library.release import CANDIDATES, TARGET_CONFIGS
-from studies.library.store import METRICS, ROOT, report_main
+from studies.library.store import METRICS, ROOT, report_main, store_digest
 
 KS = (0, 1, 2, 3)
 # `srlaw calibrate --budget-share` settings the report compares (None: no cap): what compute buys in accuracy
@@ -262,7 +262,8 @@ def study(records: list[dict], datasets: dict) -> dict:
     summary = summarise(results)
     budgets = [{"budget_share": share, "summary": summary if share == BUDGET_SHARE else summarise(others[share], KS[1:])}
                for share in BUDGET_SHARES]
-    return {"datasets": sorted(datasets), "recipe_name": ",".join(sorted(recipes)), "n_runs": len(records),
+    return {"datasets": sorted(datasets), "store_digest": store_digest(records), "recipe_name": ",".join(sorted(recipes)),
+            "n_runs": len(records),
             "n_collapsed": len(collapsed(records, "ndcg@10")),
             "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
             "targets": TARGETS, "summary": summary, "results": results, "budgets": budgets,
