@@ -300,3 +300,48 @@ def test_extrapolation_figures_draw_every_point_even_far_off(tmp_path):
     for path in paths.values():
         assert path.parent == tmp_path / "extrapolation"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_is_trained_by_one_job_at_a_time_and_a_dead_jobs_claim_is_taken_over(tmp_path):
+    import os
+    import subprocess
+    from studies.library import train_library as tl
+    task = Task("sports-s3rec", 4, 32, 1)
+    assert tl.claim(tmp_path, task) is None  # free: taken
+    lock = tmp_path / "locks" / f"{task.name}.lock"
+    assert lock.read_text() == str(os.getpid())
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        lock.write_text(str(sleeper.pid))  # another live job holds it
+        assert tl.claim(tmp_path, task) == sleeper.pid
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert tl.claim(tmp_path, task) is None  # its holder died (killed, crashed): the claim is stale
+    assert lock.read_text() == str(os.getpid())
+    tl.release(tmp_path, task)
+    assert not lock.exists()
+    assert tl.stored_tasks(tmp_path) == []  # locks are not runs
+
+
+def test_killing_train_stops_its_workers(tmp_path):
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import multiprocessing as mp, os, signal, sys, time\n"
+        "from studies.library.train_library import stop_workers_on_sigterm\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('spawn').Process(target=time.sleep, args=(60,))\n"
+        "    p.start()\n"
+        "    stop_workers_on_sigterm([p])\n"
+        "    print(p.pid, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(60)\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
+    assert done.returncode == 128 + 15, done.stderr
+    worker = int(done.stdout.split()[0])
+    with pytest.raises(ProcessLookupError):  # gone, not training on as an orphan
+        os.kill(worker, 0)

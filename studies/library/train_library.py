@@ -7,7 +7,9 @@
 ``prepare`` builds each variant once from the raw files (the machine that trains need not hold them); ``train``
 runs the plan's tasks in order on ``--workers`` processes sharing one GPU (small models leave it idle between
 kernel launches), skips tasks already finished, and gives every run still going at the deadline a wall-clock cap
-(it stops, tests its best epoch and says ``stopped_by: time_cap``). Each run keeps ``metrics.json``, ``run.json``
+(it stops, tests its best epoch and says ``stopped_by: time_cap``). A run is claimed before it trains
+(``store/locks/``, the owner's pid), so two jobs on one store never train the same run into one folder; killing
+``train`` (SIGTERM) stops its workers too. Each run keeps ``metrics.json``, ``run.json``
 and its per-epoch ``curve.json``; checkpoints are deleted once a run ends. ``collect`` writes one JSON per variant
 (every run: size, seed, metrics, curve, device, seconds, how it stopped) — the run store that laws are fitted on.
 """
@@ -17,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import shutil
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -51,6 +55,56 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def claim(store: Path, task: Task) -> int | None:
+    """Take ``task`` for this process: None when taken, else the pid of the live process that holds it. A claim
+    whose process is gone (killed, crashed) is stale and taken over."""
+    lock = Path(store) / "locks" / f"{task.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and _alive(holder):
+                return holder
+            lock.unlink(missing_ok=True)  # stale: its owner is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return None
+    return -1  # another job took it over between our two tries
+
+
+def release(store: Path, task: Task) -> None:
+    (Path(store) / "locks" / f"{task.name}.lock").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def stop_workers_on_sigterm(procs) -> None:
+    """Killing ``train`` (SIGTERM) stops its workers: spawned processes would otherwise train on, orphaned, and a
+    second job started on the same store would race them."""
+    def stop(signum, frame):
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(5)
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def finished(run_dir: Path) -> bool:
     m = run_dir / "metrics.json"
     return m.is_file() and json.loads(m.read_text()).get("stopped_by") != "time_cap"
@@ -59,31 +113,45 @@ def finished(run_dir: Path) -> bool:
 def _worker(queue, data: str, store: str, recipe_name: str, deadline: float, threads: int) -> None:
     import torch
 
-    from srlaw.training import train_run
-
     torch.set_num_threads(threads)
     while True:
         task = queue.get()
         if task is None or time.time() > deadline - 20:
             return
         run_dir = Path(store) / "runs" / task.name
-        if run_dir.exists() and not (run_dir / "checkpoints" / "last.ckpt").is_file():
-            shutil.rmtree(run_dir)  # a time-capped or broken attempt: start again (there is nothing to resume)
-        ddir = data_dir(Path(data), task.variant)
-        n_items = json.loads((ddir / "stats.json").read_text())["n_items"]
-        r = recipe(recipe_name, seed=task.seed)
-        minutes = max(0.2, (deadline - time.time()) / 60)
-        train_cfg = replace(r.train, deterministic=False, progress_bar=False, max_minutes=minutes)
-        t0 = time.time()
-        try:
-            m = train_run(ddir, run_dir, r.model_config(n_items, task.n_layers, task.d_model), train_cfg,
-                          meta={"variant": task.variant, "recipe": recipe_name, "seed": task.seed})
-        except Exception as e:  # one broken run must not take the others down; the log says which and why
-            print(f"FAILED {task.name}: {type(e).__name__}: {e}", flush=True)
+        holder = claim(store, task)
+        if holder is not None:
+            print(f"skip {task.name}: another job{f' (pid {holder})' if holder > 0 else ''} is training it",
+                  flush=True)
             continue
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-        print(f"{task.name}: valid ndcg@10 {m['valid']['ndcg@10']:.4f}, test {m['test']['ndcg@10']:.4f}, "
-              f"{m['epochs']} epochs ({m['stopped_by']}), {time.time() - t0:.0f} s", flush=True)
+        try:
+            _train_task(task, run_dir, data, recipe_name, deadline)
+        finally:
+            release(store, task)
+
+
+def _train_task(task: Task, run_dir: Path, data: str, recipe_name: str, deadline: float) -> None:
+    from srlaw.training import train_run
+
+    if finished(run_dir):  # another job finished it while this one waited in the queue
+        return
+    if run_dir.exists() and not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        shutil.rmtree(run_dir)  # a time-capped or broken attempt: start again (there is nothing to resume)
+    ddir = data_dir(Path(data), task.variant)
+    n_items = json.loads((ddir / "stats.json").read_text())["n_items"]
+    r = recipe(recipe_name, seed=task.seed)
+    minutes = max(0.2, (deadline - time.time()) / 60)
+    train_cfg = replace(r.train, deterministic=False, progress_bar=False, max_minutes=minutes)
+    t0 = time.time()
+    try:
+        m = train_run(ddir, run_dir, r.model_config(n_items, task.n_layers, task.d_model), train_cfg,
+                      meta={"variant": task.variant, "recipe": recipe_name, "seed": task.seed})
+    except Exception as e:  # one broken run must not take the others down; the log says which and why
+        print(f"FAILED {task.name}: {type(e).__name__}: {e}", flush=True)
+        return
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    print(f"{task.name}: valid ndcg@10 {m['valid']['ndcg@10']:.4f}, test {m['test']['ndcg@10']:.4f}, "
+          f"{m['epochs']} epochs ({m['stopped_by']}), {time.time() - t0:.0f} s", flush=True)
 
 
 def todo_tasks(data: Path, store: Path, only=None, grid_only: bool = False, seeds_only: bool = False,
@@ -131,6 +199,7 @@ def cmd_train(args) -> int:
              for _ in range(args.workers)]
     for p in procs:
         p.start()
+    stop_workers_on_sigterm(procs)
     for p in procs:  # runs cap themselves at the deadline; their final test needs a little more
         p.join(max(1.0, deadline + args.grace_s - time.time()))
     for p in procs:
