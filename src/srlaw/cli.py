@@ -197,8 +197,7 @@ def advice_table(law, advice, law_path, budget) -> str:
 def measured_error(doc: dict, metric: str) -> list[str]:
     """What the law's ``validation`` measured for ``metric``, in words: its own held-out error beyond its fit set
     and, for a library or calibrated law, the error of calibrating a dataset left out of the library."""
-    def pct(x):
-        return "n/a" if x is None else f"{100 * x:.1f} %"
+    from srlaw.law_report import pct
     v = doc.get("validation", {})
     out = []
     se = v.get("scale_extrapolation", {}).get(metric, {})

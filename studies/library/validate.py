@@ -262,8 +262,8 @@ def study(records: list[dict], datasets: dict) -> dict:
     summary = summarise(results)
     budgets = [{"budget_share": share, "summary": summary if share == BUDGET_SHARE else summarise(others[share], KS[1:])}
                for share in BUDGET_SHARES]
-    return {"datasets": sorted(datasets), "store_digest": store_digest(records), "recipe_name": ",".join(sorted(recipes)),
-            "n_runs": len(records),
+    return {"datasets": sorted(datasets), "store_digest": store_digest(records),
+            "recipe_name": ",".join(sorted(recipes)), "n_runs": len(records),
             "n_collapsed": len(collapsed(records, "ndcg@10")),
             "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
             "targets": TARGETS, "summary": summary, "results": results, "budgets": budgets,
