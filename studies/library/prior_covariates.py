@@ -12,8 +12,7 @@ misfit, the choice of runs).
 The same few datasets cannot both choose a covariate and measure it, so the report adds a nested check: each
 held-out dataset gets the covariate the others pick by their own leave-one-out, and is scored with it — the fair
 estimate of choosing this way (≈ 2 min of the run time). With nine datasets and the users25 variants seeded, no
-covariate beats the mean gain (the fair pick: NDCG@10 worst 9.0 / 9.4 / 6.7 % at K = 1–3 against 9.0 / 6.7 /
-6.7 % without); with eight, the fair pick had looked better (9.1 / 5.7 / 6.0 %).
+covariate beats the mean gain (numbers in the report; with eight datasets the fair pick had looked better).
 """
 
 from __future__ import annotations
