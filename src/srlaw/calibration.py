@@ -18,14 +18,13 @@ from pathlib import Path
 from srlaw.atomic_write import write_json_atomic
 from srlaw.config import DataConfig, check
 from srlaw.errors import DataError, ParamsError, SrlawError
+from srlaw.library_index import LIBRARY_INDEX, METRICS, load_library
 from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
-LIBRARY_INDEX = Path("artifacts/laws/index.json")
 MAX_RUNS = 6
 DEFAULT_RUNS = 2
 RETRIES = 2  # a calibration run that failed to train (law_library.failed_run) is trained again at the next seed
 BUDGET_SHARE = 0.1  # calibration compute: at most this share of one run of the costliest target (per epoch)
-METRICS = ("hr@10", "ndcg@10")
 
 
 def say(msg: str) -> None:
@@ -104,20 +103,6 @@ def run_file(source, fmt: str, n_layers: int, d_model: int, out: Path, recipe_na
 
 
 # ---------------------------------------------------------------- srlaw calibrate
-
-def load_library(index_path: Path = LIBRARY_INDEX):
-    """The library's shared fits (per metric), recipe name and calibration grid, from its index."""
-    from srlaw.law_library import LibraryFit
-    path = Path(index_path)
-    if not path.is_file():
-        raise SrlawError(f"{path}: no law library (regenerate it: make library)")
-    try:
-        doc = json.loads(path.read_text())
-        fits = {m: LibraryFit.from_dict(doc["library"]["fits"][m]) for m in METRICS}
-        return fits, doc["library"]["recipe_name"], doc["library"]
-    except (KeyError, TypeError, ValueError) as e:
-        raise SrlawError(f"{path}: not a law library index ({type(e).__name__}: {e})") from None
-
 
 def library_check(lib: dict, n_runs: int) -> dict | None:
     """A calibrated law's ``validation``: nothing measured on its own file (no larger model was trained), but

@@ -224,7 +224,8 @@ def _input_args(sp) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from srlaw.calibration import BUDGET_SHARE, DEFAULT_RUNS, LIBRARY_INDEX, MAX_RUNS  # numpy only: fast --help
+    from srlaw.calibration import BUDGET_SHARE, DEFAULT_RUNS, MAX_RUNS  # numpy only: fast --help
+    from srlaw.library_index import LIBRARY_INDEX
     p = argparse.ArgumentParser(prog="srlaw", description="Performance laws for sequential recommenders.")
     p.add_argument("--version", action="version", version=f"srlaw {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

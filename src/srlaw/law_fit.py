@@ -175,7 +175,8 @@ def draws_interval(value: float, log_draws, sigma: float, level: float = 0.95, s
 
 # ---------------------------------------------------------------- validation
 
-def _errors(y, pred) -> dict:
+def prediction_errors(y, pred) -> dict:
+    """MAPE, median and max errors of ``pred`` against observations ``y`` (inf where a prediction is not finite)."""
     pred = np.asarray(pred, float)
     if not np.all(np.isfinite(pred)):
         return {"mape": math.inf, "max_abs_error": math.inf, "max_rel_error": math.inf, "n": int(len(y))}
@@ -198,8 +199,8 @@ def scale_extrapolation_error(table: RunTable, metric: str, form: str, fraction:
         table.n_layers[small], table.d_model[small], table.data[small], table.metrics[metric][small])
     big = ~small
     pred = law.predict(table.n_layers[big], table.d_model[big], table.data[big])
-    out = _errors(table.metrics[metric][big], pred)
-    out["regret"] = _regret_summary(table, metric, law, big)
+    out = prediction_errors(table.metrics[metric][big], pred)
+    out["regret"] = regret_summary(table, metric, law.predict(table.n_layers, table.d_model, table.data), big)
     out.update({"fraction": fraction, "fit_params_max": float(table.params_non_embedding[small].max()),
                 "n_fit": int(small.sum()), "points": [
                     {"variant": str(v), "n_layers": int(n), "d_model": int(dd), "observed": float(o), "predicted": float(p)}
@@ -240,9 +241,9 @@ def advise_regret(params, predicted, observed, budgets) -> list[dict]:
     return out
 
 
-def _regret_summary(table: RunTable, metric: str, law, held: np.ndarray) -> dict:
-    """:func:`advise_regret` per data variant, each held-out size a budget, every run of the variant a candidate."""
-    pred = law.predict(table.n_layers, table.d_model, table.data)
+def regret_summary(table: RunTable, metric: str, pred, held: np.ndarray) -> dict:
+    """:func:`advise_regret` per data variant, each held-out size a budget, every run of the variant a candidate
+    ranked by ``pred`` (a prediction for every row of ``table``, from a law fitted without the ``held`` rows)."""
     per_budget = []
     for v in sorted(set(table.variant[held].tolist())):
         idx = np.flatnonzero(table.variant == v)
@@ -272,12 +273,12 @@ def leave_one_variant_out_error(table: RunTable, metric: str, form: str, **fit_k
             per[v] = {"error": str(e)}
             continue
         pred = law.predict(table.n_layers[held], table.d_model[held], table.data[held])
-        per[v] = _errors(table.metrics[metric][held], pred)
+        per[v] = prediction_errors(table.metrics[metric][held], pred)
         ys.append(table.metrics[metric][held])
         preds.append(pred)
     if not ys:
         return {"skipped": "no variant could be predicted", "per_variant": per}
-    out = _errors(np.concatenate(ys), np.concatenate(preds))
+    out = prediction_errors(np.concatenate(ys), np.concatenate(preds))
     out["per_variant"] = per
     if len(variants) < 3:
         out["note"] = ("with 2 variants each fit sees one data value, so the data term is not identified: "
@@ -285,8 +286,19 @@ def leave_one_variant_out_error(table: RunTable, metric: str, form: str, **fit_k
     return out
 
 
-def select_form(table: RunTable, metrics, forms, fraction=0.25, **fit_kw) -> dict:
-    """Validate every form on every metric; the lowest mean held-out MAPE wins (in-sample R² is only reported)."""
+def _selection_score(per_metric: dict, metrics, n_variants: int) -> float:
+    held = [per_metric[m]["scale_extrapolation"].get("mape", math.inf) for m in metrics]
+    if n_variants >= 3:  # with 2 variants each LOVO fit sees one data value: the data term is unidentified
+        held += [per_metric[m]["leave_one_variant_out"].get("mape", math.inf) for m in metrics]
+    return float(np.mean(held)) if held else math.inf
+
+
+def select_form(table: RunTable, metrics, forms, fraction=0.25, judged: dict | None = None, **fit_kw) -> dict:
+    """Validate every form on every metric; the lowest mean held-out MAPE wins (in-sample R² is only reported).
+
+    ``judged``: forms validated elsewhere on the same held-out points (name -> metric -> its scale_extrapolation,
+    leave_one_variant_out and in_sample_r2 entries), ranked with the rest.
+    """
     results = {}
     n_variants = len(set(table.variant.tolist()))
     for name in forms:
@@ -306,10 +318,10 @@ def select_form(table: RunTable, metrics, forms, fraction=0.25, **fit_kw) -> dic
                 entry["in_sample_r2"] = None
                 entry["fit_error"] = str(e)
             per_metric[metric] = entry
-        held = [e["scale_extrapolation"].get("mape", math.inf) for e in per_metric.values()]
-        if n_variants >= 3:  # with 2 variants each LOVO fit sees one data value: the data term is unidentified
-            held += [e["leave_one_variant_out"].get("mape", math.inf) for e in per_metric.values()]
-        results[name] = {"metrics": per_metric, "selection_score": float(np.mean(held)) if held else math.inf}
+        results[name] = per_metric
+    results.update(judged or {})
+    results = {n: {"metrics": pm, "selection_score": _selection_score(pm, metrics, n_variants)}
+               for n, pm in results.items()}
     ranking = sorted(results, key=lambda n: results[n]["selection_score"])
     return {"ranking": ranking, "winner": ranking[0], "runner_up": ranking[1] if len(ranking) > 1 else None,
             "forms": results,

@@ -269,7 +269,19 @@ def write_report(law: dict, out_dir) -> list[Path]:
             cells += [pct(f["scale_extrapolation_mape"]), pct(f["leave_one_variant_out_mape"]),
                       "n/a" if r2 is None else f"{r2:.3f}"]
         lines.append(f"| `{name}` | {pct(sel['scores'][name])} | " + " | ".join(cells) + " |")
-    lines += ["", f"Criterion: {sel['criterion']}.", "", "## Plots", ""]
+    lines += ["", f"Criterion: {sel['criterion']}."]
+    for name in sel["ranking"]:
+        errors = sorted({f["error"] for f in sel["forms"][name].values() if f.get("error")})
+        if errors:
+            lines += ["", f"`{name}` has no held-out error: {'; '.join(errors)}."]
+    lib = v.get("library_index")
+    if lib:
+        left = f"; {', '.join(lib['left_out'])} left out of it, as these runs are its data" if lib["left_out"] else ""
+        lines += ["", f"`shared_power`: the law library's shape (`{lib['index']}`, sha256 {lib['index_sha256'][:12]}…, "
+                      f"recipe `{lib['recipe']}`{left}), each variant's level calibrated on its own runs."]
+    if law.get("calibration", {}).get("note"):
+        lines += ["", f"This law: {law['calibration']['note']}."]
+    lines += ["", "## Plots", ""]
     lines += [f"![{p}](plots/{p})" for p in PLOTS if (plots / p).is_file()]
     prov = law["provenance"]
     lines += ["", "## Provenance", "", f"- srlaw {prov['srlaw_version']}, code sha256 "

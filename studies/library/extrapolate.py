@@ -46,8 +46,8 @@ from srlaw.predictor.advisor import expected_value
 from srlaw.predictor.law import Z95
 from studies.library.extrapolation_plots import FOLDER, figure_paths, plot_error_vs_factor, plot_pred_vs_obs
 from studies.library.plan import EXTRA_SEEDS
+from studies.library.release import library_without
 from studies.library.store import METRICS, ROOT, report_main, store_digest
-from studies.library.validate import library_without
 
 FIT_MAX = 13_000  # 2 × 32 (12,992 non-embedding parameters) is the largest fitted model
 SPLITS = ((4, 10), (10, math.inf))

@@ -25,8 +25,9 @@ import numpy as np
 
 from srlaw.law_library import Prior, prior_covariance, probe_of
 from srlaw.law_report import pct
+from studies.library.release import library_without
 from studies.library.store import METRICS, ROOT, report_main
-from studies.library.validate import KS, evaluate, library_without, summarise
+from studies.library.validate import KS, evaluate, summarise
 
 REPORT = ROOT / "reports" / "prior_covariates.md"
 COVARIATES = {  # name -> (description, value of a dataset from its store entry)

@@ -4,7 +4,8 @@
 
 The index holds the shared fit per metric (depth term, each dataset's level and curvature, the prior a new
 dataset starts from, the noise model, the measured misfit), the recipe every run trained with, the calibration
-grid ``srlaw calibrate`` chooses from, and one entry per released law. Each library dataset's own law
+grid ``srlaw calibrate`` chooses from, one entry per released law, and per dataset the shared fit with that
+dataset left out (``without``: the pipeline's fit stage judges the library form on a library dataset with it). Each library dataset's own law
 (``artifacts/laws/library/<dataset>/``) is the library calibrated on all of that dataset's runs.
 
 Each law's ``validation`` holds what the two studies measured for its dataset (``reports/extrapolation.json``:
@@ -40,6 +41,14 @@ TARGET_CONFIGS = [(n, d) for n in DEPTHS for d in WIDTHS if d >= 128]
 REPORTS = {"calibration": ROOT / "reports" / "calibration.json",
            "extrapolation": ROOT / "reports" / "extrapolation.json"}
 MIN_FACTOR = 4  # the scale-extrapolation numbers a law carries: its held-out points at >= 4x the fit set (issue #16)
+
+
+def library_without(records: list[dict], datasets: dict, hold: str) -> dict:
+    """Per metric, the library fitted on every dataset but ``hold``."""
+    others = [r for r in records if r["variant"] != hold]
+    users = {v: d["n_users"] for v, d in datasets.items()}
+    return {m: fit_library(others, m, {v: probe_of(d["scores"], m) for v, d in datasets.items()}, users)
+            for m in METRICS}
 
 
 class StaleReports(Exception):
@@ -184,6 +193,9 @@ def main(argv=None) -> int:
                          "n_runs": len(records),
                          "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
                          "devices": sorted({r["device"] for r in records}), "laws": entries,
+                         # each dataset left out: what judges a form on that dataset's runs (srlaw.library_index)
+                         "without": {name: {m: f.to_dict() for m, f in library_without(records, datasets, name).items()}
+                                     for name in sorted(datasets)},
                          "validation": library_validation(reports) if reports else {}},
              "study_laws": {p.parent.name: {"law": p.parent.relative_to(laws).as_posix(),
                                             "note": "the real-data study's law (reports/study.md), its own recipe"}

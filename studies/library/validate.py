@@ -25,11 +25,11 @@ from srlaw.calibration import BUDGET_SHARE, RETRIES
 from srlaw.law_fit import sampling_se_bound
 from srlaw.law_report import pct
 from srlaw.law_library import (calibrate, choose_runs, collapse_counts, collapsed, convergence_table, failed_run,
-                               fit_library, law_document, probe_of, training_cost, unconverged_gain, unstable_sizes)
+                               law_document, probe_of, training_cost, unconverged_gain, unstable_sizes)
 from srlaw.predictor import Law
 from srlaw.run_curves import best_so_far
 from studies.library.plan import DEPTHS, WIDTHS
-from studies.library.release import CANDIDATES, TARGET_CONFIGS
+from studies.library.release import CANDIDATES, TARGET_CONFIGS, library_without
 from studies.library.store import METRICS, ROOT, report_main, store_digest
 
 KS = (0, 1, 2, 3)
@@ -55,14 +55,6 @@ def noise_floor(records: list[dict], ds: dict, metric: str) -> dict:
     y = float(np.median([r[metric] for r in records]))
     return {"seed_sd_rel": float(np.median(rel)) if rel else None, "n_seeded_configs": len(rel),
             "sampling_se_rel": float(sampling_se_bound(y, ds["n_users"]) / y)}
-
-
-def library_without(records: list[dict], datasets: dict, hold: str) -> dict:
-    """Per metric, the library fitted on every dataset but ``hold``."""
-    others = [r for r in records if r["variant"] != hold]
-    users = {v: d["n_users"] for v, d in datasets.items()}
-    return {m: fit_library(others, m, {v: probe_of(d["scores"], m) for v, d in datasets.items()}, users)
-            for m in METRICS}
 
 
 def cut_run(run: dict, epochs: int, convergence: dict) -> dict:

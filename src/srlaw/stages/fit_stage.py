@@ -10,10 +10,12 @@ import numpy as np
 from srlaw.atomic_write import write_bytes_atomic
 from srlaw.config import LawConfig, Params
 from srlaw.entropy import data_score
-from srlaw.errors import DataError
+from srlaw.errors import DataError, LawFitError
 from srlaw.law_fit import PerformanceLaw, RunTable, noise_floor, select_form
 from srlaw.law_forms import get_form
 from srlaw.law_schema import SCHEMA_VERSION, write_law
+from srlaw.library_form import LIBRARY_FORM, calibrated_law, judge
+from srlaw.library_index import LIBRARY_INDEX
 from srlaw.protocol import PROTOCOL
 from srlaw.provenance import provenance_record
 from srlaw.run_curves import read_curve
@@ -56,23 +58,27 @@ def collect_runs(params: Params, runs_dir: Path = RUNS_DIR, scores_dir: Path = S
 
 
 def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, recipe: dict,
-            params_doc: dict | None = None, default_variant: str | None = None) -> dict:
+            params_doc: dict | None = None, default_variant: str | None = None,
+            library_index: Path = LIBRARY_INDEX) -> dict:
     """Select the form on held-out error, refit the winner on all runs with bootstrap; the law.json document.
 
     ``recipe`` is what every run trained with (model shape included: the predictor sizes candidates from it);
     ``params_doc`` is hashed into the provenance; ``default_variant`` (the full data) is what the predictor
-    predicts for when it is given no data value.
+    predicts for when it is given no data value. The library form (:mod:`srlaw.library_form`), where ``law.forms``
+    lists it, is calibrated from the law library at ``library_index`` and competes on the same held-out points.
     """
     metrics = law.metrics
     fit_kw = {"huber_delta": law.huber_delta, "n_starts": law.n_starts, "seed": seed}
     table = RunTable.from_records(records, metrics)
-    selection = select_form(table, metrics, law.forms, law.holdout_fraction, **fit_kw)
+    judged, lib = {}, None
+    if LIBRARY_FORM in law.forms:
+        judged[LIBRARY_FORM], lib = judge(records, variants, table, metrics, law.holdout_fraction, recipe, law.split,
+                                          library_index)
+    selection = select_form(table, metrics, [f for f in law.forms if f != LIBRARY_FORM], law.holdout_fraction,
+                            judged=judged, **fit_kw)
     winner = selection["winner"]
-    form = get_form(winner)
-    laws = {}
-    for metric in metrics:
-        laws[metric] = PerformanceLaw(winner, n_bootstrap=law.n_bootstrap, **fit_kw).fit(
-            table.n_layers, table.d_model, table.data, table.metrics[metric])
+    if winner == LIBRARY_FORM and lib is None:  # the only form listed, and the library does not apply
+        raise LawFitError(f"law.forms: {LIBRARY_FORM}: {judged[LIBRARY_FORM][metrics[0]]['scale_extrapolation']['error']}")
     chosen = selection["forms"][winner]["metrics"]
     validation = {
         "scale_extrapolation": {m: chosen[m]["scale_extrapolation"] for m in metrics},
@@ -86,9 +92,20 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
                       "scores": {n: selection["forms"][n]["selection_score"] for n in selection["ranking"]},
                       "forms": {n: {m: {"scale_extrapolation_mape": f["metrics"][m]["scale_extrapolation"].get("mape"),
                                         "leave_one_variant_out_mape": f["metrics"][m]["leave_one_variant_out"].get("mape"),
-                                        "in_sample_r2": f["metrics"][m]["in_sample_r2"]}
+                                        "in_sample_r2": f["metrics"][m]["in_sample_r2"],
+                                        # why a form has no held-out error (the library form on another recipe)
+                                        **({"error": e} if (e := f["metrics"][m]["scale_extrapolation"].get("error"))
+                                           else {})}
                                     for m in metrics} for n, f in selection["forms"].items()}},
     }
+    if lib is not None:  # which library the form was judged with (a re-released library means a refit)
+        validation["library_index"] = lib.describe()
+    default_variant = default_variant if default_variant in variants else sorted(variants)[0]
+    if winner == LIBRARY_FORM:
+        return library_law(lib, records, variants, law, validation, selection, default_variant, seed, params_doc)
+    form = get_form(winner)
+    laws = {m: PerformanceLaw(winner, n_bootstrap=law.n_bootstrap, **fit_kw).fit(
+        table.n_layers, table.d_model, table.data, table.metrics[m]) for m in metrics}
     # Interval width uses the larger of in-sample scatter and held-out RMSE: in-sample alone is too optimistic.
     noise = {}
     for m in metrics:
@@ -118,7 +135,7 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
                       "description": "D in the law: this key of each variant's entropy.json"},
         "validation": validation,
         "variants": variants,
-        "default_variant": default_variant if default_variant in variants else sorted(variants)[0],
+        "default_variant": default_variant,
         "runs": records,
         "training_protocol": {"backbone": recipe["backbone"], "split": law.split, "evaluation": PROTOCOL,
                               "train": recipe, "seed": seed},
@@ -127,6 +144,20 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
     for m in metrics:
         validation["scale_extrapolation"][m]["coverage95"] = heldout_coverage(
             doc, table, m, law.holdout_fraction, law.n_bootstrap, fit_kw)
+    return doc
+
+
+def library_law(lib, records: list[dict], variants: dict, law: LawConfig, validation: dict, selection: dict,
+                variant: str, seed: int, params_doc: dict | None) -> dict:
+    """The winning library form's law.json: ``variant`` calibrated on all of its runs. The library form describes
+    one dataset, so the other variants' runs took part in the selection only."""
+    doc = calibrated_law(lib, variant, variants[variant], [r for r in records if r["variant"] == variant], law.metrics)
+    doc["training_protocol"].update({"split": law.split, "evaluation": PROTOCOL, "seed": seed})
+    doc["calibration"]["note"] = (f"variant {variant!r} calibrated on its {doc['calibration']['n_runs']} runs; "
+                                  f"the runs of {', '.join(sorted(set(variants) - {variant})) or 'no other variant'} "
+                                  "took part in the form's selection only")
+    doc.update({"schema_version": SCHEMA_VERSION, "runner_up": selection["runner_up"], "validation": validation,
+                "provenance": provenance_record(params_doc)})
     return doc
 
 

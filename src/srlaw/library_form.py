@@ -1,0 +1,139 @@
+"""The law library's form as a candidate of the pipeline's ``fit`` stage (``law.forms: [..., shared_power]``).
+
+Its shape — depth term, curvature prior, noise and misfit — comes from the released library
+(``artifacts/laws/index.json``); each data variant's level is calibrated on that variant's own runs, exactly as
+``srlaw calibrate`` calibrates a new dataset on its K runs. It is judged like the direct forms, on the same points:
+calibrated on the scale split's small runs and scored on the larger ones, with the predictor's own intervals;
+for leave-one-variant-out, a variant is predicted from its data scores alone (zero runs). When the pipeline's data
+is a library dataset, the library fitted without that dataset is used throughout: the shape must not have seen
+the runs it is judged on. The shape holds for the library's recipe alone, so runs of another recipe are refused.
+
+A law of this form describes one dataset: when it wins, the shipped law is the default variant's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from srlaw.errors import LawFitError, SrlawError
+from srlaw.law_fit import RunTable, prediction_errors, regret_summary
+from srlaw.law_forms import r_squared
+from srlaw.law_library import calibrate, law_document, probe_of
+from srlaw.library_index import LIBRARY_INDEX, fits_without, load_library, recipe_differences
+
+LIBRARY_FORM = "shared_power"
+RUN_KEYS = ("n_layers", "d_model", "params_non_embedding", "params_total")
+
+
+@dataclass
+class Library:
+    """The library as one pipeline uses it: the fits (with its own dataset left out), recipe and index entry."""
+
+    fits: dict
+    recipe_name: str
+    index: dict
+    left_out: list
+    path: Path
+
+    def describe(self) -> dict:
+        from srlaw.provenance import sha256_file
+        return {"index": self.path.as_posix(), "index_sha256": sha256_file(self.path), "recipe": self.recipe_name,
+                "left_out": list(self.left_out)}
+
+
+def open_library(variants: dict, train: dict, split: str, path: Path = LIBRARY_INDEX) -> Library:
+    """The library for runs of ``variants`` trained with ``train``; LawFitError naming why it does not apply."""
+    try:
+        fits, recipe_name, index = load_library(path)
+        without, left_out = fits_without(index, [v["content_hash"] for v in variants.values()], path)
+    except SrlawError as e:
+        raise LawFitError(str(e)) from None
+    if split != "test":
+        raise LawFitError(f"law.split = {split!r}: the library's levels describe the test split")
+    diff = recipe_differences(train, recipe_name)
+    if diff:
+        raise LawFitError(f"the runs trained with {'; '.join(diff)}: the library's shape holds for its recipe "
+                          f"{recipe_name!r} alone")
+    return Library(without or fits, recipe_name, index, left_out, Path(path))
+
+
+def calibrated_law(lib: Library, name: str, info: dict, runs: list[dict], metrics) -> dict:
+    """The law.json document of variant ``name`` (``info``: its entry of the fit stage's variants) calibrated on
+    ``runs`` (no runs: from its data scores alone)."""
+    scores = info["scores"]
+    fits = {m: lib.fits[m] for m in metrics}
+    runs = [{k: r[k] for k in (*RUN_KEYS, *metrics) if k in r} for r in runs]
+    calibs = {m: calibrate(fits[m], probe_of(scores, m), int(scores["n_users"]), runs) for m in metrics}
+    dataset = {"name": name, "content_hash": info["content_hash"], "probe": probe_of(scores, "ndcg@10"),
+               "n_users": int(scores["n_users"]), "n_items": int(info["n_items"]), "scores": scores}
+    return law_document(fits, calibs, dataset, lib.recipe_name, runs, unstable=lib.index.get("unstable", []),
+                        collapse=lib.index.get("collapse", []))
+
+
+def _predict(lib: Library, table: RunTable, records: list[dict], variants: dict, metric: str, fit_rows) -> tuple:
+    """Value, lower and upper for every row of ``table``, each variant calibrated on its rows in ``fit_rows``."""
+    from srlaw.predictor import Law
+    value, lower, upper = (np.full(len(table), np.nan) for _ in range(3))
+    for v in sorted(set(table.variant.tolist())):
+        rows = table.variant == v
+        law = Law(calibrated_law(lib, v, variants[v], [records[i] for i in np.flatnonzero(rows & fit_rows)],
+                                 [metric]), source=f"{LIBRARY_FORM} calibrated on {v}")
+        p = law.predict(table.n_layers[rows], table.d_model[rows], metric, warn=False)
+        value[rows], lower[rows], upper[rows] = p.value, p.lower, p.upper
+    return value, lower, upper
+
+
+def scale_extrapolation(lib: Library, table: RunTable, records, variants, metric: str, fraction: float) -> dict:
+    """Calibrated on each variant's runs with <= ``fraction`` of the largest non-embedding parameter count (the
+    direct forms' split), scored on the larger ones: errors, advise regret, and the 95 % intervals' coverage."""
+    small = table.params_non_embedding <= fraction * table.params_non_embedding.max()
+    if small.all() or not small.any():
+        raise LawFitError(f"scale extrapolation with fraction={fraction}: no runs on one side of the split")
+    value, lower, upper = _predict(lib, table, records, variants, metric, small)
+    big = ~small
+    y = table.metrics[metric]
+    out = prediction_errors(y[big], value[big])
+    out["regret"] = regret_summary(table, metric, value, big)
+    inside = (lower[big] <= y[big]) & (y[big] <= upper[big])
+    out.update({"fraction": fraction, "fit_params_max": float(table.params_non_embedding[small].max()),
+                "n_fit": int(small.sum()),
+                "coverage95": {"coverage": float(inside.mean()), "n": int(big.sum()),
+                               "mean_width": float(np.mean(upper[big] - lower[big])),
+                               "note": "the predictor's intervals of each variant's law calibrated on its small runs"},
+                "points": [{"variant": str(v), "n_layers": int(n), "d_model": int(d), "observed": float(o),
+                            "predicted": float(p), "lower": float(lo), "upper": float(hi)}
+                           for v, n, d, o, p, lo, hi in zip(table.variant[big], table.n_layers[big], table.d_model[big],
+                                                            y[big], value[big], lower[big], upper[big])]})
+    return out
+
+
+def judge(records: list[dict], variants: dict, table: RunTable, metrics, fraction: float, train: dict, split: str,
+          path: Path = LIBRARY_INDEX) -> tuple[dict, Library | None]:
+    """The form's entries for ``select_form(judged=...)`` and the library it used (None, and the reason in every
+    entry, where the library does not apply to these runs)."""
+    try:
+        lib = open_library(variants, train, split, path)
+    except LawFitError as e:
+        return {m: {"scale_extrapolation": {"error": str(e), "mape": math.inf},
+                    "leave_one_variant_out": {"skipped": str(e)}, "in_sample_r2": None} for m in metrics}, None
+    out = {}
+    none = np.zeros(len(table), bool)
+    for m in metrics:
+        entry = {}
+        try:
+            entry["scale_extrapolation"] = scale_extrapolation(lib, table, records, variants, m, fraction)
+        except LawFitError as e:
+            entry["scale_extrapolation"] = {"error": str(e), "mape": math.inf}
+        y = table.metrics[m]
+        zero_shot = _predict(lib, table, records, variants, m, none)[0]
+        entry["leave_one_variant_out"] = {
+            **prediction_errors(y, zero_shot), "note": "each variant from its data scores alone (zero runs of its own)",
+            "per_variant": {v: prediction_errors(y[table.variant == v], zero_shot[table.variant == v])
+                            for v in sorted(set(table.variant.tolist()))}}
+        entry["in_sample_r2"] = float(r_squared(y, _predict(lib, table, records, variants, m, ~none)[0]))
+        out[m] = entry
+    return out, lib
