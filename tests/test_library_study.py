@@ -346,3 +346,24 @@ def test_killing_train_stops_its_workers(tmp_path):
     worker = int(done.stdout.split()[0])
     with pytest.raises(ProcessLookupError):  # gone, not training on as an orphan
         os.kill(worker, 0)
+
+
+def test_the_larger_fit_set_scores_only_models_above_it_and_regenerates_its_committed_numbers():
+    from studies.library import extrapolate
+    from studies.library.release import library_without
+    from studies.library.store import load_store
+    from srlaw.law_library import collapse_counts, unstable_sizes
+    records, datasets = load_store()
+    name = "sports-s3rec"
+    others = [r for r in records if r["variant"] != name]
+    mine = [r for r in records if r["variant"] == name]
+    got = extrapolate.larger_fit_set(mine, datasets[name], library_without(records, datasets, name),
+                                     unstable_sizes(others), collapse_counts(others))
+    assert got["largest_fitted"] == max(r["params_non_embedding"] for r in mine
+                                        if r["params_non_embedding"] <= extrapolate.LARGER_FIT_MAX)
+    for me in got["metrics"].values():
+        assert all(p["factor"] > 1 for p in me["points"])
+        four = [p for p in me["points"] if p["factor"] >= 4]
+        assert me["splits"]["4-10x"]["n"] + me["splits"]["10x+"]["n"] == len(four) > 0
+    committed = json.loads((ROOT / "reports" / "extrapolation.json").read_text())["datasets"][name]["larger_fit_set"]
+    _close(got, committed)

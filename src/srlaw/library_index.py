@@ -34,7 +34,8 @@ def fits_without(lib: dict, content_hashes, index_path: Path = LIBRARY_INDEX) ->
 
     ``(None, [])`` when no dataset matches (the full fits apply). A law judged on held-out runs of data the library
     was fitted on would be judged on what its shape has already seen; the release stores each dataset's
-    leave-one-out fits for that case (``library.without``).
+    leave-one-out fits for that case (``library.without``). Matching is by data hash: another cut of a library
+    dataset (a user subsample, other filtering) is not recognised as that dataset.
     """
     from srlaw.law_library import LibraryFit
     hit = sorted(name for name, e in lib.get("laws", {}).items() if e.get("content_hash") in set(content_hashes))
