@@ -111,6 +111,22 @@ def test_library_form_competes_and_wins_on_runs_of_its_shape(tmp_path):
     assert law.predict(3, 64, "ndcg@10").value == pytest.approx(truth, rel=0.05)
 
 
+def test_a_failed_small_run_is_left_out_of_the_calibration_as_srlaw_calibrate_leaves_it(tmp_path):
+    write_index(tmp_path / "index.json")
+    level = (-2.5, 0.05, 1.1)
+    records, variants = pipeline(level, 0.07)
+    bad = next(r for r in records if (r["variant"], r["n_layers"], r["d_model"]) == ("full", 1, 32))
+    for m in METRICS:  # a false plateau: a third of what its size reaches
+        bad[m] /= 3
+    doc = fit_law(records, variants, LAW, 0, TRAIN, default_variant="full", library_index=tmp_path / "index.json")
+    assert doc["form"] == "shared_power"
+    assert [(r["n_layers"], r["d_model"]) for r in doc["calibration"]["failed_runs"]] == [(1, 32)]
+    assert doc["calibration"]["n_runs"] == 8 and "1 under half" in doc["calibration"]["note"]
+    assert doc["validation"]["scale_extrapolation"]["ndcg@10"]["mape"] < 0.05  # the small runs' fit kept its level
+    law = Law(doc, source="test")
+    assert law.predict(3, 64, "ndcg@10").value == pytest.approx(value(level, 3, 64, "ndcg@10"), rel=0.05)
+
+
 def test_a_library_dataset_is_judged_by_the_library_without_it(tmp_path):
     index = write_index(tmp_path / "index.json")
     level = LIBRARY["c"][0]

@@ -22,7 +22,7 @@ import numpy as np
 from srlaw.errors import LawFitError, SrlawError
 from srlaw.law_fit import RunTable, prediction_errors, regret_summary
 from srlaw.law_forms import r_squared
-from srlaw.law_library import calibrate, law_document, probe_of
+from srlaw.law_library import calibrate, failed_run, law_document, probe_of
 from srlaw.library_index import LIBRARY_INDEX, fits_without, load_library, recipe_differences
 
 LIBRARY_FORM = "shared_power"
@@ -63,15 +63,25 @@ def open_library(variants: dict, train: dict, split: str, path: Path = LIBRARY_I
 
 def calibrated_law(lib: Library, name: str, info: dict, runs: list[dict], metrics) -> dict:
     """The law.json document of variant ``name`` (``info``: its entry of the fit stage's variants) calibrated on
-    ``runs`` (no runs: from its data scores alone)."""
+    ``runs`` (no runs: from its data scores alone). A run under half of what the library expects at its size
+    (``failed_run``: a false plateau or a diverged stack) is left out, as ``srlaw calibrate`` leaves it out, and
+    listed in ``calibration.failed_runs``."""
     scores = info["scores"]
     fits = {m: lib.fits[m] for m in metrics}
-    runs = [{k: r[k] for k in (*RUN_KEYS, *metrics) if k in r} for r in runs]
-    calibs = {m: calibrate(fits[m], probe_of(scores, m), int(scores["n_users"]), runs) for m in metrics}
+    n_users = int(scores["n_users"])
+    judge_by = "ndcg@10" if "ndcg@10" in metrics else metrics[0]
+    used, failed = [], []
+    for r in runs:
+        r = {k: r[k] for k in (*RUN_KEYS, *metrics) if k in r}
+        share = failed_run(fits[judge_by], probe_of(scores, judge_by), n_users, r)
+        (used if share is None else failed).append(r if share is None else {**r, "share_of_expected": share})
+    calibs = {m: calibrate(fits[m], probe_of(scores, m), n_users, used) for m in metrics}
     dataset = {"name": name, "content_hash": info["content_hash"], "probe": probe_of(scores, "ndcg@10"),
-               "n_users": int(scores["n_users"]), "n_items": int(info["n_items"]), "scores": scores}
-    return law_document(fits, calibs, dataset, lib.recipe_name, runs, unstable=lib.index.get("unstable", []),
-                        collapse=lib.index.get("collapse", []))
+               "n_users": n_users, "n_items": int(info["n_items"]), "scores": scores}
+    doc = law_document(fits, calibs, dataset, lib.recipe_name, used, unstable=lib.index.get("unstable", []),
+                       collapse=lib.index.get("collapse", []))
+    doc["calibration"]["failed_runs"] = failed
+    return doc
 
 
 def _predict(lib: Library, table: RunTable, records: list[dict], variants: dict, metric: str, fit_rows) -> tuple:

@@ -153,7 +153,10 @@ def library_law(lib, records: list[dict], variants: dict, law: LawConfig, valida
     one dataset, so the other variants' runs took part in the selection only."""
     doc = calibrated_law(lib, variant, variants[variant], [r for r in records if r["variant"] == variant], law.metrics)
     doc["training_protocol"].update({"split": law.split, "evaluation": PROTOCOL, "seed": seed})
-    doc["calibration"]["note"] = (f"variant {variant!r} calibrated on its {doc['calibration']['n_runs']} runs; "
+    failed = len(doc["calibration"]["failed_runs"])
+    doc["calibration"]["note"] = (f"variant {variant!r} calibrated on its {doc['calibration']['n_runs']} runs"
+                                  + (f" ({failed} under half of what the library expects left out)" if failed else "")
+                                  + "; "
                                   f"the runs of {', '.join(sorted(set(variants) - {variant})) or 'no other variant'} "
                                   "took part in the form's selection only")
     doc.update({"schema_version": SCHEMA_VERSION, "runner_up": selection["runner_up"], "validation": validation,
