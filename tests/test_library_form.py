@@ -109,6 +109,12 @@ def test_library_form_competes_and_wins_on_runs_of_its_shape(tmp_path):
     law = Law(doc, source="test")
     truth = value((-2.5, 0.05, 1.1), 3, 64, "ndcg@10")
     assert law.predict(3, 64, "ndcg@10").value == pytest.approx(truth, rel=0.05)
+    from srlaw.law_report import write_report
+    write_report(doc, tmp_path / "law")  # the fit stage's report reads a law of this form as any other
+    text = (tmp_path / "law" / "report.md").read_text()
+    assert "# Performance law — `shared_power`" in text
+    assert "Coverage: the predictor's intervals of each variant's law calibrated on its small runs." in text
+    assert "the runs of users50 took part in the form's selection only" in text
 
 
 def test_a_failed_small_run_is_left_out_of_the_calibration_as_srlaw_calibrate_leaves_it(tmp_path):

@@ -247,10 +247,12 @@ def write_report(law: dict, out_dir) -> list[Path]:
         lines.append(f"| {m} | {pct(se.get('mape'))} | {se.get('max_abs_error', float('nan')):.4f} | {covered} | "
                      f"{regret} | {floor} | {pct(lovo.get('mape'))} | {'n/a' if r2 is None else f'{r2:.3f}'} |")
     se0 = v["scale_extrapolation"][metrics[0]]
+    coverage = se0.get("coverage95", {}).get("note") or ("the form refitted with bootstrap on those runs alone, its "
+                                                           "95 % intervals (bootstrap spread and the small runs' "
+                                                           "scatter) at the held-out ones")
     lines += ["", f"Scale extrapolation: fitted on runs with ≤ {100 * se0.get('fraction', 0):.0f} % of the largest "
                   f"non-embedding parameter count ({se0.get('n_fit', '?')} runs), scored on the {se0.get('n', '?')} larger ones. "
-                  "Coverage: the form refitted with bootstrap on those runs alone, its 95 % intervals (bootstrap "
-                  "spread and the small runs' scatter) at the held-out ones. Regret: each held-out size as a "
+                  f"Coverage: {coverage}. Regret: each held-out size as a "
                   "parameter budget, every run of the variant within it a candidate; the observed metric of the "
                   "one the small-run fit predicts best, short of the best observed (0: as good as hindsight; "
                   "one seed per configuration, so seed noise is part of it). Noise floor: an upper bound on one "

@@ -74,7 +74,10 @@ def calibrated_law(lib: Library, name: str, info: dict, runs: list[dict], metric
     for r in runs:
         r = {k: r[k] for k in (*RUN_KEYS, *metrics) if k in r}
         share = failed_run(fits[judge_by], probe_of(scores, judge_by), n_users, r)
-        (used if share is None else failed).append(r if share is None else {**r, "share_of_expected": share})
+        if share is None:
+            used.append(r)
+        else:
+            failed.append({**r, "share_of_expected": share})
     calibs = {m: calibrate(fits[m], probe_of(scores, m), n_users, used) for m in metrics}
     dataset = {"name": name, "content_hash": info["content_hash"], "probe": probe_of(scores, "ndcg@10"),
                "n_users": n_users, "n_items": int(info["n_items"]), "scores": scores}
