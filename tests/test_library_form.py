@@ -28,11 +28,12 @@ TRAIN = recipe("library").to_dict()
 
 def value(level, n, d, metric):
     mu, a, beta = level
-    return math.exp(mu + (0.5 if metric == "hr@10" else 0.0) - a * ((d / 64) ** -beta + SHAPE["w"] * n ** -SHAPE["gamma"]))
+    h = (d / 64) ** -beta + SHAPE["w"] * n ** -SHAPE["gamma"]
+    return math.exp(mu + (0.5 if metric == "hr@10" else 0.0) - a * h)
 
 
-def probes(name, probe):
-    return {"markov_ndcg@10": probe, "markov_hr@10": probe * 1.6, "n_users": LIBRARY[name][2] if name in LIBRARY else 5000}
+def probes(probe):
+    return {"markov_ndcg@10": probe, "markov_hr@10": probe * 1.6}
 
 
 def write_index(path, names=tuple(LIBRARY)):
@@ -43,7 +44,7 @@ def write_index(path, names=tuple(LIBRARY)):
     users = {k: LIBRARY[k][2] for k in names}
 
     def fits(recs):
-        return {m: fit_library(recs, m, {k: probes(k, LIBRARY[k][1])[f"markov_{m}"] for k in names}, users,
+        return {m: fit_library(recs, m, {k: probes(LIBRARY[k][1])[f"markov_{m}"] for k in names}, users,
                                misfit=False).to_dict() for m in METRICS}
     index = {"library": {"recipe_name": "library", "fits": fits(recs), "unstable": [], "collapse": [],
                          "laws": {k: {"content_hash": k * 64} for k in names},
@@ -59,7 +60,8 @@ def pipeline(level, probe, n_users=5000, hashes=("f" * 64, "h" * 64), seed=1):
     for (name, shift), h in zip((("full", 0.0), ("users50", -0.15)), hashes):
         lv = (level[0] + shift, *level[1:])
         variants[name] = {"content_hash": h, "data": probe, "n_items": 3000,
-                          "scores": {"markov_ndcg@10": probe * math.exp(shift), "markov_hr@10": 1.6 * probe * math.exp(shift),
+                          "scores": {"markov_ndcg@10": probe * math.exp(shift),
+                                     "markov_hr@10": 1.6 * probe * math.exp(shift),
                                      "n_users": n_users}}
         for n in (1, 2, 3):
             for d in (16, 32, 64):

@@ -3,7 +3,8 @@
     python -m studies.library.extrapolate          # reports/extrapolation.md and reports/extrapolation.json
 
 Every dataset's runs at ≤ FIT_MAX non-embedding parameters (widths 16–32, depths 1–2 and 4 × 16) are the fit set;
-(a second table: the ``library`` law on a fit set up to LARGER_FIT_MAX, 2 × 64) everything larger is held out and split by its size over the largest fitted one: [4×, 10×) and ≥ 10×. Truth is
+everything larger is held out and split by its size over the largest fitted one: [4×, 10×) and ≥ 10× (a second
+table: the ``library`` law on a fit set up to LARGER_FIT_MAX, 2 × 64). Truth is
 the seed mean (three seeds at the seeded configurations, one elsewhere); the seed-to-seed sd is reported beside
 every error. The laws (all but `library` fitted on the fit set alone):
 
@@ -145,7 +146,8 @@ def split_errors(rows: list[dict], laws) -> dict:
         for law in laws:
             ape = [abs(r[law][0] - r["observed"]) / r["observed"] for r in sel]
             inside = [r[law][1] <= r["observed"] <= r[law][2] for r in sel]
-            split[law] = {"mape": float(np.mean(ape)), "max_ape": float(np.max(ape)), "coverage": float(np.mean(inside))}
+            split[law] = {"mape": float(np.mean(ape)), "max_ape": float(np.max(ape)),
+                          "coverage": float(np.mean(inside))}
         sds = [r["seed_sd"] / r["observed"] for r in sel if r["seed_sd"] is not None]
         split["seed_sd_rel"] = float(np.median(sds)) if sds else None
         out[f"{lo}x+" if hi == math.inf else f"{lo}-{hi}x"] = split

@@ -5,8 +5,9 @@
 The index holds the shared fit per metric (depth term, each dataset's level and curvature, the prior a new
 dataset starts from, the noise model, the measured misfit), the recipe every run trained with, the calibration
 grid ``srlaw calibrate`` chooses from, one entry per released law, and per dataset the shared fit with that
-dataset left out (``without``: the pipeline's fit stage judges the library form on a library dataset with it). Each library dataset's own law
-(``artifacts/laws/library/<dataset>/``) is the library calibrated on all of that dataset's runs.
+dataset left out (``without``: the pipeline's fit stage judges the library form on a library dataset with it).
+Each library dataset's own law (``artifacts/laws/library/<dataset>/``) is the library calibrated on all of that
+dataset's runs.
 
 Each law's ``validation`` holds what the two studies measured for its dataset (``reports/extrapolation.json``:
 the ``library`` law's held-out error, interval coverage, seed sd and ``advise`` regret beyond the fit set;

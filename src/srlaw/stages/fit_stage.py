@@ -78,7 +78,8 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
                             judged=judged, **fit_kw)
     winner = selection["winner"]
     if winner == LIBRARY_FORM and lib is None:  # the only form listed, and the library does not apply
-        raise LawFitError(f"law.forms: {LIBRARY_FORM}: {judged[LIBRARY_FORM][metrics[0]]['scale_extrapolation']['error']}")
+        why = judged[LIBRARY_FORM][metrics[0]]["scale_extrapolation"]["error"]
+        raise LawFitError(f"law.forms: {LIBRARY_FORM}: {why}")
     chosen = selection["forms"][winner]["metrics"]
     validation = {
         "scale_extrapolation": {m: chosen[m]["scale_extrapolation"] for m in metrics},
