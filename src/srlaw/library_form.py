@@ -87,33 +87,32 @@ def calibrated_law(lib: Library, name: str, info: dict, runs: list[dict], metric
     return doc
 
 
-def _predict(lib: Library, table: RunTable, records: list[dict], variants: dict, metric: str, fit_rows) -> tuple:
-    """Value, lower and upper for every row of ``table``, each variant calibrated on its rows in ``fit_rows``."""
+def _predictions(lib: Library, table: RunTable, records: list[dict], variants: dict, metrics, fit_rows) -> dict:
+    """Per metric, (value, lower, upper) for every row of ``table``: each variant's law calibrated once, on its
+    rows in ``fit_rows``, for every metric (so one failed-run judgement serves them all)."""
     from srlaw.predictor import Law
-    value, lower, upper = (np.full(len(table), np.nan) for _ in range(3))
+    out = {m: tuple(np.full(len(table), np.nan) for _ in range(3)) for m in metrics}
     for v in sorted(set(table.variant.tolist())):
         rows = table.variant == v
         law = Law(calibrated_law(lib, v, variants[v], [records[i] for i in np.flatnonzero(rows & fit_rows)],
-                                 [metric]), source=f"{LIBRARY_FORM} calibrated on {v}")
-        p = law.predict(table.n_layers[rows], table.d_model[rows], metric, warn=False)
-        value[rows], lower[rows], upper[rows] = p.value, p.lower, p.upper
-    return value, lower, upper
+                                 metrics), source=f"{LIBRARY_FORM} calibrated on {v}")
+        for m in metrics:
+            p = law.predict(table.n_layers[rows], table.d_model[rows], m, warn=False)
+            for arr, col in zip(out[m], (p.value, p.lower, p.upper)):
+                arr[rows] = col
+    return out
 
 
-def scale_extrapolation(lib: Library, table: RunTable, records, variants, metric: str, fraction: float) -> dict:
-    """Calibrated on each variant's runs with <= ``fraction`` of the largest non-embedding parameter count (the
-    direct forms' split), scored on the larger ones: errors, advise regret, and the 95 % intervals' coverage."""
-    small = table.params_non_embedding <= fraction * table.params_non_embedding.max()
-    if small.all() or not small.any():
-        raise LawFitError(f"scale extrapolation with fraction={fraction}: no runs on one side of the split")
-    value, lower, upper = _predict(lib, table, records, variants, metric, small)
+def scale_extrapolation(table: RunTable, metric: str, small, prediction) -> dict:
+    """Errors on the rows not in ``small`` of ``prediction`` (value, lower, upper) from each variant's law
+    calibrated on its ``small`` rows: MAPE, advise regret, and the 95 % intervals' coverage."""
+    value, lower, upper = prediction
     big = ~small
     y = table.metrics[metric]
     out = prediction_errors(y[big], value[big])
     out["regret"] = regret_summary(table, metric, value, big)
     inside = (lower[big] <= y[big]) & (y[big] <= upper[big])
-    out.update({"fraction": fraction, "fit_params_max": float(table.params_non_embedding[small].max()),
-                "n_fit": int(small.sum()),
+    out.update({"fit_params_max": float(table.params_non_embedding[small].max()), "n_fit": int(small.sum()),
                 "coverage95": {"coverage": float(inside.mean()), "n": int(big.sum()),
                                "mean_width": float(np.mean(upper[big] - lower[big])),
                                "note": "the predictor's intervals of each variant's law calibrated on its small runs"},
@@ -127,26 +126,32 @@ def scale_extrapolation(lib: Library, table: RunTable, records, variants, metric
 def judge(records: list[dict], variants: dict, table: RunTable, metrics, fraction: float, train: dict, split: str,
           path: Path = LIBRARY_INDEX) -> tuple[dict, Library | None]:
     """The form's entries for ``select_form(judged=...)`` and the library it used (None, and the reason in every
-    entry, where the library does not apply to these runs)."""
+    entry, where the library does not apply to these runs).
+
+    Scale extrapolation: calibrated on each variant's runs with <= ``fraction`` of the largest non-embedding
+    parameter count (the direct forms' split), scored on the larger ones."""
+    metrics = list(metrics)
     try:
         lib = open_library(variants, train, split, path)
     except LawFitError as e:
         return {m: {"scale_extrapolation": {"error": str(e), "mape": math.inf},
                     "leave_one_variant_out": {"skipped": str(e)}, "in_sample_r2": None} for m in metrics}, None
-    out = {}
+    small = table.params_non_embedding <= fraction * table.params_non_embedding.max()
+    split_error = None if small.any() and not small.all() else \
+        f"scale extrapolation with fraction={fraction}: no runs on one side of the split"
     none = np.zeros(len(table), bool)
+    scaled = None if split_error else _predictions(lib, table, records, variants, metrics, small)
+    zero_shot = _predictions(lib, table, records, variants, metrics, none)
+    in_sample = _predictions(lib, table, records, variants, metrics, ~none)
+    out = {}
     for m in metrics:
-        entry = {}
-        try:
-            entry["scale_extrapolation"] = scale_extrapolation(lib, table, records, variants, m, fraction)
-        except LawFitError as e:
-            entry["scale_extrapolation"] = {"error": str(e), "mape": math.inf}
         y = table.metrics[m]
-        zero_shot = _predict(lib, table, records, variants, m, none)[0]
-        entry["leave_one_variant_out"] = {
-            **prediction_errors(y, zero_shot), "note": "each variant from its data scores alone (zero runs of its own)",
-            "per_variant": {v: prediction_errors(y[table.variant == v], zero_shot[table.variant == v])
-                            for v in sorted(set(table.variant.tolist()))}}
-        entry["in_sample_r2"] = float(r_squared(y, _predict(lib, table, records, variants, m, ~none)[0]))
-        out[m] = entry
+        out[m] = {"scale_extrapolation": {"error": split_error, "mape": math.inf} if split_error else
+                  {**scale_extrapolation(table, m, small, scaled[m]), "fraction": fraction},
+                  "leave_one_variant_out": {
+                      **prediction_errors(y, zero_shot[m][0]),
+                      "note": "each variant from its data scores alone (zero runs of its own)",
+                      "per_variant": {v: prediction_errors(y[table.variant == v], zero_shot[m][0][table.variant == v])
+                                      for v in sorted(set(table.variant.tolist()))}},
+                  "in_sample_r2": float(r_squared(y, in_sample[m][0]))}
     return out, lib
