@@ -120,6 +120,7 @@ def test_release_and_validation_regenerate_the_committed_library_and_report(tmp_
     _close(report["budgets"], committed_report["budgets"])  # what each --budget-share buys
     assert [b["budget_share"] for b in report["budgets"]] == list(validate.BUDGET_SHARES)
     _close(report["cut"], committed_report["cut"])  # runs cut to a compute cap
+    _close(report["subsamples"], committed_report["subsamples"])  # whole data over a quarter of its users
     assert all(r["compute_share_flops"] <= validate.CUT_SHARE * 1.01 for r in report["cut"]["results"])
     assert np.isfinite([row["mape_median"] for row in report["summary"].values()]).all()
 
@@ -168,13 +169,41 @@ def test_a_release_refuses_reports_of_another_store_and_an_excluding_release_is_
 def test_advise_says_what_the_law_measured():
     from srlaw.cli import measured_error
     doc = {"validation": {"scale_extrapolation": {"ndcg@10": {"mape": 0.087, "n": 6, "fit_params_max": 12992.0,
-                                                              "coverage95": {"coverage": 0.0, "n": 6}}},
+                                                              "coverage95": {"coverage": 0.0, "n": 6, "single_runs": {
+                                                                  "coverage": 0.15, "n": 20}}}},
                           "leave_one_dataset_out": {"k": 1, "ndcg@10": {"mape_median": 0.045, "mape_worst": 0.09,
                                                                          "coverage": 1.0}}}}
     lines = measured_error(doc, "ndcg@10")
-    assert "MAPE 8.7 %" in lines[0] and "12,992" in lines[0] and "covered 0.0 %" in lines[0]
+    assert "MAPE 8.7 %" in lines[0] and "12,992" in lines[0]
+    assert "covered 0.0 % of seed means, 15.0 % of single runs" in lines[0]
     assert "1 run(s)" in lines[1] and "median 4.5 %, worst 9.0 %" in lines[1]
+    assert "covered 100.0 % of seed means (not measured" in lines[1]  # an older law: no single-run coverage
     assert measured_error(doc, "hr@10") == []  # nothing measured for that metric: nothing claimed
+
+
+def test_coverage_counts_seed_means_and_each_seeds_run_against_the_one_run_interval():
+    from studies.library.extrapolate import split_errors
+    # at 5x the mean 0.10 sits inside [0.09, 0.11], two of its three runs outside; at 12x all inside
+    rows = [{"factor": 5.0, "observed": 0.10, "runs": [0.08, 0.10, 0.12], "seed_sd": 0.02, "law": [0.1, 0.09, 0.11]},
+            {"factor": 12.0, "observed": 0.20, "runs": [0.20], "seed_sd": None, "law": [0.21, 0.19, 0.23]}]
+    got = split_errors(rows, ("law",))
+    assert got["4-10x"]["law"]["coverage"] == 1.0
+    assert got["4-10x"]["law"]["coverage_runs"] == pytest.approx(1 / 3) and got["4-10x"]["law"]["n_runs"] == 3
+    assert got["10x+"]["law"]["coverage_runs"] == 1.0 and got["10x+"]["law"]["mape"] == pytest.approx(0.05)
+
+
+def test_a_subsample_is_compared_with_its_whole_data_on_the_configurations_both_trained():
+    def run(variant, d, seed, ndcg, seconds):
+        return {"variant": variant, "n_layers": 1, "d_model": d, "seed": seed, "ndcg@10": ndcg,
+                "train_seconds": seconds}
+    records = [run("a", 16, 0, 0.20, 100.0), run("a", 16, 1, 0.22, 100.0), run("a/users25", 16, 0, 0.10, 20.0),
+               run("a", 32, 0, 0.30, 200.0), run("a/users25", 32, 0, 0.20, 60.0),
+               run("a", 64, 0, 0.40, 400.0),  # no subsample run at 64: not compared
+               run("b/users25", 16, 0, 0.10, 10.0)]  # a subsample without its whole data: skipped
+    (got,) = validate.subsample_levels(records)
+    assert (got["dataset"], got["subsample"], got["n_configs"]) == ("a", "a/users25", 2)
+    assert (got["ratio_min"], got["ratio_max"]) == (pytest.approx(1.5), pytest.approx(2.1))
+    assert got["seconds_share_median"] == pytest.approx((0.2 + 0.3) / 2)
 
 
 def test_a_cut_run_is_the_prefix_of_its_curve_raised_by_the_gain_still_expected():

@@ -202,17 +202,27 @@ def measured_error(doc: dict, metric: str) -> list[str]:
     out = []
     se = v.get("scale_extrapolation", {}).get(metric, {})
     if se.get("mape") is not None:
-        cov = se.get("coverage95", {}).get("coverage")
+        cov = se.get("coverage95", {})
         fitted = f" (fitted on <= {se['fit_params_max']:,.0f} non-embedding params)" if "fit_params_max" in se else ""
         out.append(f"measured on {se.get('n', '?')} held-out larger models{fitted}: {metric} MAPE {pct(se['mape'])}"
-                   + (f", 95 % intervals covered {pct(cov)}" if cov is not None else ""))
+                   + _covered(cov.get("coverage"), cov.get("single_runs", {}).get("coverage")))
     lodo = v.get("leave_one_dataset_out", {})
     if metric in lodo:  # a calibrated law: the library's check of the same procedure
         row = lodo[metric]
         out.append(f"calibrating a dataset left out of the library on {lodo['k']} run(s): {metric} MAPE median "
-                   f"{pct(row['mape_median'])}, worst {pct(row['mape_worst'])}; 95 % intervals covered "
-                   f"{pct(row['coverage'])} (not measured on this input)")
+                   f"{pct(row['mape_median'])}, worst {pct(row['mape_worst'])}"
+                   + _covered(row.get("coverage"), row.get("coverage_runs")) + " (not measured on this input)")
     return out
+
+
+def _covered(seed_means, single_runs) -> str:
+    """The 95 % intervals' measured coverage, in words: of seed means and, where measured, of single runs (what an
+    interval for one run's outcome claims)."""
+    from srlaw.law_report import pct
+    if seed_means is None:
+        return ""
+    runs = f", {pct(single_runs)} of single runs" if single_runs is not None else ""
+    return f"; 95 % intervals covered {pct(seed_means)} of seed means{runs}"
 
 
 def _input_args(sp) -> None:

@@ -76,6 +76,7 @@ def _extrapolation(entry: dict, metric: str, fit_max: float) -> dict:
     pts = [p for p in me["points"] if p["factor"] >= MIN_FACTOR]
     rel = [abs(p["library"][0] / p["observed"] - 1) for p in pts]
     inside = [p["library"][1] <= p["observed"] <= p["library"][2] for p in pts]
+    inside_runs = [p["library"][1] <= v <= p["library"][2] for p in pts for v in p["runs"]]
     sds = [p["seed_sd"] / p["observed"] for p in pts if p["seed_sd"] is not None]
     return {"law": "library: the library without this dataset, this dataset calibrated on its fit-set runs",
             "fit_params_max": float(entry["largest_fitted"]), "fit_set": f"runs with <= {fit_max:,} non-embedding "
@@ -83,10 +84,13 @@ def _extrapolation(entry: dict, metric: str, fit_max: float) -> dict:
             "n": len(pts), "mape": float(np.mean(rel)) if pts else None,
             "max_rel_error": float(max(rel)) if pts else None,
             "max_abs_error": float(max(abs(p["library"][0] - p["observed"]) for p in pts)) if pts else None,
-            "coverage95": {"coverage": float(np.mean(inside)) if pts else None, "n": len(pts)},
+            "coverage95": {"coverage": float(np.mean(inside)) if pts else None, "n": len(pts),
+                           "single_runs": {"coverage": float(np.mean(inside_runs)) if pts else None,
+                                           "n": len(inside_runs)}},
             "seed_sd_rel_median": float(np.median(sds)) if sds else None,
             "splits": {k: {"n": v["n"], "mape": v["library"]["mape"], "max_rel_error": v["library"]["max_ape"],
-                           "coverage": v["library"]["coverage"], "seed_sd_rel": v["seed_sd_rel"]}
+                           "coverage": v["library"]["coverage"], "coverage_runs": v["library"]["coverage_runs"],
+                           "seed_sd_rel": v["seed_sd_rel"]}
                        for k, v in me["splits"].items()},
             "points": [{"n_layers": p["n_layers"], "d_model": p["d_model"], "factor": p["factor"],
                         "observed": p["observed"], "n_seeds": p["n_seeds"], "seed_sd": p["seed_sd"],
@@ -110,6 +114,7 @@ def law_validation(name: str, reports: dict) -> dict:
             "k": {str(r["k"]): {"calibration_runs": [[c["n_layers"], c["d_model"]] for c in r["calibration_runs"]
                                                      if c.get("used", True)],
                                 **{m: {q: r["metrics"][m][q] for q in ("mape", "max_ape", "coverage", "n_points",
+                                                                      "coverage_runs", "n_runs",
                                                                       "compute_share_flops")} for m in METRICS}}
                   for r in rows}},
         "noise_floor": {m: rows[0]["metrics"][m]["noise_floor"] for m in METRICS} if rows else {},
@@ -129,7 +134,8 @@ def library_validation(reports: dict) -> dict:
     per_k = {}
     for row in cal["summary"].values():
         per_k.setdefault(str(row["k"]), {})[row["metric"]] = {
-            q: row[q] for q in ("mape_median", "mape_worst", "coverage", "n_points", "compute_share_flops_median")}
+            q: row[q] for q in ("mape_median", "mape_worst", "coverage", "n_points", "coverage_runs", "n_runs",
+                                "compute_share_flops_median")}
     return {"leave_one_dataset_out": {"note": "each library dataset left out in turn and calibrated on K of its own "
                                               "runs (reports/calibration.md)",
                                       "datasets": len(cal["datasets"]), "k": per_k},
