@@ -121,6 +121,9 @@ def test_release_and_validation_regenerate_the_committed_library_and_report(tmp_
     assert [b["budget_share"] for b in report["budgets"]] == list(validate.BUDGET_SHARES)
     _close(report["cut"], committed_report["cut"])  # runs cut to a compute cap
     _close(report["subsamples"], committed_report["subsamples"])  # whole data over a quarter of its users
+    _close(report["source_out"], committed_report["source_out"])  # every cut of a held-out source left out
+    assert {tuple(r["left_out"]) for r in report["source_out"]["results"] if r["dataset"] == "ml-1m"} == {
+        ("ml-1m", "ml-1m/users25")}
     assert all(r["compute_share_flops"] <= validate.CUT_SHARE * 1.01 for r in report["cut"]["results"])
     assert np.isfinite([row["mape_median"] for row in report["summary"].values()]).all()
 
@@ -179,6 +182,11 @@ def test_advise_says_what_the_law_measured():
     assert "1 run(s)" in lines[1] and "median 4.5 %, worst 9.0 %" in lines[1]
     assert "covered 100.0 % of seed means (not measured" in lines[1]  # an older law: no single-run coverage
     assert measured_error(doc, "hr@10") == []  # nothing measured for that metric: nothing claimed
+    doc["validation"]["source_left_out"] = {"left_out": ["a/users25"], "regret": {"ndcg@10": {"worst": 0.389}},
+                                            "scale_extrapolation": {"ndcg@10": {"4-10x": {"mape": 0.076},
+                                                                                "10x+": {"mape": 0.097}}}}
+    lines = measured_error(doc, "ndcg@10")
+    assert "(a/users25): ndcg@10 MAPE 7.6 % at 4-10x, 9.7 % at 10x+; advise regret worst 38.9 %" in lines[1]
 
 
 def test_coverage_counts_seed_means_and_each_seeds_run_against_the_one_run_interval():
@@ -396,3 +404,25 @@ def test_the_larger_fit_set_scores_only_models_above_it_and_regenerates_its_comm
         assert me["splits"]["4-10x"]["n"] + me["splits"]["10x+"]["n"] == len(four) > 0
     committed = json.loads((ROOT / "reports" / "extrapolation.json").read_text())["datasets"][name]["larger_fit_set"]
     _close(got, committed)
+
+
+def test_every_cut_of_a_source_leaves_the_library_with_it_and_the_strict_check_regenerates():
+    from studies.library import extrapolate
+    from studies.library.plan import LIBRARY, SOURCES, same_source
+    from studies.library.release import library_without
+    from studies.library.store import load_store
+    from srlaw.law_library import collapse_counts, unstable_sizes
+    assert set(SOURCES) == set(LIBRARY)  # every library variant names its raw data
+    assert same_source("beauty-s3rec") == {"beauty-s3rec", "beauty-bert4rec", "beauty-bert4rec/users25"}
+    assert same_source("ml-100k") == {"ml-100k"}
+    records, datasets = load_store()
+    name = "sports-s3rec"
+    siblings = same_source(name) - {name}
+    fits = library_without(records, datasets, name, siblings)
+    assert not set(fits["ndcg@10"].levels) & same_source(name)  # neither the dataset nor its quarter is fitted
+    apart = [r for r in records if r["variant"] not in same_source(name)]
+    got = extrapolate.source_out([r for r in records if r["variant"] == name], datasets[name], fits,
+                                 unstable_sizes(apart), collapse_counts(apart), sorted(siblings))
+    committed = json.loads((ROOT / "reports" / "extrapolation.json").read_text())["datasets"][name]["source_out"]
+    _close(got, committed)
+    assert "source_out" not in json.loads((ROOT / "reports" / "extrapolation.json").read_text())["datasets"]["ml-100k"]

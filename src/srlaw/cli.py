@@ -206,6 +206,14 @@ def measured_error(doc: dict, metric: str) -> list[str]:
         fitted = f" (fitted on <= {se['fit_params_max']:,.0f} non-embedding params)" if "fit_params_max" in se else ""
         out.append(f"measured on {se.get('n', '?')} held-out larger models{fitted}: {metric} MAPE {pct(se['mape'])}"
                    + _covered(cov.get("coverage"), cov.get("single_runs", {}).get("coverage")))
+    so = v.get("source_left_out", {})
+    if so.get("scale_extrapolation", {}).get(metric):  # a library law: what a truly new dataset would see
+        splits = so["scale_extrapolation"][metric]
+        worst = so.get("regret", {}).get("ndcg@10", {}).get("worst")
+        out.append(f"with every other cut of its raw data out of the library too ({', '.join(so['left_out'])}): "
+                   + f"{metric} MAPE " + ", ".join(f"{pct(splits[k]['mape'])} at {k}" for k in sorted(
+                       splits, key=lambda k: float(k.split("-")[0].rstrip("x+"))))
+                   + (f"; advise regret worst {pct(worst)}" if worst is not None else ""))
     lodo = v.get("leave_one_dataset_out", {})
     if metric in lodo:  # a calibrated law: the library's check of the same procedure
         row = lodo[metric]

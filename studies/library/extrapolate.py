@@ -46,7 +46,7 @@ from srlaw.predictor import Law
 from srlaw.predictor.advisor import expected_value
 from srlaw.predictor.law import Z95
 from studies.library.extrapolation_plots import FOLDER, figure_paths, plot_error_vs_factor, plot_pred_vs_obs
-from studies.library.plan import EXTRA_SEEDS
+from studies.library.plan import EXTRA_SEEDS, same_source
 from studies.library.release import library_without
 from studies.library.store import METRICS, ROOT, report_main, store_digest
 
@@ -123,6 +123,11 @@ def evaluate(records: list[dict], datasets: dict) -> dict:
         entry["regret_library"] = regret(mine, library)
         entry["regret_library_unpriced"] = regret(mine, library, price_risk=False)
         entry["larger_fit_set"] = larger_fit_set(mine, ds, lib_fits, unstable, collapse)
+        siblings = same_source(name) - {name}
+        if siblings:  # the library a user with truly new data meets: every cut of this dataset's source left out
+            apart = [r for r in others if r["variant"] not in siblings]
+            entry["source_out"] = source_out(mine, ds, library_without(records, datasets, name, siblings),
+                                             unstable_sizes(apart), collapse_counts(apart), sorted(siblings))
         out[name] = entry
     return {"store_digest": store_digest(records), "fit_max": FIT_MAX, "larger_fit_max": LARGER_FIT_MAX,
             "fits": {m: f.to_dict() for m, f in fits.items()}, "datasets": out}
@@ -160,13 +165,27 @@ def split_errors(rows: list[dict], laws) -> dict:
     return out
 
 
+def source_out(mine: list[dict], ds: dict, lib_fits: dict, unstable, collapse, left_out: list[str]) -> dict:
+    """The ``library`` law on the main split with a library that lacks every other cut of the dataset's source."""
+    fit = [r for r in mine if r["params_non_embedding"] <= FIT_MAX]
+    p_fit = max(r["params_non_embedding"] for r in fit)
+    law = library_law(fit, ds, lib_fits, unstable, collapse)
+    return {"left_out": left_out, "metrics": library_scores(mine, law, p_fit), "regret": regret(mine, law)}
+
+
 def larger_fit_set(mine: list[dict], ds: dict, lib_fits: dict, unstable, collapse) -> dict:
     """The ``library`` law again, calibrated on every run up to :data:`LARGER_FIT_MAX` and scored at >= 4x that:
     whether the width gain a dataset keeps beyond 32 (ML-1M's) shows once the fit set reaches 64 wide."""
     fit = [r for r in mine if r["params_non_embedding"] <= LARGER_FIT_MAX]
     p_fit = max(r["params_non_embedding"] for r in fit)
     law = library_law(fit, ds, lib_fits, unstable, collapse)
-    out = {"fit_points": len(fit), "largest_fitted": p_fit, "metrics": {}}
+    return {"fit_points": len(fit), "largest_fitted": p_fit, "metrics": library_scores(mine, law, p_fit)}
+
+
+def library_scores(mine: list[dict], law: Law, p_fit: float) -> dict:
+    """Per metric, ``law`` against the seed means of every size above ``p_fit`` (collapsed seeds left out): the
+    points and their extrapolation splits."""
+    out = {}
     for m in METRICS:
         bad = {(r["n_layers"], r["d_model"], r["seed"]) for r in collapsed(mine, m)}
         truth = seed_means([r for r in mine if (r["n_layers"], r["d_model"], r["seed"]) not in bad
@@ -175,8 +194,9 @@ def larger_fit_set(mine: list[dict], ds: dict, lib_fits: dict, unstable, collaps
         for (n, d), t in sorted(truth.items(), key=lambda kv: kv[1]["P"]):
             q = law.predict(n, d, metric=m, warn=False)
             rows.append({"n_layers": n, "d_model": d, "factor": t["P"] / p_fit, "observed": t["y"],
-                         "runs": t["runs"], "n_seeds": t["n"], "seed_sd": t["sd"], "library": [float(q.value), float(q.lower), float(q.upper)]})
-        out["metrics"][m] = {"points": rows, "splits": split_errors(rows, ("library",))}
+                         "runs": t["runs"], "n_seeds": t["n"], "seed_sd": t["sd"],
+                         "library": [float(q.value), float(q.lower), float(q.upper)]})
+        out[m] = {"points": rows, "splits": split_errors(rows, ("library",))}
     return out
 
 
@@ -216,7 +236,7 @@ def summary(doc: dict, laws=LAWS + CAPPED_LAWS, part: str | None = None) -> dict
     out = {}
     for law in laws:
         for key in [f"{lo}x+" if hi == math.inf else f"{lo}-{hi}x" for lo, hi in SPLITS]:
-            cells = [me["splits"][key] for e in doc["datasets"].values()
+            cells = [me["splits"][key] for e in doc["datasets"].values() if not part or part in e
                      for me in (e[part] if part else e)["metrics"].values() if key in me["splits"]]
             if not cells:
                 continue
@@ -236,6 +256,8 @@ def table(doc: dict, laws, part: str | None = None) -> list[str]:
     head = " | ".join(f"{law} MAPE (max) | coverage" for law in laws)
     lines = [f"| dataset | metric | split | points | {head} | seed sd |", "|---" * (5 + 2 * len(laws)) + "|"]
     for name, e in doc["datasets"].items():
+        if part and part not in e:
+            continue
         for m, me in (e[part] if part else e)["metrics"].items():
             for key, s in me["splits"].items():
                 cells = [f"{pct(s[law]['mape'])} ({pct(s[law]['max_ape'])}) | {pct(s[law]['coverage'])}" for law in laws]
@@ -291,6 +313,22 @@ def markdown(doc: dict) -> str:
               *(f"| {key} | {pct(v['median_mape'])} | {pct(v['worst_mape'])} | {pct(v['coverage'])} ({v['points']}) | "
                 f"{pct(v['coverage_runs'])} ({v['runs']}) |"
                 for key, v in summary(doc, ("library",), "larger_fit_set").get("library", {}).items())]
+    apart = {n: e["source_out"] for n, e in doc["datasets"].items() if "source_out" in e}
+    lines += ["", "## The whole source left out", "",
+              "The `library` column leaves the held-out dataset out of the library, but another cut of the same raw "
+              "data may stay in (ML-1M's quarter when ML-1M is held out; the BERT4Rec cuts of Amazon Beauty when "
+              "Beauty (S3Rec) is). Here every cut of the source leaves with it — the library a user with truly new "
+              "data meets; main split (fit set ≤ 2 × 32). Datasets cut from a source of their own are as above.", "",
+              *table(doc, ("library",), "source_out"), "",
+              "| split | median MAPE | worst MAPE | coverage: seed means (points) | single runs (runs) |",
+              "|---|---|---|---|---|",
+              *(f"| {key} | {pct(v['median_mape'])} | {pct(v['worst_mape'])} | {pct(v['coverage'])} ({v['points']}) | "
+                f"{pct(v['coverage_runs'])} ({v['runs']}) |"
+                for key, v in summary(doc, ("library",), "source_out").get("library", {}).items()), "",
+              "`advise` regret with that library (NDCG@10, median / worst): " + "; ".join(
+                  f"{n} {pct(float(np.median([x['regret'] for x in e['regret']])))} / "
+                  f"{pct(max(x['regret'] for x in e['regret']))} (without {', '.join(e['left_out'])})"
+                  for n, e in apart.items()) + "."]
     lines += ["", f"![predicted against observed]({FOLDER}/pred_vs_obs.png)", "",
               "Held-out points of ML-1M, Beauty and Sports (every size above the fit set, 2–4× included): the "
               "observed seed mean with its seed-to-seed sd, the `library` and `shared` predictions with their 95 % "

@@ -21,6 +21,19 @@ EXTRA_SEEDS = (1, 2)
 LIBRARY = ("ml-latest-small", "ml-100k", "ml-1m", "beauty-s3rec", "sports-s3rec", "beauty-bert4rec",
            "ml-1m/users25", "sports-s3rec/users25", "beauty-bert4rec/users25")
 
+# the raw data each variant is cut from: a check that leaves a "new" dataset out of the library can leave out every
+# cut of its source too (the Amazon Beauty cuts of S3Rec and BERT4Rec both come from the 2014 Beauty reviews)
+SOURCES = {"ml-latest-small": "MovieLens latest-small", "ml-100k": "MovieLens 100K", "ml-1m": "MovieLens 1M",
+           "ml-1m/users25": "MovieLens 1M", "beauty-s3rec": "Amazon Beauty 2014",
+           "beauty-bert4rec": "Amazon Beauty 2014", "beauty-bert4rec/users25": "Amazon Beauty 2014",
+           "sports-s3rec": "Amazon Sports 2014", "sports-s3rec/users25": "Amazon Sports 2014"}
+
+
+def same_source(variant: str) -> frozenset[str]:
+    """Every library variant cut from ``variant``'s raw data, itself included."""
+    return frozenset(v for v, src in SOURCES.items() if src == SOURCES.get(variant)) | {variant}
+
+
 # (variant, "grid" | "seeds"): a deadline cuts the tail, so the cheap full grids and the checked datasets lead
 ORDER = (("ml-latest-small", "grid"), ("ml-100k", "grid"), ("ml-1m", "grid"), ("beauty-s3rec", "grid"),
          ("ml-1m", "seeds"), ("sports-s3rec", "grid"), ("ml-1m/users25", "grid"), ("beauty-s3rec", "seeds"),

@@ -44,9 +44,9 @@ REPORTS = {"calibration": ROOT / "reports" / "calibration.json",
 MIN_FACTOR = 4  # the scale-extrapolation numbers a law carries: its held-out points at >= 4x the fit set (issue #16)
 
 
-def library_without(records: list[dict], datasets: dict, hold: str) -> dict:
-    """Per metric, the library fitted on every dataset but ``hold``."""
-    others = [r for r in records if r["variant"] != hold]
+def library_without(records: list[dict], datasets: dict, hold: str, also=()) -> dict:
+    """Per metric, the library fitted on every dataset but ``hold`` (and those in ``also``)."""
+    others = [r for r in records if r["variant"] != hold and r["variant"] not in also]
     users = {v: d["n_users"] for v, d in datasets.items()}
     return {m: fit_library(others, m, {v: probe_of(d["scores"], m) for v, d in datasets.items()}, users)
             for m in METRICS}
@@ -98,6 +98,25 @@ def _extrapolation(entry: dict, metric: str, fit_max: float) -> dict:
                        for p in pts]}
 
 
+def _source_left_out(entry: dict, cal: dict, name: str) -> dict:
+    """Both studies again with every other cut of the dataset's raw data out of the library too (empty where the
+    dataset is the only cut of its source): the numbers a user with truly new data should expect."""
+    if "source_out" not in entry:
+        return {}
+    so = entry["source_out"]
+    regret = [r["regret"] for r in so["regret"]]
+    return {"left_out": so["left_out"],
+            "scale_extrapolation": {m: {k: {"n": v["n"], "mape": v["library"]["mape"],
+                                            "max_rel_error": v["library"]["max_ape"],
+                                            "coverage": v["library"]["coverage"],
+                                            "coverage_runs": v["library"]["coverage_runs"]}
+                                        for k, v in so["metrics"][m]["splits"].items()} for m in METRICS},
+            "leave_one_dataset_out": {str(r["k"]): {m: r[f"{m}_mape"] for m in METRICS}
+                                      for r in cal["source_out"]["results"] if r["dataset"] == name},
+            "regret": {"ndcg@10": {"median": float(np.median(regret)), "worst": float(max(regret)),
+                                   "budgets": len(regret)}}}
+
+
 def law_validation(name: str, reports: dict) -> dict:
     """A library law's ``validation``: its dataset's numbers in both studies (see the module docstring)."""
     ex, cal = reports["extrapolation"], reports["calibration"]
@@ -122,6 +141,7 @@ def law_validation(name: str, reports: dict) -> dict:
                                "note": "advise's pick within each held-out size's parameter budget against the best "
                                        "observed (seed means, collapsed seeds counted), collapse risk priced",
                                "per_budget": entry["regret_library"]}} if regret else {},
+        "source_left_out": _source_left_out(entry, cal, name),
         "source": {"reports": [p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else str(p)
                                for p in map(Path, REPORTS.values())], "store_digest": ex["store_digest"]},
     }
