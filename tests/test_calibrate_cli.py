@@ -67,6 +67,11 @@ def test_a_calibrated_law_beyond_the_measured_runs_carries_the_largest_measured_
     assert calibration.library_check(lib, 5)["leave_one_dataset_out"]["k"] == 3
     assert calibration.library_check(lib, 0)["leave_one_dataset_out"]["k"] == 0
     assert calibration.library_check({**lib, "validation": {}}, 1) is None  # an index released unvalidated
+    # the stricter check (every cut of the held-out source left out) travels beside it, at the same K
+    strict = calibration.library_check(lib, 2)["leave_one_source_out"]
+    assert strict["k"] == 2 and strict["hr@10"] == lib["validation"]["leave_one_source_out"]["k"]["2"]["hr@10"]
+    older = {**lib, "validation": {"leave_one_dataset_out": lib["validation"]["leave_one_dataset_out"]}}
+    assert "leave_one_source_out" not in calibration.library_check(older, 2)
 
 
 def test_zero_runs_is_zero_shot_and_wider_than_calibrated(tmp_path, monkeypatch):

@@ -181,6 +181,10 @@ def test_advise_says_what_the_law_measured():
     assert "covered 0.0 % of seed means, 15.0 % of single runs" in lines[0]
     assert "1 run(s)" in lines[1] and "median 4.5 %, worst 9.0 %" in lines[1]
     assert "covered 100.0 % of seed means (not measured" in lines[1]  # an older law: no single-run coverage
+    doc["validation"]["leave_one_source_out"] = {"k": 1, "ndcg@10": {"mape_median": 0.056, "mape_worst": 0.076,
+                                                                     "coverage": 1.0, "coverage_runs": 0.99}}
+    assert "a dataset whose raw data the library never saw on 1 run(s): ndcg@10 MAPE median 5.6 %, worst 7.6 %" in (
+        measured_error(doc, "ndcg@10")[2])
     assert measured_error(doc, "hr@10") == []  # nothing measured for that metric: nothing claimed
     doc["validation"]["source_left_out"] = {"left_out": ["a/users25"], "regret": {"ndcg@10": {"worst": 0.389}},
                                             "scale_extrapolation": {"ndcg@10": {"4-10x": {"mape": 0.076},

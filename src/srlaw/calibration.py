@@ -112,10 +112,14 @@ def library_check(lib: dict, n_runs: int) -> dict | None:
     if not per_k:
         return None
     k = str(min(n_runs, max(int(q) for q in per_k)))
-    return {"scale_extrapolation": {}, "leave_one_variant_out": {}, "in_sample_r2": {},
-            "leave_one_dataset_out": {"note": "measured on the law library's datasets, each left out and calibrated "
-                                              f"on {k} of its own runs; not on this input", "k": int(k),
-                                      **per_k[k]}}
+    out = {"scale_extrapolation": {}, "leave_one_variant_out": {}, "in_sample_r2": {},
+           "leave_one_dataset_out": {"note": "measured on the law library's datasets, each left out and calibrated "
+                                             f"on {k} of its own runs; not on this input", "k": int(k), **per_k[k]}}
+    strict = lib["validation"].get("leave_one_source_out", {}).get("k", {})
+    if k in strict:  # the same with every cut of the held-out dataset's raw data out of the library
+        out["leave_one_source_out"] = {"note": "as leave_one_dataset_out, every cut of the held-out dataset's raw "
+                                               "data left out of the library too", "k": int(k), **strict[k]}
+    return out
 
 
 def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,

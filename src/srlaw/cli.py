@@ -214,12 +214,14 @@ def measured_error(doc: dict, metric: str) -> list[str]:
                    + f"{metric} MAPE " + ", ".join(f"{pct(splits[k]['mape'])} at {k}" for k in sorted(
                        splits, key=lambda k: float(k.split("-")[0].rstrip("x+"))))
                    + (f"; advise regret worst {pct(worst)}" if worst is not None else ""))
-    lodo = v.get("leave_one_dataset_out", {})
-    if metric in lodo:  # a calibrated law: the library's check of the same procedure
-        row = lodo[metric]
-        out.append(f"calibrating a dataset left out of the library on {lodo['k']} run(s): {metric} MAPE median "
-                   f"{pct(row['mape_median'])}, worst {pct(row['mape_worst'])}"
-                   + _covered(row.get("coverage"), row.get("coverage_runs")) + " (not measured on this input)")
+    for key, what in (("leave_one_dataset_out", "a dataset left out of the library"),
+                      ("leave_one_source_out", "a dataset whose raw data the library never saw")):
+        check = v.get(key, {})
+        if metric in check:  # a calibrated law: the library's check of the same procedure
+            row = check[metric]
+            out.append(f"calibrating {what} on {check['k']} run(s): {metric} MAPE median "
+                       f"{pct(row['mape_median'])}, worst {pct(row['mape_worst'])}"
+                       + _covered(row.get("coverage"), row.get("coverage_runs")) + " (not measured on this input)")
     return out
 
 
