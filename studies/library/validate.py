@@ -322,8 +322,11 @@ def study(records: list[dict], datasets: dict) -> dict:
         curves = {m: convergence_table([r for r in records if r["variant"] != hold], m) for m in METRICS}
         cut += [evaluate(records, datasets, hold, k, fits, convergence=curves) for k in KS if k]
         siblings = same_source(hold) - {hold}
-        source_out += [evaluate(records, datasets, hold, k, library_without(records, datasets, hold, siblings),
-                                also=siblings) for k in KS] if siblings else results[-len(KS):]
+        if siblings:  # every cut of the source out of the library; a dataset alone from its source scores as above
+            strict = library_without(records, datasets, hold, siblings)
+            source_out += [evaluate(records, datasets, hold, k, strict, also=siblings) for k in KS]
+        else:
+            source_out += results[-len(KS):]
     recipes = {d["recipe_name"] for d in datasets.values()}
     summary = summarise(results)
     budgets = [{"budget_share": share, "summary": summary if share == BUDGET_SHARE else summarise(others[share], KS[1:])}
