@@ -265,6 +265,15 @@ def table(doc: dict, laws, part: str | None = None) -> list[str]:
     return lines
 
 
+def library_splits(doc: dict, part: str) -> list[str]:
+    """Markdown rows: the ``library`` law's summary per split over the datasets' ``part`` results."""
+    return ["| split | median MAPE | worst MAPE | coverage: seed means (points) | single runs (runs) |",
+            "|---|---|---|---|---|",
+            *(f"| {key} | {pct(v['median_mape'])} | {pct(v['worst_mape'])} | {pct(v['coverage'])} ({v['points']}) | "
+              f"{pct(v['coverage_runs'])} ({v['runs']}) |"
+              for key, v in summary(doc, ("library",), part).get("library", {}).items())]
+
+
 TARGET_DATASETS = {"ml-1m": "ML-1M", "beauty-s3rec": "Beauty", "sports-s3rec": "Sports"}  # issue #16's
 
 
@@ -308,11 +317,7 @@ def markdown(doc: dict) -> str:
               "at ≥ 4× that (1 × 256 and 4 × 128 at ≈ 7.9×; 2 × 256 and 4 × 256 at ≥ 10×): whether a width gain "
               "that parts from the other datasets' only beyond 32 wide (ML-1M's) is seen from runs that reach 64.",
               "", *table(doc, ("library",), "larger_fit_set"), "",
-              "| split | median MAPE | worst MAPE | coverage: seed means (points) | single runs (runs) |",
-              "|---|---|---|---|---|",
-              *(f"| {key} | {pct(v['median_mape'])} | {pct(v['worst_mape'])} | {pct(v['coverage'])} ({v['points']}) | "
-                f"{pct(v['coverage_runs'])} ({v['runs']}) |"
-                for key, v in summary(doc, ("library",), "larger_fit_set").get("library", {}).items())]
+              *library_splits(doc, "larger_fit_set")]
     apart = {n: e["source_out"] for n, e in doc["datasets"].items() if "source_out" in e}
     lines += ["", "## The whole source left out", "",
               "The `library` column leaves the held-out dataset out of the library, but another cut of the same raw "
@@ -320,11 +325,7 @@ def markdown(doc: dict) -> str:
               "Beauty (S3Rec) is). Here every cut of the source leaves with it — the library a user with truly new "
               "data meets; main split (fit set ≤ 2 × 32). Datasets cut from a source of their own are as above.", "",
               *table(doc, ("library",), "source_out"), "",
-              "| split | median MAPE | worst MAPE | coverage: seed means (points) | single runs (runs) |",
-              "|---|---|---|---|---|",
-              *(f"| {key} | {pct(v['median_mape'])} | {pct(v['worst_mape'])} | {pct(v['coverage'])} ({v['points']}) | "
-                f"{pct(v['coverage_runs'])} ({v['runs']}) |"
-                for key, v in summary(doc, ("library",), "source_out").get("library", {}).items()), "",
+              *library_splits(doc, "source_out"), "",
               "`advise` regret with that library (NDCG@10, median / worst): " + "; ".join(
                   f"{n} {pct(float(np.median([x['regret'] for x in e['regret']])))} / "
                   f"{pct(max(x['regret'] for x in e['regret']))} (without {', '.join(e['left_out'])})"
