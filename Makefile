@@ -32,12 +32,14 @@ study: venv
 
 # The law library (issue 15): on the run store (reports/library_runs/), the leave-one-dataset-out calibration
 # report (reports/calibration.md) and the scale-extrapolation report (reports/extrapolation.md), then the release:
-# artifacts/laws/index.json and one law per dataset, each carrying its dataset's numbers from both reports.
+# artifacts/laws/index.json and one law per dataset, each carrying its dataset's numbers from both reports; last,
+# reports/targets.md and the README's targets table, read off both reports and the benchmarks' JSON.
 # Minutes on a CPU; training the store is studies/library/gpu.sh's job.
 library: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.validate
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.extrapolate >/dev/null
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.release
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.targets >/dev/null
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -16,7 +16,8 @@ def test_script_compiles(path):
     py_compile.compile(str(path), doraise=True)
 
 
-@pytest.mark.parametrize("name", ["bench_law_fit", "bench_recjpq", "bench_step_cost", "bench_time_to_quality"])
+@pytest.mark.parametrize("name", ["bench_calibrate", "bench_law_fit", "bench_recjpq", "bench_step_cost",
+                                  "bench_time_to_quality"])
 def test_training_benchmark_imports_and_shows_help(name):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--help"], capture_output=True,
                           text=True, cwd=ROOT, timeout=120)

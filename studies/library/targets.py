@@ -1,0 +1,312 @@
+"""Where issues #15 and #16 stand against their targets: one table each, read off the reports' JSON.
+
+    python -m studies.library.targets    # reports/targets.md + reports/targets.json, and the README's summary
+
+Inputs: ``reports/calibration.json`` (#15: leave one dataset out, and the whole source out), ``reports/
+extrapolation.json`` (#16: the ``library`` law beyond its fit set), ``benchmarks/results/bench_law_fit.json`` and
+``benchmarks/results/bench_calibrate.json`` (the two time targets). Nothing is measured here: every number is the
+reports', every limit is the studies' own constant (``validate.TARGETS``, ``extrapolate.TARGETS``), and a target
+whose measurement is missing says so. The README's summary table (between its ``targets`` markers) is written from
+the same rows, so the two cannot disagree (``tests/test_library_study.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from srlaw.atomic_write import write_bytes_atomic
+from srlaw.law_report import pct
+from studies.library.extrapolate import SPLITS, TARGET_DATASETS, summary
+from studies.library.extrapolate import TARGETS as EXTRAPOLATION_TARGETS
+from studies.library.store import METRICS, ROOT, write_report
+from studies.library.validate import KS, LABEL
+from studies.library.validate import TARGETS as CALIBRATION_TARGETS
+
+REPORTS = ROOT / "reports"
+BENCH = ROOT / "benchmarks" / "results"
+REPORT = REPORTS / "targets.md"
+README = ROOT / "README.md"
+MARKERS = ("<!-- targets: begin (python -m studies.library.targets writes this table) -->", "<!-- targets: end -->")
+SPLIT_KEYS = tuple(f"{lo}x+" if hi == float("inf") else f"{lo}-{hi}x" for lo, hi in SPLITS)
+SPLIT_LABEL = {"4-10x": "4–10×", "10x+": "≥ 10×"}
+CHECKS = {"summary": "one dataset out", "source_out": "whole source out"}
+
+
+class TargetsError(Exception):
+    """An input this summary cannot be read from."""
+
+
+@dataclass
+class Cell:
+    """One measured value against its limit: ``ok`` None where nothing was measured."""
+
+    text: str
+    ok: bool | None
+    value: float | None = None  # the measured number, where one ranks cells
+
+    def show(self) -> str:
+        return self.text if self.ok is None else f"{self.text} {'met' if self.ok else '**missed**'}"
+
+
+def verdict(cells: list[Cell]) -> str:
+    if any(c.ok is None for c in cells):
+        return "not measured"
+    return "met" if all(c.ok for c in cells) else "**missed**"
+
+
+def _inside(v: float, bounds) -> bool:
+    return bounds[0] <= v <= bounds[1]
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+# ---------------------------------------------------------------- issue #15
+
+def judged(v: float, ok: bool, limits) -> Cell:
+    """``v`` as a percentage, with a second decimal where one decimal would print a limit it misses (99.04 %)."""
+    text = pct(v)
+    if not ok and any(text == pct(b) for b in limits):
+        text = f"{100 * v:.2f} %"
+    return Cell(text, ok, v)
+
+
+def calibration_rows(cal: dict) -> list[dict]:
+    """Every per-K target of #15: target, check, metric, family ("mape" | "coverage" | "compute"), one cell per K."""
+    t = CALIBRATION_TARGETS
+    lo, hi = (100 * b for b in t["coverage"])
+    rows = []
+    for part, check in CHECKS.items():
+        table = cal[part] if part == "summary" else cal[part]["summary"]
+        cell = {k: {m: table[f"{m}|{k}"] for m in METRICS} for k in KS}
+        for m in METRICS:
+            for key, name in (("mape_median", "median"), ("mape_worst", "worst")):
+                rows.append({"target": f"{LABEL[m]} MAPE, {name} dataset ≤ {100 * t[key]:.0f} %", "check": check,
+                             "metric": m, "family": "mape", "stat": name,
+                             "cells": [judged(cell[k][m][key], cell[k][m][key] <= t[key], [t[key]]) for k in KS]})
+        for m in METRICS:
+            for key, what in (("coverage", "seed means"), ("coverage_runs", "single runs")):
+                rows.append({"target": f"{LABEL[m]} 95 % coverage of {what} in {lo:.0f}–{hi:.0f} %", "check": check,
+                             "metric": m, "family": key, "stat": what,
+                             "cells": [judged(cell[k][m][key], _inside(cell[k][m][key], t["coverage"]), t["coverage"])
+                                       for k in KS]})
+    share = [cal["summary"][f"ndcg@10|{k}"]["compute_share_flops_median"] for k in KS]
+    rows.append({"target": f"calibration compute ≤ {100 * t['compute_share']:.0f} % of one run of the largest "
+                           "predicted configuration (FLOPs, median dataset)", "check": CHECKS["summary"],
+                 "metric": None,
+                 "family": "compute", "stat": "median",
+                 "cells": [judged(v, v <= t["compute_share"], [t["compute_share"]]) for v in share]})
+    return rows
+
+
+def calibration_single(cal: dict, bench: dict | None) -> list[tuple[str, str, Cell]]:
+    """(target, check, cell) of #15's targets that are not per K."""
+    rows = [("≥ 90 % of the library's runs end by early stopping", "the run store",
+             Cell(f"{pct(cal['early_stopped_share'])} of {cal['n_runs']} runs", cal["early_stopped_share"] >= 0.9))]
+    if bench is None:
+        rows.append(("`srlaw calibrate --runs 3` on a Beauty-size file within 15 minutes on 2 CPU cores",
+                     "benchmarks/bench_calibrate.py",
+                     Cell("not measured (python benchmarks/bench_calibrate.py)", None)))
+    else:
+        n = bench["calibrated"]["ndcg@10"]
+        rows.append((f"`srlaw calibrate --runs {bench['runs']}` on a Beauty-size file within "
+                     f"{bench['target_minutes']:.0f} minutes on {bench['machine']['cpus']} CPU cores",
+                     "benchmarks/bench_calibrate.py",
+                     Cell(f"{bench['wall_seconds'] / 60:.1f} min ({bench['dataset']}, library without its source; "
+                          f"NDCG@10 MAPE {pct(n['mape'])} on {n['n_points']} larger sizes)",
+                          bench["wall_seconds"] <= 60 * bench["target_minutes"])))
+    return rows
+
+
+# ---------------------------------------------------------------- issue #16
+
+def extrapolation_rows(ext: dict) -> list[tuple[str, str, list[Cell], str]]:
+    """(dataset, metric, one cell per split, seed sd per split) of the ``library`` law, both checks."""
+    t = EXTRAPOLATION_TARGETS["mape"]
+    rows = []
+    for part, check in (("metrics", "one dataset out"), ("source_out", "whole source out")):
+        for name, label in TARGET_DATASETS.items():
+            e = ext["datasets"][name]
+            for m in METRICS:
+                splits = (e[part]["metrics"] if part == "source_out" else e["metrics"])[m]["splits"]
+                found = {k: splits[k]["library"]["mape"] for k in SPLIT_KEYS if k in splits}
+                cells = [judged(found[k], found[k] <= t[k], [t[k]]) if k in found else Cell("—", None)
+                         for k in SPLIT_KEYS]
+                sd = " / ".join(pct(splits[k]["seed_sd_rel"]) if splits.get(k, {}).get("seed_sd_rel") else "n/a"
+                                for k in SPLIT_KEYS)
+                rows.append((f"{label} ({check})", LABEL[m], cells, sd))
+    return rows
+
+
+def extrapolation_single(ext: dict, bench: dict | None) -> list[tuple[str, str, list[Cell]]]:
+    """(target, check, cells) of #16's pooled targets."""
+    t = EXTRAPOLATION_TARGETS
+    lo, hi = (100 * b for b in t["coverage"])
+    rows = []
+    for part, check in ((None, "one dataset out"), ("source_out", "whole source out")):
+        s = summary(ext, ("library",), part)["library"]
+        for key, what in (("coverage", "seed means"), ("coverage_runs", "single runs")):
+            rows.append((f"95 % coverage of {what} in {lo:.0f}–{hi:.0f} %, all datasets", check,
+                         [Cell(f"{SPLIT_LABEL[k]} {c.text}", c.ok, c.value) for k in SPLIT_KEYS
+                          for c in [judged(s[k][key], _inside(s[k][key], t["coverage"]), t["coverage"])]]))
+    for part, key, check in (("regret_library", None, "one dataset out"), ("source_out", "regret", "whole source out")):
+        cells = []
+        for name, label in TARGET_DATASETS.items():
+            r = ext["datasets"][name][part] if key is None else ext["datasets"][name][part][key]
+            worst = max(x["regret"] for x in r)
+            cells.append(Cell(f"{label} {pct(worst)}", worst <= t["regret"]))
+        rows.append((f"`advise` regret ≤ {100 * t['regret']:.0f} % NDCG@10, worst budget", check, cells))
+    rows.append((f"fitting every form, bootstrap included, on a 50-run table ≤ {t['fit_seconds']:.0f} s on 2 cores",
+                 "benchmarks/bench_law_fit.py",
+                 [Cell("not measured (python benchmarks/bench_law_fit.py)", None)] if bench is None else
+                 [Cell(f"{bench['parallel_wall_seconds']:.0f} s on {bench['workers']} processes",
+                       bench["parallel_wall_seconds"] <= t["fit_seconds"])]))
+    return rows
+
+
+# ---------------------------------------------------------------- the documents
+
+def build(cal: dict, ext: dict, bench_fit: dict | None, bench_cal: dict | None) -> dict:
+    return {"calibration": {"per_k": [{**r, "cells": [c.__dict__ for c in r["cells"]]} for r in calibration_rows(cal)],
+                            "other": [{"target": a, "check": b, "cell": c.__dict__}
+                                      for a, b, c in calibration_single(cal, bench_cal)]},
+            "extrapolation": {"mape": [{"dataset": a, "metric": b, "cells": [c.__dict__ for c in cs], "seed_sd": sd}
+                                       for a, b, cs, sd in extrapolation_rows(ext)],
+                              "other": [{"target": a, "check": b, "cells": [c.__dict__ for c in cs]}
+                                        for a, b, cs in extrapolation_single(ext, bench_fit)]},
+            "store_digest": cal["store_digest"]}
+
+
+def _cells(raw: list[dict]) -> list[Cell]:
+    return [Cell(**c) for c in raw]
+
+
+def markdown(doc: dict) -> str:
+    cal, ext = doc["calibration"], doc["extrapolation"]
+    mape = EXTRAPOLATION_TARGETS["mape"]
+    lines = ["# Where the law library stands against issues #15 and #16", "",
+             "Regenerate: `python -m studies.library.targets` (after `make library`; JSON beside this file). Every "
+             "number is read off [`calibration.json`](calibration.json), [`extrapolation.json`](extrapolation.json) "
+             "and the benchmarks' JSON; each report says how it was measured and why a target is missed.", "",
+             "## #15: a new dataset from K calibration runs ([`calibration.md`](calibration.md))", "",
+             "Each library dataset left out and calibrated on K of its runs, scored on its sizes wider than those "
+             "runs (truth: seed mean); *whole source out* leaves every cut of its raw data out of the library too.",
+             "", "| target | check | " + " | ".join(f"K = {k}" for k in KS) + " |", "|---|---|" + "---|" * len(KS)]
+    for r in cal["per_k"]:
+        lines.append(f"| {r['target']} | {r['check']} | " + " | ".join(c.show() for c in _cells(r["cells"])) + " |")
+    lines += ["", "| target | check | measured | verdict |", "|---|---|---|---|"]
+    for r in cal["other"]:
+        c = Cell(**r["cell"])
+        lines.append(f"| {r['target']} | {r['check']} | {c.text} | {verdict([c])} |")
+    lines += ["", "## #16: the `library` law beyond its fit set ([`extrapolation.md`](extrapolation.md))", "",
+              "Each dataset calibrated on its runs up to 2 × 32 with the library fitted on the other datasets (or "
+              "without its whole source), scored on larger sizes by their factor over the largest fitted one "
+              "(truth: seed mean); seed sd: the median seed-to-seed sd of the held-out sizes.", "",
+              "| dataset (check) | metric | " + " | ".join(f"{SPLIT_LABEL[k]}: MAPE ≤ {100 * mape[k]:.0f} %"
+                                                       for k in SPLIT_KEYS) + " | seed sd |",
+              "|---|---|" + "---|" * len(SPLIT_KEYS) + "---|"]
+    for r in ext["mape"]:
+        lines.append(f"| {r['dataset']} | {r['metric']} | " + " | ".join(c.show() for c in _cells(r["cells"]))
+                     + f" | {r['seed_sd']} |")
+    lines += ["", "| target | check | measured | verdict |", "|---|---|---|---|"]
+    for r in ext["other"]:
+        cs = _cells(r["cells"])
+        lines.append(f"| {r['target']} | {r['check']} | {'; '.join(c.text for c in cs)} | {verdict(cs)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _span(cells: list[Cell]) -> str:
+    """The cells' values as one number or a range (lowest–highest)."""
+    v = [c.value for c in cells]
+    lo, hi = min(v), max(v)
+    return cells[v.index(lo)].text if lo == hi else f"{cells[v.index(lo)].text[:-2]}–{cells[v.index(hi)].text}"
+
+
+def readme_table(doc: dict) -> str:
+    """The README's summary: per issue, target and check one row — #15's K = 0 apart from K = 1–3 (a range over
+    K), both metrics in one row, coverage judged on single runs (the interval claims one run's outcome)."""
+    rows = ["| issue | target | check | measured | verdict |", "|---|---|---|---|---|"]
+    per_k = doc["calibration"]["per_k"]
+    t = CALIBRATION_TARGETS
+    lo, hi = (100 * b for b in t["coverage"])
+    families = (("mape", f"MAPE: median dataset ≤ {100 * t['mape_median']:.0f} %, "
+                         f"worst ≤ {100 * t['mape_worst']:.0f} %"),
+                ("coverage_runs", f"95 % intervals cover {lo:.0f}–{hi:.0f} % of single runs"),
+                ("compute", f"calibration compute ≤ {100 * t['compute_share']:.0f} % of one run of the largest "
+                            "predicted configuration (FLOPs, median dataset)"))
+    for family, target in families:
+        for check in CHECKS.values():
+            for ks in ((0,), (1, 2, 3)):
+                mine = [r for r in per_k if r["family"] == family and r["check"] == check]
+                if not mine or (family == "compute" and ks == (0,)):
+                    continue
+                parts, misses = [], []
+                for r in mine:
+                    cs = [Cell(**c) for c in r["cells"]]
+                    pick = [cs[KS.index(k)] for k in ks]
+                    name = f"{LABEL[r['metric']]} {r['stat']}" if family == "mape" else \
+                        LABEL.get(r["metric"], r["stat"])
+                    parts.append(f"{name} {_span(pick)}")
+                    misses += [f"{name} at K = {k}" if len(ks) > 1 else name for k, c in zip(ks, pick) if not c.ok]
+                label = "K = 0" if ks == (0,) else "K = 1–3"
+                rows.append(f"| #15 | {target} | {check}, {label} | {'; '.join(parts)} | "
+                            f"{'met' if not misses else '**missed**: ' + ', '.join(misses)} |")
+    for r in doc["calibration"]["other"]:
+        c = Cell(**r["cell"])
+        rows.append(f"| #15 | {r['target']} | {r['check']} | {c.text} | {verdict([c])} |")
+    mape = EXTRAPOLATION_TARGETS["mape"]
+    for i, k in enumerate(SPLIT_KEYS):
+        for check in CHECKS.values():
+            mine = [r for r in doc["extrapolation"]["mape"] if r["dataset"].endswith(f"({check})")]
+            cs = [Cell(f"{r['dataset'].split(' (')[0]} {r['metric']} {c.text}", c.ok, c.value)
+                  for r in mine for c in _cells(r["cells"])[i:i + 1]]
+            bad = [c.text for c in cs if c.ok is False]
+            worst = max((c for c in cs if c.value is not None), key=lambda c: c.value, default=None)
+            shown = "; ".join(bad) if bad else f"worst {worst.text}" if worst else "—"
+            rows.append(f"| #16 | MAPE ≤ {100 * mape[k]:.0f} % at {SPLIT_LABEL[k]} on ML-1M, Beauty, Sports | "
+                        f"{check} | {shown} | {verdict(cs)} |")
+    for r in doc["extrapolation"]["other"]:
+        cs = _cells(r["cells"])
+        rows.append(f"| #16 | {r['target']} | {r['check']} | {'; '.join(c.text for c in cs)} | {verdict(cs)} |")
+    return "\n".join(rows) + "\n"
+
+
+def with_readme_table(text: str, table: str) -> str:
+    """``text`` (the README) with the table between :data:`MARKERS` replaced; TargetsError where they are missing."""
+    begin, end = MARKERS
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise TargetsError(f"README.md needs one {begin!r} … {end!r} pair")
+    head, rest = text.split(begin)
+    return f"{head}{begin}\n{table}{end}{rest.split(end, 1)[1]}"
+
+
+def load_doc() -> dict:
+    cal, ext = _load(REPORTS / "calibration.json"), _load(REPORTS / "extrapolation.json")
+    if cal is None or ext is None:
+        raise TargetsError("reports/calibration.json or reports/extrapolation.json is missing: run make library")
+    if cal["store_digest"] != ext["store_digest"]:
+        raise TargetsError("reports/calibration.json and reports/extrapolation.json describe different run stores: "
+                         "run make library")
+    return build(cal, ext, _load(BENCH / "bench_law_fit.json"), _load(BENCH / "bench_calibrate.json"))
+
+
+def main(argv=None) -> int:
+    try:
+        doc = load_doc()
+        readme = with_readme_table(README.read_text(), readme_table(doc))
+    except TargetsError as e:
+        print(f"targets: {e}", file=sys.stderr)
+        return 2
+    write_report(REPORT, doc, markdown(doc))
+    write_bytes_atomic(README, readme.encode())
+    print(readme_table(doc), end="")
+    print(f"wrote {REPORT} and the README's table")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
