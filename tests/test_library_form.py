@@ -173,7 +173,8 @@ def test_the_released_index_stores_a_leave_one_out_fit_per_dataset():
 
 def test_the_committed_pipeline_law_says_how_the_library_form_took_part():
     """Under another recipe the selection names every setting that kept the library form out; under the library's,
-    the law names the index it was judged with, which must be the released one (else: dvc repro -f -s fit)."""
+    the law names the index it was judged with, which must be the released one (else: dvc repro; the index is a
+    dependency of fit)."""
     from pathlib import Path
     from srlaw.config import load_params
     from srlaw.provenance import sha256_file
