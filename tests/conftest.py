@@ -24,11 +24,15 @@ def _shared_file(rel: str) -> Path:
 
 @pytest.fixture
 def repo_copy(tmp_path):
-    """A temporary copy of the project (sources, params, dvc.yaml, embedded data) with DVC initialised."""
+    """A temporary copy of the project (sources, params, dvc.yaml, embedded data) with DVC initialised: of
+    ``artifacts/`` only the law library's index, an input of the fit stage (a clone has it; the rest the pipeline
+    writes)."""
     dst = tmp_path / "repo"
     ignore = shutil.ignore_patterns(".venv", ".git", "runs", "prepared", "__pycache__", ".pytest_cache", "artifacts",
                                     ".devdata", "*.egg-info", "tmp", "cache")
     shutil.copytree(ROOT, dst, ignore=ignore)
+    (dst / "artifacts" / "laws").mkdir(parents=True)
+    shutil.copy2(ROOT / "artifacts" / "laws" / "index.json", dst / "artifacts" / "laws" / "index.json")
     return dst
 
 

@@ -12,12 +12,14 @@ from srlaw.atomic_write import write_json_atomic
 from srlaw.config import Params
 from srlaw.dataset import SequenceDataset, load_dataset
 from srlaw.errors import DataError, ExportError
+from srlaw.library_index import LIBRARY_INDEX
 from srlaw.protocol import history_and_target, left_pad, training_part
 from srlaw.provenance import file_entry, package_versions, provenance_record, sha256_file
 from srlaw.stages.data_stages import PREPARED_DIR
 from srlaw.stages.train_stage import RUNS_DIR, run_name
 
 ARTIFACTS = Path("artifacts")
+LIBRARY_FOLDER = LIBRARY_INDEX.parent.name  # artifacts/laws/: the law library's release, with its own producer
 
 
 def _run_metrics(runs_dir: Path, name: str) -> dict:
@@ -89,7 +91,11 @@ def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUN
     write_manifest(out / "law", params.to_dict())  # the law's own manifest: what Law.load verifies (and a config pins)
     write_json_atomic(out / "metrics.json", pipeline_metrics(json.loads((out / "law" / "law.json").read_text()), ref),
                       allow_nan=False)
-    return write_manifest(out, params.to_dict())
+    # artifacts/laws/ is the law library's release (make library), not this stage's output: pinning its index here
+    # would leave a stale hash whenever the library is released again without a new model
+    own = [p.relative_to(out).as_posix() for p in sorted(out.rglob("*"))
+           if p.is_file() and p.relative_to(out).parts[0] != LIBRARY_FOLDER]
+    return write_manifest(out, params.to_dict(), only=own)
 
 
 def pipeline_metrics(law: dict, ref: dict) -> dict:
