@@ -24,8 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "bench_calibrate.json"
 sys.path.insert(0, str(ROOT))  # the run store's reader and the library's release live in studies/
@@ -35,7 +33,7 @@ from srlaw.predictor import Law
 from studies.data_quality.run_study import VARIANTS
 from studies.library.plan import same_source
 from studies.library.store import METRICS, load_store
-from studies.library.validate import usable
+from studies.library.validate import scored
 
 TARGET_MINUTES = 15.0
 
@@ -63,25 +61,15 @@ def timed_run(cmd: list[str]) -> tuple[float, float]:
 
 
 def score(law: Law, runs: list[dict]) -> dict:
-    """The law's errors on ``runs`` (one dataset's store runs) larger than its largest calibration run."""
+    """The law's errors on ``runs`` (one dataset's store runs) larger than its largest calibration run, scored as
+    the calibration study scores (``validate.scored``)."""
     p_cal = max((r["params_non_embedding"] for r in law.doc["runs"]), default=0)
     out = {}
     for m in METRICS:
-        truth = {}
-        for r in usable(runs, m):
-            if r["params_non_embedding"] > p_cal:
-                truth.setdefault((r["n_layers"], r["d_model"]), []).append(r[m])
-        cfg = sorted(truth)
-        y = np.array([np.mean(truth[c]) for c in cfg])
-        pred = law.predict([c[0] for c in cfg], [c[1] for c in cfg], metric=m, warn=False)
-        ape = np.abs(pred.value - y) / y
-        single = [pred.lower[i] <= v <= pred.upper[i] for i, c in enumerate(cfg) for v in truth[c]]
-        out[m] = {"n_points": len(cfg), "mape": float(ape.mean()), "max_ape": float(ape.max()),
-                  "coverage": float(np.mean((pred.lower <= y) & (y <= pred.upper))),
-                  "coverage_runs": float(np.mean(single)), "n_runs": len(single),
-                  "points": [{"n_layers": c[0], "d_model": c[1], "observed": float(t), "predicted": float(p),
-                              "lower": float(lo), "upper": float(hi), "n_seeds": len(truth[c])}
-                             for c, t, p, lo, hi in zip(cfg, y, pred.value, pred.lower, pred.upper)]}
+        truth, cfg, y, pred, scores = scored(law, runs, m, p_cal)
+        out[m] = {**scores, "points": [{"n_layers": c[0], "d_model": c[1], "observed": float(t), "predicted": float(p),
+                                        "lower": float(lo), "upper": float(hi), "n_seeds": len(truth[c])}
+                                       for c, t, p, lo, hi in zip(cfg, y, pred.value, pred.lower, pred.upper)]}
     return out
 
 

@@ -246,7 +246,7 @@ def readme_table(doc: dict) -> str:
                     continue
                 parts, misses = [], []
                 for r in mine:
-                    cs = [Cell(**c) for c in r["cells"]]
+                    cs = _cells(r["cells"])
                     pick = [cs[KS.index(k)] for k in ks]
                     name = f"{LABEL[r['metric']]} {r['stat']}" if family == "mape" else \
                         LABEL.get(r["metric"], r["stat"])

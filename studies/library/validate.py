@@ -94,6 +94,26 @@ def cut_run(run: dict, epochs: int, convergence: dict) -> dict:
     return out
 
 
+def scored(law: Law, mine: list[dict], metric: str, p_cal: float):
+    """``law`` against one dataset's runs larger than ``p_cal`` non-embedding parameters (collapsed runs left out,
+    truth the seed mean): (runs by size, sizes, truth, prediction, {n_points, mape, max_ape, coverage, n_runs,
+    coverage_runs})."""
+    truth = {}
+    for r in usable(mine, metric):
+        if r["params_non_embedding"] > p_cal:
+            truth.setdefault((r["n_layers"], r["d_model"]), []).append(r)
+    cfg = sorted(truth)
+    y = np.array([np.mean([r[metric] for r in truth[c]]) for c in cfg])
+    pred = law.predict([c[0] for c in cfg], [c[1] for c in cfg], metric=metric, warn=False)
+    ape = np.abs(pred.value - y) / y
+    # the interval is for one run's outcome (the library's noise is fitted on single runs), so every run of a
+    # scored configuration is a point too; a seed mean scatters less than one run and is covered more often
+    inside_runs = [pred.lower[i] <= r[metric] <= pred.upper[i] for i, c in enumerate(cfg) for r in truth[c]]
+    return truth, cfg, y, pred, {"n_points": len(cfg), "mape": float(ape.mean()), "max_ape": float(ape.max()),
+                                 "coverage": float(np.mean((pred.lower <= y) & (y <= pred.upper))),
+                                 "n_runs": len(inside_runs), "coverage_runs": float(np.mean(inside_runs))}
+
+
 def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
              budget_share: float | None = BUDGET_SHARE, convergence: dict | None = None, also=()) -> dict:
     """One held-out dataset at K runs; with ``convergence`` (the other datasets' learning curves, per metric) the
@@ -137,28 +157,13 @@ def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
     law = Law(law_document(fits, calibs, ds, ds["recipe_name"], cal, unstable=unstable_sizes(others),
                            collapse=collapse_counts(others)))
     for m in METRICS:
-        truth = {}
-        for r in usable(mine, m):
-            if r["params_non_embedding"] > p_cal:
-                truth.setdefault((r["n_layers"], r["d_model"]), []).append(r)
-        cfg = sorted(truth)
-        y = np.array([np.mean([r[m] for r in truth[c]]) for c in cfg])
-        pred = law.predict([c[0] for c in cfg], [c[1] for c in cfg], metric=m, warn=False)
-        ape = np.abs(pred.value - y) / y
-        # the interval is for one run's outcome (the library's noise is fitted on single runs), so every run of a
-        # scored configuration is a point too; a seed mean scatters less than one run and is covered more often
-        at = {c: i for i, c in enumerate(cfg)}
-        runs = [(at[c], r[m]) for c in cfg for r in truth[c]]
-        inside_runs = [pred.lower[i] <= v <= pred.upper[i] for i, v in runs]
+        truth, cfg, y, pred, scores = scored(law, mine, m, p_cal)
         biggest = max(cfg, key=cost.get)
         big_run = next(r for r in truth[biggest] if r["seed"] == 0) if any(
             r["seed"] == 0 for r in truth[biggest]) else truth[biggest][0]
         flops_cal = sum(cost[(r["n_layers"], r["d_model"])] * r["epochs"] for r in spent)
         out["metrics"][m] = {
-            "n_points": len(cfg), "mape": float(ape.mean()), "max_ape": float(ape.max()),
-            "coverage": float(np.mean((pred.lower <= y) & (y <= pred.upper))),
-            "n_runs": len(runs), "coverage_runs": float(np.mean(inside_runs)),
-            "mean_interval_rel_width": float(np.mean((pred.upper - pred.lower) / pred.value)),
+            **scores, "mean_interval_rel_width": float(np.mean((pred.upper - pred.lower) / pred.value)),
             "largest_scored": {"n_layers": biggest[0], "d_model": biggest[1]},
             "compute_share_flops": flops_cal / (cost[biggest] * big_run["epochs"]),
             "compute_share_seconds": sum(r["train_seconds"] for r in spent) / big_run["train_seconds"],
