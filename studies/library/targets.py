@@ -124,8 +124,8 @@ def calibration_single(cal: dict, bench: dict | None) -> list[tuple[str, str, Ce
 
 # ---------------------------------------------------------------- issue #16
 
-def extrapolation_rows(ext: dict) -> list[tuple[str, str, list[Cell], str]]:
-    """(dataset, metric, one cell per split, seed sd per split) of the ``library`` law, both checks."""
+def extrapolation_rows(ext: dict) -> list[tuple[str, str, str, list[Cell], str]]:
+    """(dataset, check, metric, one cell per split, seed sd per split) of the ``library`` law, both checks."""
     t = EXTRAPOLATION_TARGETS["mape"]
     rows = []
     for part, check in (("metrics", "one dataset out"), ("source_out", "whole source out")):
@@ -138,7 +138,7 @@ def extrapolation_rows(ext: dict) -> list[tuple[str, str, list[Cell], str]]:
                          for k in SPLIT_KEYS]
                 sd = " / ".join(pct(splits[k]["seed_sd_rel"]) if splits.get(k, {}).get("seed_sd_rel") else "n/a"
                                 for k in SPLIT_KEYS)
-                rows.append((f"{label} ({check})", LABEL[m], cells, sd))
+                rows.append((label, check, LABEL[m], cells, sd))
     return rows
 
 
@@ -174,8 +174,8 @@ def build(cal: dict, ext: dict, bench_fit: dict | None, bench_cal: dict | None) 
     return {"calibration": {"per_k": [{**r, "cells": [c.__dict__ for c in r["cells"]]} for r in calibration_rows(cal)],
                             "other": [{"target": a, "check": b, "cell": c.__dict__}
                                       for a, b, c in calibration_single(cal, bench_cal)]},
-            "extrapolation": {"mape": [{"dataset": a, "metric": b, "cells": [c.__dict__ for c in cs], "seed_sd": sd}
-                                       for a, b, cs, sd in extrapolation_rows(ext)],
+            "extrapolation": {"mape": [{"dataset": a, "check": b, "metric": m, "cells": [c.__dict__ for c in cs],
+                                        "seed_sd": sd} for a, b, m, cs, sd in extrapolation_rows(ext)],
                               "other": [{"target": a, "check": b, "cells": [c.__dict__ for c in cs]}
                                         for a, b, cs in extrapolation_single(ext, bench_fit)]},
             "store_digest": cal["store_digest"]}
@@ -210,8 +210,8 @@ def markdown(doc: dict) -> str:
                                                        for k in SPLIT_KEYS) + " | seed sd |",
               "|---|---|" + "---|" * len(SPLIT_KEYS) + "---|"]
     for r in ext["mape"]:
-        lines.append(f"| {r['dataset']} | {r['metric']} | " + " | ".join(c.show() for c in _cells(r["cells"]))
-                     + f" | {r['seed_sd']} |")
+        shown = " | ".join(c.show() for c in _cells(r["cells"]))
+        lines.append(f"| {r['dataset']} ({r['check']}) | {r['metric']} | {shown} | {r['seed_sd']} |")
     lines += ["", "| target | check | measured | verdict |", "|---|---|---|---|"]
     for r in ext["other"]:
         cs = _cells(r["cells"])
@@ -261,8 +261,8 @@ def readme_table(doc: dict) -> str:
     mape = EXTRAPOLATION_TARGETS["mape"]
     for i, k in enumerate(SPLIT_KEYS):
         for check in CHECKS.values():
-            mine = [r for r in doc["extrapolation"]["mape"] if r["dataset"].endswith(f"({check})")]
-            cs = [Cell(f"{r['dataset'].split(' (')[0]} {r['metric']} {c.text}", c.ok, c.value)
+            mine = [r for r in doc["extrapolation"]["mape"] if r["check"] == check]
+            cs = [Cell(f"{r['dataset']} {r['metric']} {c.text}", c.ok, c.value)
                   for r in mine for c in _cells(r["cells"])[i:i + 1]]
             bad = [c.text for c in cs if c.ok is False]
             worst = max((c for c in cs if c.value is not None), key=lambda c: c.value, default=None)
