@@ -36,7 +36,7 @@ RUNS = ROOT / "benchmarks" / "runs" / "time_to_quality"
 OUT = ROOT / "benchmarks" / "results" / "bench_time_to_quality.json"
 
 from srlaw.atomic_write import write_json_atomic
-from srlaw.config import ModelConfig, ModelSettings, TrainConfig
+from srlaw.config import ModelConfig, TrainConfig
 from srlaw.run_curves import read_curve, time_to_quality
 
 DATASETS = {  # name: file, format, max_len, fixed target (valid NDCG@10) or None, published test NDCG@10 / HR@10

@@ -153,6 +153,36 @@ def test_calibrate_bad_options_fail_with_one_line(tmp_path, capsys, args, messag
     assert not out.exists()  # nothing written before the input is validated
 
 
+def test_calibrate_finds_the_library_from_any_folder_and_pins_it(tmp_path, monkeypatch, capsys):
+    from srlaw.provenance import sha256_file
+    monkeypatch.setattr(calibration, "_train", fake_train([]))
+    monkeypatch.delenv("SRLAW_LIBRARY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no artifacts/ here: the checkout's library is found
+    assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 0
+    cal = Law.load(tmp_path / "law").doc["calibration"]
+    assert Path(cal["library"]).resolve() == INDEX.resolve() and cal["library_sha256"] == sha256_file(INDEX)
+    # the embedded data is a library dataset: the calibration says so and names its whole-grid law
+    assert cal["library_dataset"]["name"] == "ml-latest-small"
+    assert Path(cal["library_dataset"]["law"]).resolve() == (INDEX.parent / "library" / "ml-latest-small").resolve()
+    assert "this is the library's dataset 'ml-latest-small'" in capsys.readouterr().err
+
+
+def test_calibrate_without_a_library_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    from srlaw import library_index
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SRLAW_LIBRARY", str(tmp_path / "gone.json"))
+    assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 2
+    assert capsys.readouterr().err.strip().endswith("gone.json: no law library (from $SRLAW_LIBRARY)")
+    monkeypatch.delenv("SRLAW_LIBRARY")
+    monkeypatch.setattr(library_index, "CHECKOUT_INDEX", tmp_path / "checkout" / "index.json")
+    assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pass --library FILE or set $SRLAW_LIBRARY" in err
+    assert not (tmp_path / "law").exists()
+    monkeypatch.setenv("SRLAW_LIBRARY", str(INDEX))  # the variable names a library: it is used
+    assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 0
+
+
 def test_bad_input_file_and_foreign_folder_are_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(calibration, "_train", fake_train([]))
     assert main(["calibrate", "--input", str(tmp_path / "missing.csv"), "--format", "movielens-csv",

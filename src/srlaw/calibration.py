@@ -18,7 +18,7 @@ from pathlib import Path
 from srlaw.atomic_write import write_json_atomic
 from srlaw.config import DataConfig, check
 from srlaw.errors import DataError, ParamsError, SrlawError
-from srlaw.library_index import LIBRARY_INDEX, METRICS, load_library
+from srlaw.library_index import METRICS, find_library, load_library
 from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
 MAX_RUNS = 6
@@ -122,18 +122,30 @@ def library_check(lib: dict, n_runs: int) -> dict | None:
     return out
 
 
+def library_dataset(lib: dict, content_hash: str, index: Path) -> dict | None:
+    """The library dataset whose prepared data hash is ``content_hash``: its name and law folder (beside the
+    ``index``); None for data the library does not hold."""
+    for name, entry in sorted(lib.get("laws", {}).items()):
+        if entry.get("content_hash") == content_hash:
+            return {"name": name, "law": (Path(index).parent / entry["law"]).as_posix()}
+    return None
+
+
 def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,
                    columns=None, delimiter=None, kcore: int = 0, max_minutes: float | None = None,
-                   budget_share: float | None = BUDGET_SHARE, library: Path = LIBRARY_INDEX) -> dict:
-    """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest."""
+                   budget_share: float | None = BUDGET_SHARE, library: Path | None = None) -> dict:
+    """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest.
+    ``library``: the index (default: :func:`srlaw.library_index.find_library`'s)."""
     from srlaw.law_library import calibrate, choose_runs, failed_run, law_document, probe_of, unconverged_gain
     from srlaw.law_schema import write_law
+    from srlaw.provenance import sha256_file
     from srlaw.stages.export_stage import write_manifest
 
     if not 0 <= runs <= MAX_RUNS:
         raise ParamsError(f"--runs {runs}: expected 0 to {MAX_RUNS}")
     if max_minutes is not None and max_minutes <= 0:
         raise ParamsError(f"--max-minutes {max_minutes}: expected a number > 0")
+    library = find_library(library)
     fits, lib_recipe, lib = load_library(library)
     recipe_name = recipe_name or lib_recipe
     if recipe_name != lib_recipe:
@@ -155,6 +167,11 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
         scores = score_dataset(ds, recipe_name)
         write_json_atomic(scores_path, scores)
     say(f"data quality: Markov-probe NDCG@10 {scores['markov_ndcg@10']:.4f}, HR@10 {scores['markov_hr@10']:.4f}")
+    known = library_dataset(lib, stats["content_hash"], library)
+    if known:
+        say(f"this is the library's dataset {known['name']!r} (the same prepared data): its law from the whole grid "
+            f"is {known['law']}; this calibration, as for new data, reads its scores and K runs (the library's "
+            "shape has seen its grid)")
 
     plan_path = work / "plan.json"
     if plan_path.is_file() and json.loads(plan_path.read_text()).get("runs_asked") == runs:
@@ -210,6 +227,7 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
     doc = law_document(fits, calibs, dataset, recipe_name, cal, unstable=lib.get("unstable", []),
                        collapse=lib.get("collapse", []), validation=library_check(lib, len(cal)))
     doc["calibration"].update({"input": str(source), "format": fmt, "kcore": kcore, "library": str(library),
+                               "library_sha256": sha256_file(library), "library_dataset": known,
                                "seconds": time.monotonic() - t0, "failed_runs": failed})
     law = write_law(out / "law.json", doc)
     write_manifest(out, {"calibrate": {"input": str(source), "runs": runs, "recipe": recipe_name}},

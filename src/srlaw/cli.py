@@ -245,7 +245,7 @@ def _input_args(sp) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from srlaw.calibration import BUDGET_SHARE, DEFAULT_RUNS, MAX_RUNS  # numpy only: fast --help
-    from srlaw.library_index import LIBRARY_INDEX
+    from srlaw.library_index import LIBRARY_ENV, LIBRARY_INDEX
     p = argparse.ArgumentParser(prog="srlaw", description="Performance laws for sequential recommenders.")
     p.add_argument("--version", action="version", version=f"srlaw {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -335,7 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--budget-share", type=float, default=BUDGET_SHARE,
                     help="calibration compute at most this share of one run of the largest configuration "
                          f"(estimated FLOPs per epoch; 0: no cap; default {BUDGET_SHARE})")
-    sp.add_argument("--library", type=Path, default=LIBRARY_INDEX, help="law library index")
+    sp.add_argument("--library", type=Path, default=None,
+                    help=f"law library index (default: ${LIBRARY_ENV}, else {LIBRARY_INDEX} here, else the one in "
+                         "the srlaw checkout)")
     sp.set_defaults(func=_cmd_calibrate)
 
     sp = sub.add_parser("advise", help="which depth and width to deploy under a target and a budget",

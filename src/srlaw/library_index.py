@@ -4,15 +4,38 @@ one dataset left out, for judging a form on data the library already holds."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from srlaw.errors import SrlawError
 
 LIBRARY_INDEX = Path("artifacts/laws/index.json")
+LIBRARY_ENV = "SRLAW_LIBRARY"
+# the checkout this package runs from (an editable install): `srlaw calibrate` finds the released library from any
+# working directory; an installed wheel has none and takes --library or $SRLAW_LIBRARY
+CHECKOUT_INDEX = Path(__file__).resolve().parents[2] / LIBRARY_INDEX
 METRICS = ("hr@10", "ndcg@10")
 # settings that say how a run executes, not what it learns: a library run on a GPU and one on a CPU are one recipe
 EXECUTION_KEYS = ("precision", "accelerator", "devices", "strategy", "num_nodes", "deterministic", "seed",
                   "num_workers", "eval_batch_size", "max_minutes", "progress_bar")
+
+
+def find_library(path: Path | str | None = None) -> Path:
+    """The library index a command reads: ``path`` when given, else ``$SRLAW_LIBRARY``, else
+    ``artifacts/laws/index.json`` under the working directory, else the one in the checkout srlaw runs from.
+    SrlawError naming every place it looked when none holds a file."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get(LIBRARY_ENV):
+        env = Path(os.environ[LIBRARY_ENV])
+        if not env.is_file():
+            raise SrlawError(f"{env}: no law library (from ${LIBRARY_ENV})")
+        return env
+    for candidate in (LIBRARY_INDEX, CHECKOUT_INDEX):
+        if candidate.is_file():
+            return candidate
+    raise SrlawError(f"no law library: neither {LIBRARY_INDEX} here nor {CHECKOUT_INDEX} exists; pass --library "
+                     f"FILE or set ${LIBRARY_ENV} (a checkout regenerates it: make library)")
 
 
 def load_library(index_path: Path = LIBRARY_INDEX):
