@@ -177,7 +177,8 @@ def test_calibrate_without_a_library_says_where_it_looked(tmp_path, monkeypatch,
     monkeypatch.setattr(library_index, "CHECKOUT_INDEX", tmp_path / "checkout" / "index.json")
     assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "pass --library FILE or set $SRLAW_LIBRARY" in err
+    assert len(err.splitlines()) == 1
+    assert "pass --library FILE or set $SRLAW_LIBRARY" in err
     assert not (tmp_path / "law").exists()
     monkeypatch.setenv("SRLAW_LIBRARY", str(INDEX))  # the variable names a library: it is used
     assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from srlaw.atomic_write import write_json_atomic
 from srlaw.config import DataConfig, check
 from srlaw.errors import DataError, ParamsError, SrlawError
-from srlaw.library_index import METRICS, find_library, load_library
+from srlaw.library_index import METRICS, datasets_with, find_library, load_library
 from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
 MAX_RUNS = 6
@@ -125,10 +125,8 @@ def library_check(lib: dict, n_runs: int) -> dict | None:
 def library_dataset(lib: dict, content_hash: str, index: Path) -> dict | None:
     """The library dataset whose prepared data hash is ``content_hash``: its name and law folder (beside the
     ``index``); None for data the library does not hold."""
-    for name, entry in sorted(lib.get("laws", {}).items()):
-        if entry.get("content_hash") == content_hash:
-            return {"name": name, "law": (Path(index).parent / entry["law"]).as_posix()}
-    return None
+    hit = datasets_with(lib, [content_hash])
+    return {"name": hit[0], "law": (Path(index).parent / lib["laws"][hit[0]]["law"]).as_posix()} if hit else None
 
 
 def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,

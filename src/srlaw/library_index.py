@@ -52,6 +52,12 @@ def load_library(index_path: Path = LIBRARY_INDEX):
         raise SrlawError(f"{path}: not a law library index ({type(e).__name__}: {e})") from None
 
 
+def datasets_with(lib: dict, content_hashes) -> list[str]:
+    """The library datasets whose prepared data hash is in ``content_hashes``, by name."""
+    hashes = set(content_hashes)
+    return sorted(name for name, e in lib.get("laws", {}).items() if e.get("content_hash") in hashes)
+
+
 def fits_without(lib: dict, content_hashes, index_path: Path = LIBRARY_INDEX) -> tuple[dict | None, list[str]]:
     """The library's fits with every dataset whose data hash is in ``content_hashes`` left out, and those names.
 
@@ -61,7 +67,7 @@ def fits_without(lib: dict, content_hashes, index_path: Path = LIBRARY_INDEX) ->
     dataset (a user subsample, other filtering) is not recognised as that dataset.
     """
     from srlaw.law_library import LibraryFit
-    hit = sorted(name for name, e in lib.get("laws", {}).items() if e.get("content_hash") in set(content_hashes))
+    hit = datasets_with(lib, content_hashes)
     if not hit:
         return None, []
     if len(hit) > 1:
