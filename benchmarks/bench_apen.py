@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-from srlaw.atomic_write import write_json_atomic
-from srlaw.dataset import build_dataset
-from srlaw.entropy import apen_per_sequence, approximate_entropy_naive, truncate_to_last
-from srlaw.readers import read_interactions
+from srlaw.core.atomic import write_json_atomic
+from srlaw.data.dataset import build_dataset
+from srlaw.data.quality import apen_per_sequence, approximate_entropy_naive, truncate_to_last
+from srlaw.data.readers import read_interactions
 
 DATA = ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt"
 

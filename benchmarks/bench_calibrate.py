@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "bench_calibrate.json"
 sys.path.insert(0, str(ROOT))  # the run store's reader and the library's release live in studies/
 
-from srlaw.atomic_write import write_json_atomic
+from srlaw.core.atomic import write_json_atomic
 from srlaw.predictor import Law
 from studies.data_quality.run_study import VARIANTS
 from studies.library.plan import same_source

@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "bench_law_fit.json"
 sys.path.insert(0, str(ROOT))  # the run store's reader lives in studies/, a package of the repository
 
-from srlaw.atomic_write import write_json_atomic
-from srlaw.config import load_params
-from srlaw.law_fit import PerformanceLaw
-from srlaw.law_learning_curve import LearningCurveLaw
-from srlaw.law_library import fit_library, probe_of
-from srlaw.law_two_stage import TwoStageLaw
+from srlaw.core.atomic import write_json_atomic
+from srlaw.pipeline.params import load_params
+from srlaw.law.fit import PerformanceLaw
+from srlaw.law.learning_curve import LearningCurveLaw
+from srlaw.library.shape import fit_library, probe_of
+from srlaw.law.two_stage import TwoStageLaw
 from studies.library.store import METRICS, STORE, load_store
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-from srlaw.atomic_write import write_json_atomic
-from srlaw.models import LastPositionScorer, ModelConfig, SequentialRecommender
-from srlaw.onnx_export import ort_session, time_call
+from srlaw.core.atomic import write_json_atomic
+from srlaw.train.models import LastPositionScorer, ModelConfig, SequentialRecommender
+from srlaw.train.onnx_export import ort_session, time_call
 
 
 def main(argv=None) -> int:

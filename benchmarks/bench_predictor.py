@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-from srlaw.atomic_write import write_json_atomic
+from srlaw.core.atomic import write_json_atomic
 
 PROBE = ("import time; t0 = time.perf_counter(); import numpy; t1 = time.perf_counter(); import srlaw.predictor; "
          "t2 = time.perf_counter(); print(t1 - t0, t2 - t1)")

@@ -32,7 +32,7 @@ SHARED = ROOT.parent / "shared" / "data"
 RUNS = ROOT / "benchmarks" / "runs" / "recjpq"
 OUT = ROOT / "benchmarks" / "results" / "bench_recjpq.json"
 
-from srlaw.config import LEGACY_RECIPE
+from srlaw.train.settings import LEGACY_RECIPE
 
 DATASETS = {  # name: (file under ../shared/data, format, max_len)
     "beauty": ("amazon-s3rec-5core/Beauty.txt", "s3rec", 50),
@@ -62,8 +62,8 @@ TRAIN = {"batch_size": 128, "lr": 1e-3, "warmup_epochs": 0.0, "patience": 5, "ma
 
 def prepared(name: str, data_root: Path, runs: Path = RUNS) -> Path | None:
     """The canonical dataset (the pipeline's reader and cleaning), cached under the runs folder."""
-    from srlaw.dataset import build_dataset, save_dataset
-    from srlaw.readers import read_interactions
+    from srlaw.data.dataset import build_dataset, save_dataset
+    from srlaw.data.readers import read_interactions
 
     rel, fmt, _ = DATASETS[name]
     src, out = data_root / rel, runs / name / "data"
@@ -78,18 +78,18 @@ def prepared(name: str, data_root: Path, runs: Path = RUNS) -> Path | None:
 
 
 def model_config(name: str, setting: str, n_items: int):
-    from srlaw.config import ModelConfig
+    from srlaw.train.settings import ModelConfig
 
     return ModelConfig(n_items=n_items, max_len=DATASETS[name][2], **{**MODEL, **SETTINGS[setting]})
 
 
 def run_one(runs: Path, name: str, setting: str, seed: int, data_dir: Path, deadline: float | None = None) -> dict:
     """Train (or resume, or read back) one run; export its best checkpoint to ONNX; the row of the table."""
-    from srlaw.atomic_write import write_json_atomic
-    from srlaw.config import TrainConfig
-    from srlaw.dataset import read_stats
-    from srlaw.onnx_export import export_onnx, load_checkpoint_model
-    from srlaw.training import train_run
+    from srlaw.core.atomic import write_json_atomic
+    from srlaw.train.settings import TrainConfig
+    from srlaw.data.dataset import read_stats
+    from srlaw.train.onnx_export import export_onnx, load_checkpoint_model
+    from srlaw.train.trainer import train_run
 
     run_dir = runs / name / setting / f"seed{seed}"
     done = run_dir / "bench.json"
@@ -149,9 +149,9 @@ def paired_latency(name: str, data_dir: Path, settings: list[str], repeats: int)
     settings' architectures freshly initialised: weights and codes do not change what a call computes."""
     import torch
 
-    from srlaw.dataset import read_stats
-    from srlaw.models import SequentialRecommender
-    from srlaw.onnx_export import onnx_bytes, ort_session
+    from srlaw.data.dataset import read_stats
+    from srlaw.train.models import SequentialRecommender
+    from srlaw.train.onnx_export import onnx_bytes, ort_session
 
     if repeats <= 0:
         return {}
@@ -181,10 +181,10 @@ def paired_step_times(name: str, data_dir: Path, settings: list[str], rounds: in
     ratio to ``full`` over the rounds: a speed ratio that machine load cannot bias."""
     import torch
 
-    from srlaw.losses import sequence_loss
-    from srlaw.models import SequentialRecommender
-    from srlaw.recjpq import assign_codes
-    from srlaw.training import SequenceDataModule
+    from srlaw.train.losses import sequence_loss
+    from srlaw.train.models import SequentialRecommender
+    from srlaw.train.recjpq import assign_codes
+    from srlaw.train.trainer import SequenceDataModule
 
     dm = SequenceDataModule(data_dir, DATASETS[name][2], TRAIN["batch_size"], 256, seed=0)
     batches = [b for _, b in zip(range(rounds + 2), dm.train_dataloader())]
@@ -228,7 +228,7 @@ def paired_step_times(name: str, data_dir: Path, settings: list[str], rounds: in
 
 def unfinished_curve(run_dir: Path) -> dict | None:
     """The validation curve of a run stopped before it converged (``run_curves.read_curve``), or None."""
-    from srlaw.run_curves import read_curve
+    from srlaw.train.curves import read_curve
 
     values = [r["val_ndcg@10"] for r in read_curve(run_dir)] if run_dir.is_dir() else []
     return {"valid_ndcg@10": values, "best_valid_ndcg@10": max(values)} if values else None
@@ -293,7 +293,7 @@ def main(argv=None) -> int:
                    help="summarise the runs already finished; train nothing (runs read mid-way or from elsewhere)")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
-    from srlaw.atomic_write import write_json_atomic
+    from srlaw.core.atomic import write_json_atomic
 
     deadline = None if args.deadline_s is None else time.time() + args.deadline_s
     data, speed = {}, {}

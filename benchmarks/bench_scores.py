@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from srlaw.atomic_write import write_json_atomic
-from srlaw.dataset import build_dataset
-from srlaw.entropy import (apen_per_sequence, conditional_entropy, lz_entropy_rate, markov_probe,
+from srlaw.core.atomic import write_json_atomic
+from srlaw.data.dataset import build_dataset
+from srlaw.data.quality import (apen_per_sequence, conditional_entropy, lz_entropy_rate, markov_probe,
                            pooled_apen, truncate_to_last)
-from srlaw.readers import read_interactions
+from srlaw.data.readers import read_interactions
 
 
 def main(argv=None) -> int:

@@ -25,11 +25,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "bench_step_cost.json"
 
-from srlaw.atomic_write import write_json_atomic
-from srlaw.config import LEGACY_RECIPE, ModelConfig
-from srlaw.models import SequentialRecommender
-from srlaw.losses import sequence_loss
-from srlaw.training import SequenceDataModule
+from srlaw.core.atomic import write_json_atomic
+from srlaw.train.settings import LEGACY_RECIPE, ModelConfig
+from srlaw.train.models import SequentialRecommender
+from srlaw.train.losses import sequence_loss
+from srlaw.train.trainer import SequenceDataModule
 
 
 BASE = "#18 recipe, plain CE, eager fp32"
@@ -105,8 +105,8 @@ def main(argv=None) -> int:
         print(f"skip: {args.raw} not found (licence-restricted data lives only in ../shared/data)")
         return 0
     else:
-        from srlaw.dataset import build_dataset, save_dataset
-        from srlaw.readers import read_interactions
+        from srlaw.data.dataset import build_dataset, save_dataset
+        from srlaw.data.readers import read_interactions
         data = Path(tempfile.mkdtemp()) / "data"
         save_dataset(build_dataset(read_interactions(args.raw, args.format))[0], data)
     dm = SequenceDataModule(data, args.max_len, args.batch_size, 512, seed=0)

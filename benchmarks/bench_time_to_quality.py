@@ -35,9 +35,9 @@ SHARED = ROOT.parent / "shared" / "data"
 RUNS = ROOT / "benchmarks" / "runs" / "time_to_quality"
 OUT = ROOT / "benchmarks" / "results" / "bench_time_to_quality.json"
 
-from srlaw.atomic_write import write_json_atomic
-from srlaw.config import ModelConfig, TrainConfig
-from srlaw.run_curves import read_curve, time_to_quality
+from srlaw.core.atomic import write_json_atomic
+from srlaw.train.settings import ModelConfig, TrainConfig
+from srlaw.train.curves import read_curve, time_to_quality
 
 DATASETS = {  # name: file, format, max_len, fixed target (valid NDCG@10) or None, published test NDCG@10 / HR@10
     "ml-1m": ("ml-1m/ml-1m.txt", "sasrec", 200, 0.173, 0.1821, 0.3152),
@@ -104,15 +104,15 @@ def prepared(name: str, data_root: Path, runs: Path = RUNS) -> Path | None:
     if not path.is_file():
         print(f"skip {name}: {path} not found (the licence forbids shipping it; it lives in ../shared/data)")
         return None
-    from srlaw.dataset import build_dataset, save_dataset
-    from srlaw.readers import read_interactions
+    from srlaw.data.dataset import build_dataset, save_dataset
+    from srlaw.data.readers import read_interactions
     ds, _ = build_dataset(read_interactions(path, fmt))
     save_dataset(ds, out)
     return out
 
 
 def configs(dataset: str, recipe: str, data_dir: Path, seed: int, max_epochs: int) -> tuple[ModelConfig, TrainConfig]:
-    from srlaw.dataset import read_stats
+    from srlaw.data.dataset import read_stats
     model, train = RECIPES[recipe][1:]
     n_items = read_stats(data_dir)["n_items"]
     cfg = ModelConfig(n_items=n_items, max_len=DATASETS[dataset][2], **BASE_MODEL, **model)
@@ -129,7 +129,7 @@ def finished(run_dir: Path, max_epochs: int) -> dict | None:
 
 
 def train(dataset: str, recipe: str, seed: int, data_dir: Path, max_epochs: int, runs: Path = RUNS) -> None:
-    from srlaw.training import train_run
+    from srlaw.train.trainer import train_run
     run_dir = runs / dataset / f"{recipe}-s{seed}"
     if finished(run_dir, max_epochs):
         return

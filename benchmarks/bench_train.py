@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-from srlaw.atomic_write import write_json_atomic
-from srlaw.models import ModelConfig, SequentialRecommender
-from srlaw.losses import sequence_loss
-from srlaw.training import SequenceDataModule
+from srlaw.core.atomic import write_json_atomic
+from srlaw.train.models import ModelConfig, SequentialRecommender
+from srlaw.train.losses import sequence_loss
+from srlaw.train.trainer import SequenceDataModule
 
 
 def naive_loss(model, inputs, targets):
@@ -57,8 +57,8 @@ def main(argv=None) -> int:
             print(f"skip: {args.raw} not found (licence-restricted data lives only in ../shared/data)")
             return 0
         import tempfile
-        from srlaw.dataset import build_dataset, save_dataset
-        from srlaw.readers import read_interactions
+        from srlaw.data.dataset import build_dataset, save_dataset
+        from srlaw.data.readers import read_interactions
         args.data = Path(tempfile.mkdtemp()) / "data"
         save_dataset(build_dataset(read_interactions(args.raw, args.format))[0], args.data)
     if not (args.data / "items.npy").is_file():

@@ -20,9 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from srlaw.atomic_write import write_json_atomic
-from srlaw.dataset import build_dataset, save_dataset
-from srlaw.readers import read_interactions
+from srlaw.core.atomic import write_json_atomic
+from srlaw.data.dataset import build_dataset, save_dataset
+from srlaw.data.readers import read_interactions
 
 SHARED = ROOT.parent / "shared" / "data"
 DATASETS = {  # name: (file, format, max_len, published HR@10, NDCG@10)
@@ -37,9 +37,9 @@ def run_one(name: str, data_root: Path, args) -> dict | None:
     if not path.is_file():
         print(f"skip {name}: {path} not found (the licence forbids shipping it; it lives in ../shared/data)")
         return None
-    from srlaw.config import ModelConfig
-    from srlaw.config import TrainConfig
-    from srlaw.training import train_run
+    from srlaw.train.settings import ModelConfig
+    from srlaw.train.settings import TrainConfig
+    from srlaw.train.trainer import train_run
 
     ds, _ = build_dataset(read_interactions(path, fmt))
     with tempfile.TemporaryDirectory() as tmp:

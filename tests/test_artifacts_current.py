@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from srlaw.provenance import code_sha256
+from srlaw.core.provenance import code_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 # what git holds of the pipeline's artifacts (the model files live in the DVC cache; the manifest pins them)

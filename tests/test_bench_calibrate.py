@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from srlaw.law_library import calibrate, collapsed, law_document, probe_of
-from srlaw.library_index import load_library
+from srlaw.library.shape import calibrate, collapsed, law_document, probe_of
+from srlaw.library.index import load_library
 from srlaw.predictor import Law
 from studies.library.store import load_store
 

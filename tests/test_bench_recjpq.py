@@ -15,8 +15,8 @@ RATINGS = ROOT / "data" / "ml-latest-small" / "ratings.csv"
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from srlaw.dataset import build_dataset, save_dataset
-    from srlaw.readers import read_interactions
+    from srlaw.data.dataset import build_dataset, save_dataset
+    from srlaw.data.readers import read_interactions
 
     out = tmp_path_factory.mktemp("bench") / "data"
     ds, _ = build_dataset(read_interactions(RATINGS, "movielens-csv"))
@@ -25,9 +25,9 @@ def data_dir(tmp_path_factory):
 
 
 def test_settings_build_their_models(data_dir):
-    from srlaw.dataset import read_stats
-    from srlaw.models import SequentialRecommender
-    from srlaw.sizing import total_params
+    from srlaw.data.dataset import read_stats
+    from srlaw.train.models import SequentialRecommender
+    from srlaw.core.sizing import total_params
 
     n_items = int(read_stats(data_dir)["n_items"])
     for setting in ("full", "full-d32", "jpq-d128-4x2048"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from srlaw import calibration
+from srlaw.library import calibrate as calibration
 from srlaw.cli import main
 from srlaw.predictor import Law
 
@@ -154,7 +154,7 @@ def test_calibrate_bad_options_fail_with_one_line(tmp_path, capsys, args, messag
 
 
 def test_calibrate_finds_the_library_from_any_folder_and_pins_it(tmp_path, monkeypatch, capsys):
-    from srlaw.provenance import sha256_file
+    from srlaw.core.provenance import sha256_file
     monkeypatch.setattr(calibration, "_train", fake_train([]))
     monkeypatch.delenv("SRLAW_LIBRARY", raising=False)
     monkeypatch.chdir(tmp_path)  # no artifacts/ here: the checkout's library is found
@@ -168,7 +168,7 @@ def test_calibrate_finds_the_library_from_any_folder_and_pins_it(tmp_path, monke
 
 
 def test_calibrate_without_a_library_says_where_it_looked(tmp_path, monkeypatch, capsys):
-    from srlaw import library_index
+    from srlaw.library import index as library_index
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SRLAW_LIBRARY", str(tmp_path / "gone.json"))
     assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 2

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from srlaw.cli import main
-from srlaw.errors import (DataError, ExportError, LawError, LawFitError, ParamsError, SrlawError,
+from srlaw.core.errors import (DataError, ExportError, LawError, LawFitError, ParamsError, SrlawError,
                           UnknownFormError)
-from srlaw.law_forms import get_form
+from srlaw.law.forms import get_form
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,10 +11,12 @@ import pytest
 import yaml
 
 from srlaw.cli import main
-from srlaw.config import (DataConfig, EntropyConfig, ExportConfig, GridConfig, JPQSettings, LawConfig, ModelSettings,
-                          TrainConfig, VariantConfig, load_params, params_from_dict)
-from srlaw.errors import ParamsError
-from srlaw.recipes import recipe
+from srlaw.data.settings import DataConfig, EntropyConfig, VariantConfig
+from srlaw.law.settings import LawConfig
+from srlaw.pipeline.params import ExportConfig, GridConfig, load_params, params_from_dict
+from srlaw.train.settings import JPQSettings, ModelSettings, TrainConfig
+from srlaw.core.errors import ParamsError
+from srlaw.train.recipes import recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -140,7 +142,7 @@ def test_cli_refuses_bad_params_before_touching_a_checkpoint(tmp_path, monkeypat
 def test_the_library_recipe_does_not_move_with_the_defaults():
     """The law library's stored runs were trained with these values, and its recipe inherits every key it does not
     name: a changed model or training default must not change what ``--recipe library`` trains. If this fails after
-    changing a default, name the old value in ``srlaw.recipes.RECIPES['library']`` (and retrain nothing)."""
+    changing a default, name the old value in ``srlaw.train.recipes.RECIPES['library']`` (and retrain nothing)."""
     r = recipe("library").to_dict()
     trains = {k: r[k] for k in ("backbone", "max_len", "n_heads", "dropout", "ffn_mult", "block", "activation",
                                 "init", "scale_embedding", "attention_dropout", "item_embedding", "batch_size", "lr",

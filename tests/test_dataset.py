@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from srlaw.dataset import (build_dataset, load_dataset, make_variant, read_stats,
+from srlaw.data.dataset import (build_dataset, load_dataset, make_variant, read_stats,
                            save_dataset)
-from srlaw.protocol import history_and_target, target_positions, training_part
-from srlaw.readers import Interactions
+from srlaw.data.protocol import history_and_target, target_positions, training_part
+from srlaw.data.readers import Interactions
 
 
 def raw(users, items, ts=None, ratings=None):
@@ -70,7 +70,7 @@ def test_failed_save_keeps_previous_output(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("srlaw.dataset.write_json_atomic", boom)  # after the arrays, inside the temporary folder
+    monkeypatch.setattr("srlaw.data.dataset.write_json_atomic", boom)  # after the arrays, inside the temporary folder
     with pytest.raises(OSError):
         save_dataset(ds, tmp_path / "d")
     assert (tmp_path / "d" / "stats.json").read_text() == before

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from srlaw.cli import main
-from srlaw.config import load_params
+from srlaw.pipeline.params import load_params
 from srlaw.predictor import Law
-from srlaw.sizing import total_params
-from srlaw.stages.describe import describe
+from srlaw.core.sizing import total_params
+from srlaw.pipeline.describe import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 RATINGS = ROOT / "data" / "ml-latest-small" / "ratings.csv"

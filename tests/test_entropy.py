@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srlaw.entropy import (apen_per_sequence, approximate_entropy, approximate_entropy_naive, conditional_entropy,
+from srlaw.data.quality import (apen_per_sequence, approximate_entropy, approximate_entropy_naive, conditional_entropy,
                            markov_probe,
                            entropy_scores, lz_entropy_rate, pooled_apen)
 

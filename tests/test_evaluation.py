@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from srlaw.protocol import KS, MISS_RANK, evaluate_scores, metric_names
+from srlaw.data.protocol import KS, MISS_RANK, evaluate_scores, metric_names
 
 
 def evaluate_naive(scores: np.ndarray, targets, histories, ks=KS) -> dict[str, float]:

@@ -18,14 +18,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from srlaw.atomic_write import atomic_directory, write_json_atomic
+from srlaw.core.atomic import atomic_directory, write_json_atomic
 from srlaw.cli import main
-from srlaw.errors import LawFitError
-from srlaw.law_forms import get_form
-from srlaw.law_schema import with_nulls_for_non_finite, write_law
+from srlaw.core.errors import LawFitError
+from srlaw.law.forms import get_form
+from srlaw.law.schema import with_nulls_for_non_finite, write_law
 from srlaw.predictor import Law, LawFileError, LawInputError, LawIntegrityError, LawSchemaError
 from srlaw.predictor.latency import fit_latency_model
-from srlaw.provenance import file_entry
+from srlaw.core.provenance import file_entry
 
 THETA = {"p_max": 0.5, "a": -2.5, "b": 0.15, "c": 0.3, "e": 0.1, "k": 2e-7}
 
@@ -274,7 +274,7 @@ def test_a_write_killed_midway_loses_nothing_and_leaves_nothing(tmp_path):
     write_json_atomic(target, {"version": 1})
     script = textwrap.dedent(f"""
         import os
-        from srlaw import atomic_write
+        from srlaw.core import atomic as atomic_write
         os.replace = lambda *a: os._exit(9)   # killed after the data is written, before the rename
         atomic_write.write_json_atomic({str(target)!r}, {{"version": 2}})
     """)
@@ -290,7 +290,7 @@ def test_the_committed_artifacts_match_their_manifest():
     """artifacts/manifest.json names today's bytes of what it lists — the export stage's and the fit stage's files,
     never the law library's release (artifacts/laws/, rewritten by ``make library`` without a new model)."""
     from pathlib import Path
-    from srlaw.provenance import sha256_file
+    from srlaw.core.provenance import sha256_file
     root = Path(__file__).resolve().parents[1] / "artifacts"
     listed = json.loads((root / "manifest.json").read_text())["files"]
     present = {name: entry for name, entry in listed.items() if (root / name).is_file()}  # a clean clone lacks

@@ -19,7 +19,7 @@ def run_blocked(code, blocked):
 
 
 def test_import_srlaw_without_torch_lightning_dvc():
-    proc = run_blocked("import srlaw, srlaw.entropy, srlaw.dataset, srlaw.readers, srlaw.cli; print('ok')",
+    proc = run_blocked("import srlaw, srlaw.data.quality, srlaw.data.dataset, srlaw.data.readers, srlaw.cli; print('ok')",
                        ["torch", "lightning", "pytorch_lightning", "dvc", "dvclive", "onnx", "onnxruntime"])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"

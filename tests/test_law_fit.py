@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from srlaw.law_fit import (LawFitError, PerformanceLaw, RunTable, advise_regret, leave_one_variant_out_error,
+from srlaw.law.fit import (LawFitError, PerformanceLaw, RunTable, advise_regret, leave_one_variant_out_error,
                            scale_extrapolation_error, select_form)
-from srlaw.law_forms import FORMS, get_form, mape
+from srlaw.law.forms import FORMS, get_form, mape
 
 TRUE = {
     "paper": [0.01, 0.02, 0.8, 0.6, 0.3, 0.05, -8.0],
@@ -102,8 +102,8 @@ def test_select_form_prefers_held_out_accuracy():
 def test_held_out_coverage_of_the_intervals(bend, lo, hi):
     """Data that follow the form: the intervals of a fit on the small runs cover the larger ones. Data whose large
     runs fall 25 % below the form: they do not — the coverage can fail."""
-    from srlaw.config import LawConfig
-    from srlaw.stages.fit_stage import fit_law
+    from srlaw.law.settings import LawConfig
+    from srlaw.pipeline.fit_stage import fit_law
     N, d, D, y, _ = synthetic("logistic", noise=0.01, seed=3)
     pne = N * d * d * 6
     y = np.where(pne > 0.25 * pne.max(), y * (1 - bend), y)
@@ -119,7 +119,7 @@ def test_held_out_coverage_of_the_intervals(bend, lo, hi):
 
 
 def test_sampling_se_bound_holds_for_scores_in_the_unit_interval():
-    from srlaw.law_fit import noise_floor, sampling_se_bound
+    from srlaw.law.fit import noise_floor, sampling_se_bound
     rng = np.random.default_rng(0)
     n = 500
     hits = rng.random((4000, n)) < 0.1  # HR@K: Bernoulli per user, where the bound is the exact s.e.

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from srlaw.calibration import BUDGET_SHARE
-from srlaw.law_forms import get_form
-from srlaw.law_library import (MISFIT_DESIGNS, LibraryFit, Noise, Prior, calibrate, choose_runs, collapse_counts,
+from srlaw.library.calibrate import BUDGET_SHARE
+from srlaw.law.forms import get_form
+from srlaw.library.shape import (MISFIT_DESIGNS, LibraryFit, Noise, Prior, calibrate, choose_runs, collapse_counts,
                                collapsed, failed_run, fit_joint, fit_library, law_document, posterior, unstable_sizes)
-from srlaw.law_schema import write_law
+from srlaw.law.schema import write_law
 from srlaw.predictor import Law
-from srlaw.stages.export_stage import write_manifest
+from srlaw.pipeline.export_stage import write_manifest
 
 FORM = get_form("shared_power")
 GRID = [(n, d) for n in (1, 2, 4) for d in (16, 32, 64, 128, 256)]
@@ -215,7 +215,7 @@ def test_relative_noise_is_a_share_of_the_prediction(tmp_path):
 
 
 def test_misfit_variance_makes_scaled_errors_average_one():
-    from srlaw.law_library import misfit_variance
+    from srlaw.library.shape import misfit_variance
     var = np.array([0.01, 0.0001, 0.0001])
     sq = np.array([0.001, 0.0009, 0.0009])  # the two precise points miss by 3 sd: a misfit
     tau2 = misfit_variance(sq, var)
@@ -266,7 +266,7 @@ def test_the_misfit_designs_hold_what_choose_runs_picks_for_the_released_library
 
 
 def test_convergence_table_reads_the_gain_still_to_come_from_learning_curves():
-    from srlaw.law_library import convergence_table, unconverged_gain
+    from srlaw.library.shape import convergence_table, unconverged_gain
     # runs that double from epoch 1 to 5, then stay: after 5 epochs nothing more is gained
     recs = [{"d_model": 32, "curve": {"ndcg@10": [0.05, 0.06, 0.07, 0.08, 0.1, 0.1, 0.09 + 0.001 * i]}}
             for i in range(6)]
@@ -280,7 +280,7 @@ def test_convergence_table_reads_the_gain_still_to_come_from_learning_curves():
 
 
 def test_a_prior_with_no_scatter_still_has_its_floor():
-    from srlaw.law_library import PRIOR_FLOOR, fit_prior
+    from srlaw.library.shape import PRIOR_FLOOR, fit_prior
     probes = np.array([0.02, 0.05, 0.1, 0.2])
     levels = np.column_stack([np.log(probes) - 0.5, np.full(4, 0.04)])  # both on their lines exactly
     prior = fit_prior(levels, probes)

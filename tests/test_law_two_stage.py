@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from srlaw.law_two_stage import TwoStageLaw, fit_link, fit_loss_law, loss_curve
+from srlaw.law.two_stage import TwoStageLaw, fit_link, fit_loss_law, loss_curve
 
 TRUE = (5.5, math.log(40.0), 0.35)  # E, log A, alpha
 SIZES = np.geomspace(1_700, 200_000, 8).repeat(2)  # two decades, two seeds
@@ -59,8 +59,8 @@ def _curve(limit, epochs, tau=3.0, gain=0.6, noise=0.0, rng=None):
 
 
 def test_run_curve_limit_is_read_off_an_unconverged_curve():
-    from srlaw.law_learning_curve import fit_run_curve
-    from srlaw.run_curves import best_so_far
+    from srlaw.law.learning_curve import fit_run_curve
+    from srlaw.train.curves import best_so_far
     full = _curve(0.16, 40)
     a, c, tau = fit_run_curve(full[:7])  # cut long before its plateau
     assert math.exp(a) == pytest.approx(0.16, rel=0.01)
@@ -70,7 +70,7 @@ def test_run_curve_limit_is_read_off_an_unconverged_curve():
 
 
 def test_learning_curve_law_extrapolates_a_synthetic_size_law_from_cut_runs():
-    from srlaw.law_learning_curve import LearningCurveLaw
+    from srlaw.law.learning_curve import LearningCurveLaw
     rng = np.random.default_rng(0)
     limit = lambda P: math.exp(-3.5 + 0.12 * math.log(P))  # noqa: E731
     sizes = np.geomspace(1_700, 13_000, 5).repeat(2)

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from srlaw.config import LawConfig
-from srlaw.errors import LawFitError, SrlawError
-from srlaw.law_library import fit_library
-from srlaw.library_index import fits_without, load_library, recipe_differences
+from srlaw.law.settings import LawConfig
+from srlaw.core.errors import LawFitError, SrlawError
+from srlaw.library.shape import fit_library
+from srlaw.library.index import fits_without, load_library, recipe_differences
 from srlaw.predictor import Law
-from srlaw.recipes import recipe
-from srlaw.sizing import non_embedding_params
-from srlaw.stages.fit_stage import fit_law
+from srlaw.train.recipes import recipe
+from srlaw.core.sizing import non_embedding_params
+from srlaw.pipeline.fit_stage import fit_law
 
 METRICS = ("hr@10", "ndcg@10")
 SHAPE = {"w": 0.6, "gamma": 1.5}
@@ -111,7 +111,7 @@ def test_library_form_competes_and_wins_on_runs_of_its_shape(tmp_path):
     law = Law(doc, source="test")
     truth = value((-2.5, 0.05, 1.1), 3, 64, "ndcg@10")
     assert law.predict(3, 64, "ndcg@10").value == pytest.approx(truth, rel=0.05)
-    from srlaw.law_report import write_report
+    from srlaw.report.markdown import write_report
     write_report(doc, tmp_path / "law")  # the fit stage's report reads a law of this form as any other
     text = (tmp_path / "law" / "report.md").read_text()
     assert "# Performance law — `shared_power`" in text
@@ -176,8 +176,8 @@ def test_the_committed_pipeline_law_says_how_the_library_form_took_part():
     the law names the index it was judged with, which must be the released one (else: dvc repro; the index is a
     dependency of fit)."""
     from pathlib import Path
-    from srlaw.config import load_params
-    from srlaw.provenance import sha256_file
+    from srlaw.pipeline.params import load_params
+    from srlaw.core.provenance import sha256_file
     root = Path(__file__).resolve().parents[1]
     law = json.loads((root / "artifacts" / "law" / "law.json").read_text())
     diff = recipe_differences(load_params(root / "params.yaml").train.to_dict(), "library")

@@ -101,7 +101,10 @@ def _close(a, b, path=""):
         for i, (x, y) in enumerate(zip(a, b)):
             _close(x, y, f"{path}[{i}]")
     elif isinstance(a, float):
-        assert a == pytest.approx(b, rel=1e-6, abs=1e-9), path
+        # the fits are multi-start optimisations: another numpy/scipy release moves their last digits (1e-6 relative
+        # seen between numpy 2.3 and 2.4); the reports print three significant digits, so 1e-4 still catches any change
+        # that a reader could see
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-9), path
     else:
         assert a == b, path
 
@@ -111,7 +114,7 @@ def test_release_and_validation_regenerate_the_committed_library_and_report(tmp_
     committed = json.loads((ROOT / "artifacts" / "laws" / "index.json").read_text())["library"]
     fresh = json.loads((tmp_path / "laws" / "index.json").read_text())["library"]
     _close(fresh["fits"], committed["fits"])
-    _close(fresh["without"], committed["without"])  # each dataset's leave-one-out fit (srlaw.library_form)
+    _close(fresh["without"], committed["without"])  # each dataset's leave-one-out fit (srlaw.library.form)
     assert fresh["laws"].keys() == committed["laws"].keys()
     assert validate.main(["--out", str(tmp_path / "calibration.md")]) == 0
     report = json.loads((tmp_path / "calibration.json").read_text())
@@ -288,7 +291,7 @@ def test_a_dataset_enters_the_library_only_with_its_whole_grid(tmp_path, capsys)
 
 
 def test_a_covariate_prior_reads_the_width_gain_off_its_regression():
-    from srlaw.law_library import PRIOR_FLOOR, LibraryFit, Noise, Prior
+    from srlaw.library.shape import PRIOR_FLOOR, LibraryFit, Noise, Prior
     from studies.library.prior_covariates import covariate_prior
     sizes = {"a": 1e5, "b": 3e5, "c": 1e6, "d": 3e6, "held": 1e7}
     datasets = {v: {"n_interactions": n, "scores": {"markov_ndcg@10": 0.1}} for v, n in sizes.items()}
@@ -393,7 +396,7 @@ def test_the_larger_fit_set_scores_only_models_above_it_and_regenerates_its_comm
     from studies.library import extrapolate
     from studies.library.release import library_without
     from studies.library.store import load_store
-    from srlaw.law_library import collapse_counts, unstable_sizes
+    from srlaw.library.shape import collapse_counts, unstable_sizes
     records, datasets = load_store()
     name = "sports-s3rec"
     others = [r for r in records if r["variant"] != name]
@@ -415,7 +418,7 @@ def test_every_cut_of_a_source_leaves_the_library_with_it_and_the_strict_check_r
     from studies.library.plan import LIBRARY, SOURCES, same_source
     from studies.library.release import library_without
     from studies.library.store import load_store
-    from srlaw.law_library import collapse_counts, unstable_sizes
+    from srlaw.library.shape import collapse_counts, unstable_sizes
     assert set(SOURCES) == set(LIBRARY)  # every library variant names its raw data
     assert same_source("beauty-s3rec") == {"beauty-s3rec", "beauty-bert4rec", "beauty-bert4rec/users25"}
     assert same_source("ml-100k") == {"ml-100k"}

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srlaw.config import ModelConfig
-from srlaw.losses import chunk_rows, linear_cross_entropy, sequence_loss
-from srlaw.models import SequentialRecommender
+from srlaw.train.settings import ModelConfig
+from srlaw.train.losses import chunk_rows, linear_cross_entropy, sequence_loss
+from srlaw.train.models import SequentialRecommender
 
 
 def _problem(rows=257, classes=1000, dim=16, seed=0):

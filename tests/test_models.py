@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srlaw.models import INIT_STD, LastPositionScorer, ModelConfig, SequentialRecommender
+from srlaw.train.models import INIT_STD, LastPositionScorer, ModelConfig, SequentialRecommender
 
 
 @pytest.mark.parametrize("backbone,block", [("sasrec", "original"), ("sasrec", "pre_ln"), ("hstu", "original")])

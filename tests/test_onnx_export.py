@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from srlaw.models import LastPositionScorer, ModelConfig, SequentialRecommender
-from srlaw.onnx_export import load_checkpoint_model, onnx_bytes, ort_session, parity
-from srlaw.protocol import left_pad
+from srlaw.train.models import LastPositionScorer, ModelConfig, SequentialRecommender
+from srlaw.train.onnx_export import load_checkpoint_model, onnx_bytes, ort_session, parity
+from srlaw.data.protocol import left_pad
 
 
 def varied_inputs(n_rows, n_items, max_len, seed=0):
@@ -32,7 +32,7 @@ def test_onnxruntime_matches_torch(backbone):
 
 
 def test_checkpoint_roundtrip_without_lightning(tmp_path):
-    from srlaw.training import SeqRecModule
+    from srlaw.train.trainer import SeqRecModule
     module = SeqRecModule(ModelConfig(n_items=40, max_len=8, n_layers=1, d_model=8).to_dict())
     import lightning as L
     trainer = L.Trainer(max_epochs=0, logger=False, enable_checkpointing=False, enable_progress_bar=False)

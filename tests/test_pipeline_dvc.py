@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from srlaw.predictor import Law
-from srlaw.provenance import sha256_file
+from srlaw.core.provenance import sha256_file
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def test_dvc_repro_produces_every_artifact_and_push_pull(repo_copy, tmp_path, dv
 
     art = repo_copy / "artifacts"
     law_doc = json.loads((art / "law" / "law.json").read_text())
-    schema = json.loads(resources.files("srlaw").joinpath("schemas/law.schema.json").read_text())
+    schema = json.loads(resources.files("srlaw.law").joinpath("schemas/law.schema.json").read_text())
     jsonschema.validate(law_doc, schema)
     for metric in ("hr@10", "ndcg@10"):
         se = law_doc["validation"]["scale_extrapolation"][metric]

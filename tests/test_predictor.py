@@ -7,13 +7,13 @@ import sys
 import numpy as np
 import pytest
 
-from srlaw.law_fit import PerformanceLaw
-from srlaw.law_forms import get_form
-from srlaw.law_schema import load_schema
+from srlaw.law.fit import PerformanceLaw
+from srlaw.law.forms import get_form
+from srlaw.law.schema import load_schema
 from srlaw.predictor import (Law, LawDomainWarning, LawError, LawFileError, LawInputError, LawIntegrityError,
                              LawSchemaError)
 from srlaw.predictor.latency import fit_latency_model
-from srlaw.provenance import file_entry
+from srlaw.core.provenance import file_entry
 
 THETA = [0.5, -2.5, 0.15, 0.3, 0.1, 2e-7]
 
@@ -122,7 +122,7 @@ def test_latency_model_is_read_from_the_artifact(tmp_path):
 
 
 def test_schema_lists_exactly_the_forms():
-    from srlaw.law_forms import FORMS
+    from srlaw.law.forms import FORMS
     assert load_schema()["properties"]["form"]["enum"] == list(FORMS)
 
 

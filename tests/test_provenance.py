@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from srlaw.provenance import git_commit
+from srlaw.core.provenance import git_commit
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -38,7 +38,7 @@ def test_git_commit_outside_a_repository(tmp_path):
 
 
 def test_provenance_of_artifacts_is_deterministic_and_names_the_code(tmp_path):
-    from srlaw.provenance import code_sha256, provenance_record
+    from srlaw.core.provenance import code_sha256, provenance_record
     first, second = provenance_record({"a": 1}), provenance_record({"a": 1})
     assert first == second  # no clock, no commit: a rerun writes the same bytes
     assert set(first) == {"srlaw_version", "code_sha256", "versions", "params_sha256"}

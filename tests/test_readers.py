@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from srlaw.readers import FORMATS, InputFormatError, read_interactions
+from srlaw.data.readers import FORMATS, InputFormatError, read_interactions
 
 
 def write(tmp_path, name, text):

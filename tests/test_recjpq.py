@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from srlaw.config import ModelConfig, TrainConfig, load_params
-from srlaw.dataset import build_dataset, save_dataset
-from srlaw.models import LastPositionScorer, SequentialRecommender
-from srlaw.onnx_export import load_checkpoint_model, onnx_bytes, ort_session, parity
+from srlaw.pipeline.params import load_params
+from srlaw.train.settings import ModelConfig, TrainConfig
+from srlaw.data.dataset import build_dataset, save_dataset
+from srlaw.train.models import LastPositionScorer, SequentialRecommender
+from srlaw.train.onnx_export import load_checkpoint_model, onnx_bytes, ort_session, parity
 from srlaw.predictor import Law
-from srlaw.protocol import evaluate_scores
-from srlaw.readers import Interactions
-from srlaw.recjpq import JPQItemEmbedding, assign_codes
-from srlaw.sizing import non_embedding_params, total_params
-from srlaw.training import SequenceDataModule, train_run
+from srlaw.data.protocol import evaluate_scores
+from srlaw.data.readers import Interactions
+from srlaw.train.recjpq import JPQItemEmbedding, assign_codes
+from srlaw.core.sizing import non_embedding_params, total_params
+from srlaw.train.trainer import SequenceDataModule, train_run
 
 from tests.conftest import ROOT
 
@@ -155,7 +156,7 @@ def test_onnx_parity_with_jpq(backbone):
     model.eval()
     sess = ort_session(onnx_bytes(model))
     rng = np.random.default_rng(1)
-    from srlaw.protocol import left_pad
+    from srlaw.data.protocol import left_pad
     x = left_pad([rng.integers(1, 301, rng.integers(1, 25)) for _ in range(100)], 24)
     for batch in (x, x[:1], x[5:6], x[:30, -7:]):  # many rows, batch 1, a shorter sequence axis
         check = parity(model, sess, batch)
@@ -163,7 +164,7 @@ def test_onnx_parity_with_jpq(backbone):
 
 
 def test_a_jpq_run_on_the_embedded_data_beats_popularity_and_round_trips(tmp_path):
-    from srlaw.stages.data_stages import prepare
+    from srlaw.pipeline.data_stages import prepare
     data = load_params(ROOT / "params.yaml").data  # the pipeline's own preparation of the embedded file
     ds, _ = prepare(replace(data, source=str(ROOT / data.source)))
     save_dataset(ds, tmp_path / "data")

@@ -9,10 +9,10 @@ import json
 import numpy as np
 import yaml
 
-from srlaw.config import params_from_dict
-from srlaw.law_report import frontier, plot_frontier
+from srlaw.pipeline.params import params_from_dict
+from srlaw.report.markdown import frontier, plot_frontier
 from srlaw.predictor import Law
-from srlaw.stages.fit_stage import CURVE_COLUMNS, collect_curves, write_curves
+from srlaw.pipeline.fit_stage import CURVE_COLUMNS, collect_curves, write_curves
 
 from tests.conftest import ROOT
 from tests.test_predictor import make_law_folder

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from srlaw.run_curves import CONVERGED_SHARE, first_epoch_at, read_curve, seconds_until, time_to_quality
+from srlaw.train.curves import CONVERGED_SHARE, first_epoch_at, read_curve, seconds_until, time_to_quality
 
 CURVE = [{"epoch": e, "val_ndcg@10": v} for e, v in enumerate([0.02, 0.06, 0.11, 0.150, 0.171, 0.174, 0.18, 0.179], 1)]
 SECONDS = {e: 10.0 + e for e in range(1, 9)}

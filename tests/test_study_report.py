@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from srlaw.law_forms import get_form
-from srlaw.sizing import non_embedding_params
+from srlaw.law.forms import get_form
+from srlaw.core.sizing import non_embedding_params
 from studies.real_data import report as study
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from srlaw.config import ModelConfig, TrainConfig, parse_flat_recipe
-from srlaw.dataset import build_dataset, save_dataset
-from srlaw.errors import ParamsError
-from srlaw.onnx_export import load_checkpoint_model
-from srlaw.protocol import evaluate_scores
-from srlaw.readers import Interactions
-from srlaw.training import SequenceDataModule, train_run
+from srlaw.train.settings import ModelConfig, TrainConfig, parse_flat_recipe
+from srlaw.data.dataset import build_dataset, save_dataset
+from srlaw.core.errors import ParamsError
+from srlaw.train.onnx_export import load_checkpoint_model
+from srlaw.data.protocol import evaluate_scores
+from srlaw.data.readers import Interactions
+from srlaw.train.trainer import SequenceDataModule, train_run
 
 N_ITEMS = 50
 
@@ -109,8 +109,8 @@ def test_ddp_two_processes_on_cpu(rule_dataset, tmp_path):
     script = tmp_path / "ddp_run.py"
     script.write_text(textwrap.dedent(f"""
         import lightning as L
-        from srlaw.config import ModelConfig, TrainConfig
-        from srlaw.training import train_run
+        from srlaw.train.settings import ModelConfig, TrainConfig
+        from srlaw.train.trainer import train_run
 
         class Members(L.Callback):  # each process says who it is
             def on_fit_start(self, trainer, module):
@@ -160,8 +160,8 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
         script = tmp_path / f"{name}.py"
         script.write_text(textwrap.dedent(f"""
             import os, lightning as L
-            from srlaw.config import ModelConfig, TrainConfig
-            from srlaw.training import train_run
+            from srlaw.train.settings import ModelConfig, TrainConfig
+            from srlaw.train.trainer import train_run
 
             class Kill(L.Callback):
                 def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -210,8 +210,8 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
 def test_log_is_one_line_per_epoch_and_says_when_the_cap_stopped_it(rule_dataset, tmp_path):
     script = tmp_path / "quiet.py"
     script.write_text(textwrap.dedent(f"""
-        from srlaw.config import ModelConfig, TrainConfig
-        from srlaw.training import train_run
+        from srlaw.train.settings import ModelConfig, TrainConfig
+        from srlaw.train.trainer import train_run
         m = train_run({str(rule_dataset)!r}, {str(tmp_path / 'run')!r},
                       ModelConfig(n_items={N_ITEMS}, max_len=10, n_layers=1, d_model=8),
                       TrainConfig(max_epochs=3, patience=5, batch_size=32, accelerator="cpu", devices=1))
@@ -228,7 +228,7 @@ def test_log_is_one_line_per_epoch_and_says_when_the_cap_stopped_it(rule_dataset
 
 
 def test_stopped_by():
-    from srlaw.training import stopped_by
+    from srlaw.train.trainer import stopped_by
     assert stopped_by(early_stopped_epoch=7, epochs=8, max_epochs=20) == "early_stopping"
     assert stopped_by(early_stopped_epoch=0, epochs=20, max_epochs=20) == "epoch_cap"
     assert stopped_by(early_stopped_epoch=0, epochs=4, max_epochs=20) == "time_cap"
@@ -236,7 +236,7 @@ def test_stopped_by():
 
 def test_default_schedule_is_the_benchmarked_one():
     """lr 3e-3 after one linear warm-up epoch (benchmarks/bench_time_to_quality.py); a silent change fails here."""
-    from srlaw.training import lr_factor
+    from srlaw.train.trainer import lr_factor
     cfg = TrainConfig()
     assert (cfg.lr, cfg.warmup_epochs, cfg.batch_size, cfg.lr_schedule) == (3e-3, 1.0, 128, "constant")
     factor = lr_factor(48, cfg.lr_schedule)  # ML-1M: 6,040 users in batches of 128
@@ -268,14 +268,14 @@ def test_learning_rate_warms_up_linearly_then_stays(rule_dataset, tmp_path):
 
 
 def test_inverse_sqrt_schedule_warms_up_then_decays():
-    from srlaw.training import lr_factor
+    from srlaw.train.trainer import lr_factor
     factor = lr_factor(10, "inverse_sqrt")
     assert [factor(k) for k in (0, 4, 9, 39, 159)] == pytest.approx([0.1, 0.5, 1.0, 0.5, 0.25])
     assert TrainConfig(lr_schedule="inverse_sqrt").lr_schedule == "inverse_sqrt"
 
 
 def test_attention_dropout_can_be_left_out():
-    from srlaw.models import SequentialRecommender
+    from srlaw.train.models import SequentialRecommender
     on = SequentialRecommender(ModelConfig(n_items=20, max_len=6, n_layers=1, d_model=8, dropout=0.3,
                                            attention_dropout=True))
     off = SequentialRecommender(ModelConfig(n_items=20, max_len=6, n_layers=1, d_model=8, dropout=0.3))
@@ -286,7 +286,7 @@ def test_attention_dropout_can_be_left_out():
 
 
 def test_auto_precision_is_tf32_on_an_ampere_or_newer_gpu_and_fp32_elsewhere(monkeypatch):
-    from srlaw import training
+    from srlaw.train import trainer as training
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert training.resolve_precision("auto") == "32-true"
@@ -302,7 +302,7 @@ def test_auto_precision_is_tf32_on_an_ampere_or_newer_gpu_and_fp32_elsewhere(mon
 
 
 def test_evaluation_is_exact_fp32_while_training_steps_use_tf32(rule_dataset, monkeypatch):
-    from srlaw import training
+    from srlaw.train import trainer as training
 
     seen = []
     monkeypatch.setattr(training.SeqRecModule, "_eval_step",

@@ -11,21 +11,22 @@ import sys
 from pathlib import Path
 
 from srlaw import __version__
-from srlaw.errors import SrlawError
-from srlaw.readers import FORMATS
+from srlaw.core.errors import SrlawError
+from srlaw.data.readers import FORMATS
 
 
 def _cmd_prepare(args) -> None:
-    from srlaw.config import load_params
-    from srlaw.stages.data_stages import prepare_variant
+    from srlaw.pipeline.params import load_params
+    from srlaw.pipeline.data_stages import prepare_variant
     stats = prepare_variant(load_params(args.params), args.variant)
     print(f"prepared {args.variant}: {stats['n_users']} users, {stats['n_items_present']} items, "
           f"{stats['n_interactions']} interactions, hash {stats['content_hash'][:12]}", file=sys.stderr)
 
 
 def _cmd_entropy(args) -> None:
-    from srlaw.config import EntropyConfig, parse
-    from srlaw.stages.data_stages import dumps, score_file, score_variant
+    from srlaw.core.settings import parse
+    from srlaw.data.settings import EntropyConfig
+    from srlaw.pipeline.data_stages import dumps, score_file, score_variant
     if args.input:
         if not args.format:
             raise SrlawError("--input needs --format (one of " + ", ".join(FORMATS) + ")")
@@ -34,7 +35,7 @@ def _cmd_entropy(args) -> None:
         return
     if not args.variant:
         raise SrlawError("give --variant NAME (pipeline) or --input FILE --format FMT")
-    from srlaw.config import load_params
+    from srlaw.pipeline.params import load_params
     params = load_params(args.params)
     scores = score_variant(params, args.variant)
     print(f"scored {args.variant}: apen_mean={scores['apen_mean']:.5f} pooled_apen={scores['pooled_apen']:.4f} "
@@ -42,8 +43,8 @@ def _cmd_entropy(args) -> None:
 
 
 def _cmd_train(args) -> None:
-    from srlaw.config import load_params
-    from srlaw.stages.train_stage import train_grid_point
+    from srlaw.pipeline.params import load_params
+    from srlaw.pipeline.train_stage import train_grid_point
     m = train_grid_point(load_params(args.params), args.variant, args.n_layers, args.d_model)
     if m:
         print(f"trained {args.variant} L={args.n_layers} d={args.d_model}: valid ndcg@10={m['valid']['ndcg@10']:.4f} "
@@ -52,8 +53,8 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_fit(args) -> None:
-    from srlaw.config import load_params
-    from srlaw.stages.fit_stage import run_fit_stage
+    from srlaw.pipeline.params import load_params
+    from srlaw.pipeline.fit_stage import run_fit_stage
     law = run_fit_stage(load_params(args.params))
     se = law["validation"]["scale_extrapolation"]
     print(f"law: {law['form']} (runner-up {law['runner_up']}); scale-extrapolation MAPE "
@@ -61,32 +62,32 @@ def _cmd_fit(args) -> None:
 
 
 def _cmd_latency(args) -> None:
-    from srlaw.config import load_params
-    from srlaw.stages.latency_stage import LATENCY_PATH, run_latency_stage
+    from srlaw.pipeline.params import load_params
+    from srlaw.pipeline.latency_stage import LATENCY_PATH, run_latency_stage
     doc = run_latency_stage(load_params(args.params))
     print(f"latency of {len(doc['configs'])} configurations ({doc['seconds']:.0f} s); wrote {LATENCY_PATH}",
           file=sys.stderr)
 
 
 def _cmd_export(args) -> None:
-    from srlaw.config import load_params
-    from srlaw.stages.export_stage import run_export_stage
+    from srlaw.pipeline.params import load_params
+    from srlaw.pipeline.export_stage import run_export_stage
     manifest = run_export_stage(load_params(args.params))
     print(f"exported {len(manifest['files'])} artifact files; manifest at artifacts/manifest.json", file=sys.stderr)
 
 
 def _cmd_describe(args) -> None:
     import json
-    from srlaw.config import load_params
-    from srlaw.stages.describe import describe, parse_columns, render
+    from srlaw.pipeline.params import load_params
+    from srlaw.pipeline.describe import describe, parse_columns, render
     desc = describe(load_params(args.params), args.input, args.format, parse_columns(args.columns), args.delimiter,
                     laws=args.law or None)
     print(json.dumps(desc, indent=2, sort_keys=True) if args.json else render(desc))
 
 
 def _cmd_run(args) -> None:
-    from srlaw.calibration import run_file
-    from srlaw.stages.describe import parse_columns
+    from srlaw.library.calibrate import run_file
+    from srlaw.pipeline.describe import parse_columns
     m = run_file(args.input, args.format, args.n_layers, args.d_model, args.out, args.recipe,
                  parse_columns(args.columns), args.delimiter, args.kcore, args.seed, args.max_minutes)
     print(f"{args.n_layers} × {args.d_model}: test ndcg@10 {m['test']['ndcg@10']:.4f}, hr@10 {m['test']['hr@10']:.4f}"
@@ -95,9 +96,9 @@ def _cmd_run(args) -> None:
 
 
 def _cmd_calibrate(args) -> None:
-    from srlaw.calibration import calibrate_file
+    from srlaw.library.calibrate import calibrate_file
     from srlaw.predictor import Law
-    from srlaw.stages.describe import parse_columns
+    from srlaw.pipeline.describe import parse_columns
     calibrate_file(args.input, args.format, args.out, args.runs, args.recipe, parse_columns(args.columns),
                    args.delimiter, args.kcore, args.max_minutes, None if args.budget_share <= 0 else args.budget_share,
                    args.library)
@@ -130,8 +131,8 @@ def _cmd_advise(args) -> None:
     law = Law.load(args.law, sha256=args.sha256, verify=not args.no_verify)
     data = args.data
     if args.describe:
-        from srlaw.config import load_params
-        from srlaw.stages.describe import describe, parse_columns
+        from srlaw.pipeline.params import load_params
+        from srlaw.pipeline.describe import describe, parse_columns
         if not args.format:
             raise SrlawError("--describe needs --format (one of " + ", ".join(FORMATS) + ")")
         desc = describe(load_params(args.params), args.describe, args.format, parse_columns(args.columns),
@@ -197,7 +198,7 @@ def advice_table(law, advice, law_path, budget) -> str:
 def measured_error(doc: dict, metric: str) -> list[str]:
     """What the law's ``validation`` measured for ``metric``, in words: its own held-out error beyond its fit set
     and, for a library or calibrated law, the error of calibrating a dataset left out of the library."""
-    from srlaw.law_report import pct
+    from srlaw.report.markdown import pct
     v = doc.get("validation", {})
     out = []
     se = v.get("scale_extrapolation", {}).get(metric, {})
@@ -228,7 +229,7 @@ def measured_error(doc: dict, metric: str) -> list[str]:
 def _covered(seed_means, single_runs) -> str:
     """The 95 % intervals' measured coverage, in words: of seed means and, where measured, of single runs (what an
     interval for one run's outcome claims)."""
-    from srlaw.law_report import pct
+    from srlaw.report.markdown import pct
     if seed_means is None:
         return ""
     runs = f", {pct(single_runs)} of single runs" if single_runs is not None else ""
@@ -244,8 +245,8 @@ def _input_args(sp) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from srlaw.calibration import BUDGET_SHARE, DEFAULT_RUNS, MAX_RUNS  # numpy only: fast --help
-    from srlaw.library_index import LIBRARY_ENV, LIBRARY_INDEX
+    from srlaw.library.calibrate import BUDGET_SHARE, DEFAULT_RUNS, MAX_RUNS  # numpy only: fast --help
+    from srlaw.library.index import LIBRARY_ENV, LIBRARY_INDEX
     p = argparse.ArgumentParser(prog="srlaw", description="Performance laws for sequential recommenders.")
     p.add_argument("--version", action="version", version=f"srlaw {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -316,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--n-layers", type=int, required=True)
     sp.add_argument("--d-model", type=int, required=True)
     sp.add_argument("--out", required=True, type=Path, help="output folder")
-    sp.add_argument("--recipe", default=None, help="a recipe of srlaw.recipes (default: library)")
+    sp.add_argument("--recipe", default=None, help="a recipe of srlaw.train.recipes (default: library)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--max-minutes", type=float, help="wall-clock cap of the run")
     sp.set_defaults(func=_cmd_run)

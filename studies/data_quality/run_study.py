@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
-from srlaw.config import LEGACY_RECIPE
-from srlaw.dataset import build_dataset, make_variant, save_dataset
-from srlaw.entropy import entropy_scores
-from srlaw.readers import read_interactions
+from srlaw.core.atomic import write_bytes_atomic, write_json_atomic
+from srlaw.train.settings import LEGACY_RECIPE
+from srlaw.data.dataset import build_dataset, make_variant, save_dataset
+from srlaw.data.quality import entropy_scores
+from srlaw.data.readers import read_interactions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +44,10 @@ VARIANTS = {
     "sports-s3rec": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {}),
     "sports-s3rec/noise30": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {"noise": 0.3}),
     "sports-s3rec/users25": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {"user_fraction": 0.25}),
+    "lastfm-s3rec": ("lastfm-s3rec/LastFM.txt", "s3rec", 0, {}),
+    "office-cvae": ("amazon-contrastvae/Office_Products.txt", "s3rec", 0, {}),
+    "tools-cvae": ("amazon-contrastvae/Tools_and_Home_Improvement.txt", "s3rec", 0, {}),
+    "tools-cvae/users25": ("amazon-contrastvae/Tools_and_Home_Improvement.txt", "s3rec", 0, {"user_fraction": 0.25}),
 }
 MODEL = {"backbone": "sasrec", "n_layers": 2, "d_model": 64, "n_heads": 1, "max_len": 50, "dropout": 0.3,
          **LEGACY_RECIPE}  # what the recorded results were trained with (before issue #18)
@@ -67,8 +71,8 @@ def build(name, root: Path, seed: int = 0):
 
 
 def cmd_train(args) -> int:
-    from srlaw.config import ModelConfig, TrainConfig
-    from srlaw.training import train_run
+    from srlaw.train.settings import ModelConfig, TrainConfig
+    from srlaw.train.trainer import train_run
 
     rows = json.loads(args.out.read_text())["rows"] if args.out.is_file() else []
     done = {r["variant"] for r in rows}

@@ -8,14 +8,14 @@ table: the ``library`` law on a fit set up to LARGER_FIT_MAX, 2 × 64). Truth is
 the seed mean (three seeds at the seeded configurations, one elsewhere); the seed-to-seed sd is reported beside
 every error. The laws (all but `library` fitted on the fit set alone):
 
-- ``shared``: the law library's form (``srlaw.law_library``) fitted jointly over all datasets' small runs, each
+- ``shared``: the law library's form (``srlaw.library.shape``) fitted jointly over all datasets' small runs, each
   dataset then calibrated on its own small runs — intervals from its posterior, noise and misfit;
 - ``library``: what a user of the released library gets — the library fitted on every *other* dataset's whole
   grid (leave one dataset out), this dataset calibrated on its own small runs as ``srlaw calibrate`` would (a run
   ``failed_run`` calls failed is left out);
-- ``two_stage``: per dataset, a loss law in size then a monotone loss → metric link (``srlaw.law_two_stage``),
+- ``two_stage``: per dataset, a loss law in size then a monotone loss → metric link (``srlaw.law.two_stage``),
   bootstrap intervals widened by the link's scatter;
-- ``curves``: per dataset, the learning-curve law (``srlaw.law_learning_curve``) on every epoch of the small runs,
+- ``curves``: per dataset, the learning-curve law (``srlaw.law.learning_curve``) on every epoch of the small runs,
   its converged limit times the test/valid ratio of their chosen checkpoints;
 - ``loglinear``: per dataset, log y = c + s · log P (two parameters; the baseline every curve-fitter starts from),
   intervals from its residual scatter.
@@ -35,13 +35,13 @@ import sys
 
 import numpy as np
 
-from srlaw.law_library import (calibrate, collapse_counts, collapsed, failed_run, fit_library, law_document, probe_of,
+from srlaw.library.shape import (calibrate, collapse_counts, collapsed, failed_run, fit_library, law_document, probe_of,
                                unstable_sizes)
-from srlaw.law_fit import advise_regret
-from srlaw.law_learning_curve import LearningCurveLaw
-from srlaw.law_report import pct
-from srlaw.law_two_stage import TwoStageLaw
-from srlaw.run_curves import best_so_far
+from srlaw.law.fit import advise_regret
+from srlaw.law.learning_curve import LearningCurveLaw
+from srlaw.report.markdown import pct
+from srlaw.law.two_stage import TwoStageLaw
+from srlaw.train.curves import best_so_far
 from srlaw.predictor import Law
 from srlaw.predictor.advisor import expected_value
 from srlaw.predictor.law import Z95
@@ -215,7 +215,7 @@ def curve_laws(fit_runs: list[dict], metric: str, cap_share: float = CAP_SHARE) 
 
 def regret(mine: list[dict], law, min_budget: float = FIT_MAX, price_risk: bool = True) -> list[dict]:
     """At each held-out size (> ``min_budget``) as a budget: advised (best predicted within it) vs best observed
-    (:func:`srlaw.law_fit.advise_regret`), on seed means; ``price_risk=False`` ranks by the prediction alone (the
+    (:func:`srlaw.law.fit.advise_regret`), on seed means; ``price_risk=False`` ranks by the prediction alone (the
     ablation of ``advise``'s collapse-risk pricing)."""
     truth = seed_means(mine, "ndcg@10")  # collapsed runs count: advising a model that diverges is a real loss
     configs = sorted(truth, key=lambda c: truth[c]["P"])

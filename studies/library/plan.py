@@ -1,6 +1,6 @@
 """What the law library trains (issues #15 and #16): datasets, grid, seeds, in the order they are worth having.
 
-One recipe for every run (``srlaw.recipes.DEFAULT_RECIPE``). Sizes: depths × widths below; the seeds beyond the
+One recipe for every run (``srlaw.train.recipes.DEFAULT_RECIPE``). Sizes: depths × widths below; the seeds beyond the
 first go to the configurations a law is checked on — every size above the largest fitted one (2 × 32, 13 k
 non-embedding parameters), so held-out truth is a seed mean — and to two fitted ones, so the noise floor is
 measured where it matters.
@@ -19,14 +19,17 @@ EXTRA_SEEDS = (1, 2)
 
 # variant names of studies/data_quality/run_study.py VARIANTS
 LIBRARY = ("ml-latest-small", "ml-100k", "ml-1m", "beauty-s3rec", "sports-s3rec", "beauty-bert4rec",
-           "ml-1m/users25", "sports-s3rec/users25", "beauty-bert4rec/users25")
+           "ml-1m/users25", "sports-s3rec/users25", "beauty-bert4rec/users25",
+           "lastfm-s3rec", "office-cvae", "tools-cvae", "tools-cvae/users25")
 
 # the raw data each variant is cut from: a check that leaves a "new" dataset out of the library can leave out every
 # cut of its source too (the Amazon Beauty cuts of S3Rec and BERT4Rec both come from the 2014 Beauty reviews)
 SOURCES = {"ml-latest-small": "MovieLens latest-small", "ml-100k": "MovieLens 100K", "ml-1m": "MovieLens 1M",
            "ml-1m/users25": "MovieLens 1M", "beauty-s3rec": "Amazon Beauty 2014",
            "beauty-bert4rec": "Amazon Beauty 2014", "beauty-bert4rec/users25": "Amazon Beauty 2014",
-           "sports-s3rec": "Amazon Sports 2014", "sports-s3rec/users25": "Amazon Sports 2014"}
+           "sports-s3rec": "Amazon Sports 2014", "sports-s3rec/users25": "Amazon Sports 2014",
+           "lastfm-s3rec": "Last.fm HetRec 2011", "office-cvae": "Amazon Office 2014",
+           "tools-cvae": "Amazon Tools 2014", "tools-cvae/users25": "Amazon Tools 2014"}
 
 
 def same_source(variant: str) -> frozenset[str]:
@@ -39,7 +42,9 @@ ORDER = (("ml-latest-small", "grid"), ("ml-100k", "grid"), ("ml-1m", "grid"), ("
          ("ml-1m", "seeds"), ("sports-s3rec", "grid"), ("ml-1m/users25", "grid"), ("beauty-s3rec", "seeds"),
          ("beauty-bert4rec", "grid"), ("sports-s3rec", "seeds"), ("sports-s3rec/users25", "grid"),
          ("beauty-bert4rec/users25", "grid"), ("ml-100k", "seeds"), ("ml-latest-small", "seeds"),
-         ("beauty-bert4rec/users25", "seeds"), ("sports-s3rec/users25", "seeds"), ("ml-1m/users25", "seeds"))
+         ("beauty-bert4rec/users25", "seeds"), ("sports-s3rec/users25", "seeds"), ("ml-1m/users25", "seeds"),
+         ("lastfm-s3rec", "grid"), ("office-cvae", "grid"), ("tools-cvae/users25", "grid"), ("tools-cvae", "grid"),
+         ("office-cvae", "seeds"), ("lastfm-s3rec", "seeds"), ("tools-cvae", "seeds"), ("tools-cvae/users25", "seeds"))
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from srlaw.law_library import Prior, prior_covariance, probe_of
-from srlaw.law_report import pct
+from srlaw.library.shape import Prior, prior_covariance, probe_of
+from srlaw.report.markdown import pct
 from studies.library.release import library_without
 from studies.library.store import METRICS, ROOT, report_main
 from studies.library.validate import KS, evaluate, summarise

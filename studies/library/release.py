@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from srlaw.atomic_write import write_json_atomic
-from srlaw.law_library import (calibrate, collapse_counts, collapsed, convergence_table, fit_library, law_document,
+from srlaw.core.atomic import write_json_atomic
+from srlaw.library.shape import (calibrate, collapse_counts, collapsed, convergence_table, fit_library, law_document,
                                probe_of, unstable_sizes)
-from srlaw.law_schema import write_law
-from srlaw.recipes import RECIPES
-from srlaw.stages.export_stage import write_manifest
+from srlaw.law.schema import write_law
+from srlaw.train.recipes import RECIPES
+from srlaw.pipeline.export_stage import write_manifest
 from studies.library.plan import DEPTHS, WIDTHS
 from studies.library.store import METRICS, ROOT, load_store, store_digest
 
@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     recipe = next(iter(datasets.values()))["recipe"]
     differ = [v for v, d in datasets.items() if (d["recipe_name"], d["recipe"]) != (recipe_name, RECIPES[recipe_name])]
     if differ:  # a law library describes one recipe: a run store of another is retrained, never mixed
-        print(f"release: {differ} were trained with another recipe than srlaw.recipes.{recipe_name} now says; "
+        print(f"release: {differ} were trained with another recipe than srlaw.train.recipes.{recipe_name} now says; "
               "retrain them (studies/library/gpu.sh)", file=sys.stderr)
         return 2
     unstable, collapse = unstable_sizes(records), collapse_counts(records)
@@ -227,7 +227,7 @@ def main(argv=None) -> int:
                          "n_runs": len(records),
                          "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
                          "devices": sorted({r["device"] for r in records}), "laws": entries,
-                         # each dataset left out: what judges a form on that dataset's runs (srlaw.library_index)
+                         # each dataset left out: what judges a form on that dataset's runs (srlaw.library.index)
                          "without": {name: {m: f.to_dict() for m, f in library_without(records, datasets, name).items()}
                                      for name in sorted(datasets)},
                          "validation": library_validation(reports) if reports else {}},

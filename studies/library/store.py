@@ -15,7 +15,7 @@ METRICS = ("hr@10", "ndcg@10")
 
 def write_report(path: Path, doc: dict, text: str) -> None:
     """A report as Markdown at ``path`` and its numbers as JSON beside it."""
-    from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
+    from srlaw.core.atomic import write_bytes_atomic, write_json_atomic
     write_json_atomic(Path(path).with_suffix(".json"), doc)
     write_bytes_atomic(Path(path), text.encode())
 

@@ -17,8 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from srlaw.atomic_write import write_bytes_atomic
-from srlaw.law_report import pct
+from srlaw.core.atomic import write_bytes_atomic
+from srlaw.report.markdown import pct
 from studies.library.extrapolate import SPLITS, TARGET_DATASETS, summary
 from studies.library.extrapolate import TARGETS as EXTRAPOLATION_TARGETS
 from studies.library.store import METRICS, ROOT, write_report

@@ -27,8 +27,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from srlaw.atomic_write import write_json_atomic
-from srlaw.recipes import DEFAULT_RECIPE, RECIPES, recipe
+from srlaw.core.atomic import write_json_atomic
+from srlaw.train.recipes import DEFAULT_RECIPE, RECIPES, recipe
 from studies.library.plan import LIBRARY, Task, tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def data_dir(data: Path, variant: str) -> Path:
 
 
 def cmd_prepare(args) -> int:
-    from srlaw.dataset import save_dataset
+    from srlaw.data.dataset import save_dataset
     from studies.data_quality.run_study import build
 
     for variant in args.variants or LIBRARY:
@@ -131,7 +131,7 @@ def _worker(queue, data: str, store: str, recipe_name: str, deadline: float, thr
 
 
 def _train_task(task: Task, run_dir: Path, data: str, recipe_name: str, deadline: float) -> None:
-    from srlaw.training import train_run
+    from srlaw.train.trainer import train_run
 
     if finished(run_dir):  # another job finished it while this one waited in the queue
         return
@@ -255,8 +255,8 @@ def cmd_collect(args) -> int:
                     "runs": sorted(keep.values(), key=lambda r: r["run"])})
         same_data = stats and "scores" in doc and doc.get("data", {}).get("content_hash") == stats.get("content_hash")
         if stats and not same_data:  # scores follow from the data alone: kept while its hash holds (no timing churn)
-            from srlaw.calibration import score_dataset
-            from srlaw.dataset import load_dataset
+            from srlaw.library.calibrate import score_dataset
+            from srlaw.data.dataset import load_dataset
             doc["data"] = {k: stats[k] for k in ("n_users", "n_items", "n_interactions", "content_hash") if k in stats}
             ds = load_dataset(data_dir(args.data, variant))
             doc["scores"] = score_dataset(ds, args.recipe)

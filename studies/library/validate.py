@@ -22,13 +22,13 @@ from collections import Counter
 
 import numpy as np
 
-from srlaw.calibration import BUDGET_SHARE, RETRIES
-from srlaw.law_fit import sampling_se_bound
-from srlaw.law_report import pct
-from srlaw.law_library import (calibrate, choose_runs, collapse_counts, collapsed, convergence_table, failed_run,
+from srlaw.library.calibrate import BUDGET_SHARE, RETRIES
+from srlaw.law.fit import sampling_se_bound
+from srlaw.report.markdown import pct
+from srlaw.library.shape import (calibrate, choose_runs, collapse_counts, collapsed, convergence_table, failed_run,
                                law_document, probe_of, training_cost, unconverged_gain, unstable_sizes)
 from srlaw.predictor import Law
-from srlaw.run_curves import best_so_far
+from srlaw.train.curves import best_so_far
 from studies.library.plan import DEPTHS, SOURCES, WIDTHS, same_source
 from studies.library.release import CANDIDATES, TARGET_CONFIGS, library_without
 from studies.library.store import METRICS, ROOT, report_main, store_digest
@@ -232,9 +232,9 @@ def markdown(doc: dict) -> str:
                      f"{pct(nf['sampling_se_rel'])} |")
     lines += ["", "Seed sd: median relative seed-to-seed standard deviation of NDCG@10 at the dataset's seeded "
               "configurations; sampling s.e.: the bound sqrt(y (1 − y) / n_users) / y at the median NDCG@10 y "
-              "(`srlaw.law_fit.sampling_se_bound`). A MAPE below these is "
+              "(`srlaw.law.fit.sampling_se_bound`). A MAPE below these is "
               "beyond what one run can show. A calibration run \"failed\" scored under half of what the library "
-              "predicted for its size before any run (`srlaw.law_library.failed_run`): it is trained again at the next "
+              "predicted for its size before any run (`srlaw.library.shape.failed_run`): it is trained again at the next "
               "seed, as `srlaw calibrate` does, and its compute counts.", ""]
     lines += ["## What compute buys (`srlaw calibrate --budget-share`)", "",
               "The same leave-one-dataset-out check with `choose_runs` capped at other shares of one run of the "

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
-from srlaw.config import ModelSettings, Recipe, TrainConfig, parse, parse_nested_recipe
-from srlaw.errors import ParamsError, SrlawError
-from srlaw.law_report import pct, save_png
-from srlaw.sizing import SHAPE_KEYS, non_embedding_params
+from srlaw.core.atomic import write_bytes_atomic, write_json_atomic
+from srlaw.core.settings import parse
+from srlaw.train.settings import ModelSettings, Recipe, TrainConfig, parse_nested_recipe
+from srlaw.core.errors import ParamsError, SrlawError
+from srlaw.report.markdown import pct, save_png
+from srlaw.core.sizing import SHAPE_KEYS, non_embedding_params
 from studies.real_data.report_markdown import METRICS, render_markdown
 from studies.real_data.study_config import PARAMS, ROOT, RUNS_DIR, load_params, run_config, runs_path
 
@@ -42,7 +43,7 @@ def observed(row: dict, metric: str) -> float:
 
 def score_of(scores: dict, key: str) -> float:
     """``scores['effective_data']['apen_mean']`` for ``'effective_data.apen_mean'`` (the fit stage's lookup)."""
-    from srlaw.entropy import data_score
+    from srlaw.data.quality import data_score
     return data_score(scores, key, "a study runs file")
 
 
@@ -142,9 +143,9 @@ def noise_floor(doc: dict) -> dict:
     """Relative sampling error (one s.e.) of the averaged metric: a law cannot be checked below it.
 
     Each of the n users scores a hit (HR) or a per-user NDCG in [0, 1], each on the validation and the test item:
-    the mean over 2n evaluations has s.e. at most sqrt(p(1 − p) / 2n) (:func:`srlaw.law_fit.sampling_se_bound`).
+    the mean over 2n evaluations has s.e. at most sqrt(p(1 − p) / 2n) (:func:`srlaw.law.fit.sampling_se_bound`).
     """
-    from srlaw.law_fit import sampling_se_bound
+    from srlaw.law.fit import sampling_se_bound
     out = {}
     for m in METRICS:
         rel, gap = [], []
@@ -160,18 +161,18 @@ def noise_floor(doc: dict) -> dict:
 
 
 def collapsed_runs(records: list[dict], metric: str = "ndcg@10") -> list[dict]:
-    """The study's records that :func:`srlaw.law_library.collapsed` calls failed optimisations (one rule for both)."""
-    from srlaw.law_library import collapsed
+    """The study's records that :func:`srlaw.library.shape.collapsed` calls failed optimisations (one rule for both)."""
+    from srlaw.library.shape import collapsed
     return [{"variant": r["variant"], "n_layers": r["n_layers"], "d_model": r["d_model"], metric: r[metric],
              "peer_median": r["peer_median"]} for r in collapsed(records, metric)]
 
 
 def ship_law(name: str, records: list[dict], variants: dict, recipe: Recipe, params, laws_dir: Path) -> dict:
     """Fit the held-out-selected form on all of a grid's runs and release it under artifacts/laws/<name>/."""
-    from srlaw.law_report import write_report
-    from srlaw.law_schema import write_law
-    from srlaw.stages.export_stage import write_manifest
-    from srlaw.stages.fit_stage import fit_law
+    from srlaw.report.markdown import write_report
+    from srlaw.law.schema import write_law
+    from srlaw.pipeline.export_stage import write_manifest
+    from srlaw.pipeline.fit_stage import fit_law
 
     law_cfg = replace(params.law, metrics=list(METRICS), split="mean(valid, test)")
     trained = {**asdict(recipe.model), **asdict(run_config(recipe)), "grid": name}
@@ -184,7 +185,7 @@ def ship_law(name: str, records: list[dict], variants: dict, recipe: Recipe, par
 
 
 def cmd_report(args) -> int:
-    from srlaw.law_fit import RunTable, leave_one_variant_out_error, select_form
+    from srlaw.law.fit import RunTable, leave_one_variant_out_error, select_form
 
     params = load_params(args.params)
     lc = params.law

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from srlaw.law_report import pct
+from srlaw.report.markdown import pct
 
 METRICS = ("hr@10", "ndcg@10")
 
@@ -46,7 +46,7 @@ def _worst_point(points: list[dict]) -> str:
 
 
 def render_markdown(res: dict, params) -> str:
-    """``params``: the study's :class:`srlaw.config.StudyParams`."""
+    """``params``: the study's :class:`studies.real_data.study_params.StudyParams`."""
     lc = params.law
     frac = 100 * lc.holdout_fraction
     L = ["# Real-data study of the performance law", "",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from srlaw.config import Recipe, StudyParams, TrainConfig, load_study_params
+from srlaw.train.settings import Recipe, TrainConfig
+from studies.real_data.study_params import StudyParams, load_study_params
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -14,7 +15,7 @@ RUNS_DIR = ROOT / "reports" / "study_runs"
 
 
 def load_params(path: Path = PARAMS) -> StudyParams:
-    """The study parameters, typed and checked (``srlaw.config``)."""
+    """The study parameters, typed and checked (``study_params``)."""
     return load_study_params(path)
 
 

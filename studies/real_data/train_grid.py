@@ -16,17 +16,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from srlaw.atomic_write import write_json_atomic
-from srlaw.config import parse_nested_recipe
-from srlaw.dataset import save_dataset
-from srlaw.entropy import entropy_scores
-from srlaw.errors import DataError, ParamsError, SrlawError
+from srlaw.core.atomic import write_json_atomic
+from srlaw.train.settings import parse_nested_recipe
+from srlaw.data.dataset import save_dataset
+from srlaw.data.quality import entropy_scores
+from srlaw.core.errors import DataError, ParamsError, SrlawError
 from studies.data_quality.run_study import VARIANTS, build
 from studies.real_data.study_config import ROOT, load_params, run_config, runs_path
 
 
 def cmd_train(args) -> int:
-    from srlaw.training import train_run
+    from srlaw.train.trainer import train_run
 
     params = load_params()
     if args.grid not in params.grids:

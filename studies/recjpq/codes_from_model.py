@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     import bench_recjpq as bench
     import torch
 
-    from srlaw.atomic_write import write_json_atomic
+    from srlaw.core.atomic import write_json_atomic
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference", type=Path, required=True, help="a finished full-embedding run of the benchmark")
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     if data_dir is None:
         return 0
     # the one change against the benchmark's run: the codes
-    with mock.patch("srlaw.training.assign_codes", lambda *a, **k: codes):
+    with mock.patch("srlaw.train.trainer.assign_codes", lambda *a, **k: codes):
         row = bench.run_one(args.runs, args.dataset, args.setting, args.seed, data_dir)
     reference = json.loads((args.reference / "bench.json").read_text())
     out = {"reference": {k: reference[k] for k in ("dataset", "setting", "seed", "test_ndcg@10", "test_hr@10",

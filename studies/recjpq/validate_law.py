@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from srlaw.atomic_write import write_bytes_atomic, write_json_atomic
-from srlaw.config import load_params
-from srlaw.errors import SrlawError
-from srlaw.law_fit import noise_floor
-from srlaw.law_report import pct
+from srlaw.core.atomic import write_bytes_atomic, write_json_atomic
+from srlaw.pipeline.params import load_params
+from srlaw.core.errors import SrlawError
+from srlaw.law.fit import noise_floor
+from srlaw.report.markdown import pct
 from srlaw.predictor import Law
-from srlaw.stages.fit_stage import collect_runs, fit_law
-from srlaw.stages.train_stage import RUNS_DIR, run_name, train_grid_point
+from srlaw.pipeline.fit_stage import collect_runs, fit_law
+from srlaw.pipeline.train_stage import RUNS_DIR, run_name, train_grid_point
 
 ROOT = Path(__file__).resolve().parents[2]
 JPQ_RUNS = ROOT / "studies" / "recjpq" / "runs"
@@ -41,10 +41,10 @@ JPQ_RUNS = ROOT / "studies" / "recjpq" / "runs"
 
 def trained_as(run_dir: Path, settings) -> bool:
     """Whether ``run_dir`` holds a finished run trained with these model settings: a run from before a default
-    changed (or before a setting existed: :data:`srlaw.config.LEGACY_RECIPE`) is trained again."""
+    changed (or before a setting existed: :data:`srlaw.train.settings.LEGACY_RECIPE`) is trained again."""
     from dataclasses import asdict, fields
 
-    from srlaw.config import LEGACY_RECIPE
+    from srlaw.train.settings import LEGACY_RECIPE
     path = run_dir / "metrics.json"
     if not path.is_file():
         return False

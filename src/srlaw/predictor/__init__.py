@@ -10,7 +10,7 @@ In parts: :mod:`~srlaw.predictor.artifact` (reading and integrity), :mod:`~srlaw
 Predictions outside the fitted domain are flagged and warned about, never silently extrapolated.
 """
 
-from srlaw.errors import (LawDomainWarning, LawError, LawFileError, LawInputError, LawIntegrityError,
+from srlaw.core.errors import (LawDomainWarning, LawError, LawFileError, LawInputError, LawIntegrityError,
                           LawSchemaError)
 from srlaw.predictor.advisor import Advice, Constraint
 from srlaw.predictor.law import Law, Prediction

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from srlaw.errors import LawInputError
-from srlaw.sizing import JPQ_DEFAULT
+from srlaw.core.errors import LawInputError
+from srlaw.core.sizing import JPQ_DEFAULT
 
 BUDGET_KEYS = ("params", "params_non_embedding", "latency_ms")
 

@@ -18,9 +18,9 @@ import json
 import math
 import os
 
-from srlaw.errors import LawFileError, LawIntegrityError, LawSchemaError
-from srlaw.law_forms import get_form
-from srlaw.law_schema import SCHEMA_VERSION
+from srlaw.core.errors import LawFileError, LawIntegrityError, LawSchemaError
+from srlaw.law.forms import get_form
+from srlaw.law.schema import SCHEMA_VERSION
 
 SUPPORTED_SCHEMA = tuple(int(x) for x in SCHEMA_VERSION.split("."))
 REQUIRED = ("schema_version", "form", "metric", "params", "domain", "param_names")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from srlaw.errors import LawFileError
+from srlaw.core.errors import LawFileError
 from srlaw.predictor.artifact import finite
 
 FEATURES = ("intercept", "params_non_embedding", "d_model_x_n_items")

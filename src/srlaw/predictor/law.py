@@ -1,6 +1,6 @@
 """The law itself: predictions with 95 % intervals and domain flags, sizes and latencies of candidates.
 
-Every formula is the fitter's own (:mod:`srlaw.law_forms`); loading and verification live in
+Every formula is the fitter's own (:mod:`srlaw.law.forms`); loading and verification live in
 :mod:`srlaw.predictor.artifact`, latency in :mod:`srlaw.predictor.latency`, sizing advice in
 :mod:`srlaw.predictor.advisor`.
 """
@@ -12,11 +12,11 @@ import warnings
 
 import numpy as np
 
-from srlaw.errors import LawDomainWarning, LawFileError, LawInputError
+from srlaw.core.errors import LawDomainWarning, LawFileError, LawInputError
 from srlaw.predictor import advisor
 from srlaw.predictor.artifact import check_document, read_artifact
 from srlaw.predictor.latency import LatencyModel
-from srlaw.sizing import SHAPE_KEYS, item_embedding_params, non_embedding_params, total_params
+from srlaw.core.sizing import SHAPE_KEYS, item_embedding_params, non_embedding_params, total_params
 
 Z95 = 1.959963984540054
 MAX_POINTS = 1_000_000  # one call's candidates: larger batches are split by the caller

@@ -1,0 +1,1 @@
+"""What every wing stands on: errors, atomic writes, provenance and manifests, model sizes and settings checks."""

@@ -1,0 +1,1 @@
+"""The law library: the shared-shape law, its index, calibration on a user's data, validation and release."""

@@ -1,0 +1,234 @@
+"""``srlaw run`` and ``srlaw calibrate``: a user's raw interaction file → one measured run, or a calibrated law.
+
+Both prepare the file with :func:`srlaw.pipeline.data_stages.prepare` (the pipeline's one code path) and train with a
+named recipe (:mod:`srlaw.train.recipes`), so what ``srlaw run`` measures is what a calibrated law predicts. Work lives
+under ``OUT/work/`` (prepared data, one folder per run with its checkpoints): a killed command resumes where it
+stopped, and a folder that holds another file's work is refused rather than overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from srlaw.core.atomic import write_json_atomic
+from srlaw.core.settings import check
+from srlaw.data.settings import DataConfig
+from srlaw.core.errors import DataError, ParamsError, SrlawError
+from srlaw.library.index import METRICS, datasets_with, find_library, load_library
+from srlaw.train.recipes import DEFAULT_RECIPE, RECIPES, recipe
+
+MAX_RUNS = 6
+DEFAULT_RUNS = 2
+RETRIES = 2  # a calibration run that failed to train (law_library.failed_run) is trained again at the next seed
+BUDGET_SHARE = 0.1  # calibration compute: at most this share of one run of the costliest target (per epoch)
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def prepare_input(source, fmt: str, columns: dict | None, delimiter: str | None, kcore: int, out_dir: Path):
+    """Prepare ``source`` into ``out_dir`` (reused when it already holds this file's data); returns its stats."""
+    from srlaw.data.dataset import read_stats, save_dataset
+    from srlaw.pipeline.data_stages import prepare
+    data = DataConfig(source=str(source), format=fmt, columns=columns or {}, delimiter=delimiter or ",", kcore=kcore)
+    check(data, "data", "the command line")
+    if not Path(source).is_file():
+        raise DataError(f"--input {source}: no such file")
+    ds, dropped = prepare(data)
+    digest = ds.content_hash()
+    if (out_dir / "stats.json").is_file():
+        stats = read_stats(out_dir)
+        if stats["content_hash"] != digest:
+            raise SrlawError(f"{out_dir.parent.parent}: holds the work of another input (data hash "
+                             f"{stats['content_hash'][:12]}, this file {digest[:12]}); give a new --out")
+        return stats
+    return save_dataset(ds, out_dir, extra_stats={"source": str(source), "format": fmt, "kcore": kcore,
+                                                  "dropped": dropped})
+
+
+def _train(data_dir: Path, run_dir: Path, recipe_name: str, n_layers: int, d_model: int, seed: int,
+           n_items: int, max_minutes: float | None) -> dict:
+    from srlaw.train.trainer import train_run
+    r = recipe(recipe_name, seed=seed)
+    model = r.model_config(n_items, n_layers, d_model, "--n-layers/--d-model", "the command line")
+    train = replace(r.train, progress_bar=False, max_minutes=max_minutes)
+    return train_run(data_dir, run_dir, model, train, meta={"recipe": recipe_name, "seed": seed})
+
+
+def score_dataset(ds, recipe_name: str) -> dict:
+    """A dataset's data-quality scores as the law library reads them: ApEn at its defaults, over the histories
+    the recipe trains on (its max_len) — the same rule for library datasets and calibrated ones."""
+    from srlaw.data.settings import EntropyConfig
+    from srlaw.data.quality import entropy_scores
+    e = EntropyConfig(max_len=RECIPES[recipe_name]["model"]["max_len"])
+    return entropy_scores(ds.items, ds.offsets, ds.n_items, m=e.m, r=e.r, max_len=e.max_len)
+
+
+def finished(run_dir: Path) -> dict | None:
+    path = run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+# ---------------------------------------------------------------- srlaw run
+
+def run_file(source, fmt: str, n_layers: int, d_model: int, out: Path, recipe_name: str | None = None,
+             columns=None, delimiter=None, kcore: int = 0, seed: int = 0, max_minutes: float | None = None) -> dict:
+    """Train one configuration on a raw file; ``out/metrics.json`` holds valid/test hr@10 and ndcg@10."""
+    recipe_name = recipe_name or DEFAULT_RECIPE
+    if recipe_name not in RECIPES:
+        raise ParamsError(f"--recipe {recipe_name!r}: unknown; known: {', '.join(sorted(RECIPES))}")
+    recipe(recipe_name, seed).model_config(1, n_layers, d_model, "--n-layers/--d-model", "the command line")
+    out = Path(out)
+    stats = prepare_input(source, fmt, columns, delimiter, kcore, out / "work" / "data")
+    done = finished(out)
+    if done is not None:
+        if (done["n_layers"], done["d_model"], done.get("recipe"), done.get("seed")) != (n_layers, d_model,
+                                                                                         recipe_name, seed):
+            raise SrlawError(f"{out}: holds a finished run of {done['n_layers']} × {done['d_model']} "
+                             f"({done.get('recipe')}, seed {done.get('seed')}); give a new --out")
+        say(f"{out}/metrics.json: already trained")
+        return done
+    say(f"training {n_layers} × {d_model} ({recipe_name}) on {stats['n_users']:,} users, {stats['n_items']:,} items")
+    m = _train(out / "work" / "data", out, recipe_name, n_layers, d_model, seed, stats["n_items"], max_minutes)
+    # the user's record of this run: what it found and what it cost (train_run keeps times out of metrics.json)
+    record = {**json.loads((out / "metrics.json").read_text()), "train_seconds": m["train_seconds"],
+              "device": m["device"]}
+    write_json_atomic(out / "metrics.json", record)
+    return record
+
+
+# ---------------------------------------------------------------- srlaw calibrate
+
+def library_check(lib: dict, n_runs: int) -> dict | None:
+    """A calibrated law's ``validation``: nothing measured on its own file (no larger model was trained), but
+    what the library measured for the same procedure — each of its datasets left out and calibrated on as many
+    runs (beyond the measured K, the largest) — median and worst MAPE, interval coverage and compute."""
+    per_k = lib.get("validation", {}).get("leave_one_dataset_out", {}).get("k", {})
+    if not per_k:
+        return None
+    k = str(min(n_runs, max(int(q) for q in per_k)))
+    out = {"scale_extrapolation": {}, "leave_one_variant_out": {}, "in_sample_r2": {},
+           "leave_one_dataset_out": {"note": "measured on the law library's datasets, each left out and calibrated "
+                                             f"on {k} of its own runs; not on this input", "k": int(k), **per_k[k]}}
+    strict = lib["validation"].get("leave_one_source_out", {}).get("k", {})
+    if k in strict:  # the same with every cut of the held-out dataset's raw data out of the library
+        out["leave_one_source_out"] = {"note": "as leave_one_dataset_out, every cut of the held-out dataset's raw "
+                                               "data left out of the library too", "k": int(k), **strict[k]}
+    return out
+
+
+def library_dataset(lib: dict, content_hash: str, index: Path) -> dict | None:
+    """The library dataset whose prepared data hash is ``content_hash``: its name and law folder (beside the
+    ``index``); None for data the library does not hold."""
+    hit = datasets_with(lib, [content_hash])
+    return {"name": hit[0], "law": (Path(index).parent / lib["laws"][hit[0]]["law"]).as_posix()} if hit else None
+
+
+def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,
+                   columns=None, delimiter=None, kcore: int = 0, max_minutes: float | None = None,
+                   budget_share: float | None = BUDGET_SHARE, library: Path | None = None) -> dict:
+    """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest.
+    ``library``: the index (default: :func:`srlaw.library.index.find_library`'s)."""
+    from srlaw.library.shape import calibrate, choose_runs, failed_run, law_document, probe_of, unconverged_gain
+    from srlaw.law.schema import write_law
+    from srlaw.core.provenance import sha256_file
+    from srlaw.pipeline.export_stage import write_manifest
+
+    if not 0 <= runs <= MAX_RUNS:
+        raise ParamsError(f"--runs {runs}: expected 0 to {MAX_RUNS}")
+    if max_minutes is not None and max_minutes <= 0:
+        raise ParamsError(f"--max-minutes {max_minutes}: expected a number > 0")
+    library = find_library(library)
+    fits, lib_recipe, lib = load_library(library)
+    recipe_name = recipe_name or lib_recipe
+    if recipe_name != lib_recipe:
+        raise ParamsError(f"--recipe {recipe_name!r}: the library at {library} was trained with {lib_recipe!r}; a "
+                          "calibration run must train as the library did")
+    t0 = time.monotonic()
+    out = Path(out)
+    work = out / "work"
+    stats = prepare_input(source, fmt, columns, delimiter, kcore, work / "data")
+    say(f"prepared {source}: {stats['n_users']:,} users, {stats['n_items']:,} items, "
+        f"{stats['n_interactions']:,} interactions")
+    from srlaw.data.dataset import load_dataset
+    max_len = RECIPES[recipe_name]["model"]["max_len"]
+    scores_path = work / "scores.json"
+    if scores_path.is_file():
+        scores = json.loads(scores_path.read_text())
+    else:
+        ds = load_dataset(work / "data")
+        scores = score_dataset(ds, recipe_name)
+        write_json_atomic(scores_path, scores)
+    say(f"data quality: Markov-probe NDCG@10 {scores['markov_ndcg@10']:.4f}, HR@10 {scores['markov_hr@10']:.4f}")
+    known = library_dataset(lib, stats["content_hash"], library)
+    if known:
+        say(f"this is the library's dataset {known['name']!r} (the same prepared data): its law from the whole grid "
+            f"is {known['law']}; this calibration, as for new data, reads its scores and K runs (the library's "
+            "shape has seen its grid)")
+
+    plan_path = work / "plan.json"
+    if plan_path.is_file() and json.loads(plan_path.read_text()).get("runs_asked") == runs:
+        plan = json.loads(plan_path.read_text())
+    else:
+        chosen = choose_runs(fits["ndcg@10"], probe_of(scores, "ndcg@10"), stats["n_users"], stats["n_items"],
+                             max_len, runs, lib["candidates"], lib["targets"], budget_share)
+        plan = {"runs_asked": runs, "configs": [list(c) for c in chosen], "budget_share": budget_share}
+        write_json_atomic(plan_path, plan)
+    say(f"calibration plan: {', '.join(f'{n} × {d}' for n, d in plan['configs']) or 'no runs (zero-shot)'}")
+
+    cal, failed = [], []
+    n_plan = len(plan["configs"])
+    for i, (n_layers, d_model) in enumerate(plan["configs"], 1):
+        for seed in range(1 + RETRIES):
+            # seed 0's folder keeps its old name, so a calibration resumed across versions finds its run
+            run_dir = work / "runs" / (f"L{n_layers}-d{d_model}" + (f"-s{seed}" if seed else ""))
+            m = finished(run_dir)
+            if m is None:
+                left = None
+                if max_minutes is not None:
+                    left = max_minutes - (time.monotonic() - t0) / 60
+                    if left <= 0.2:
+                        say(f"[{i}/{n_plan}] {n_layers} × {d_model}: skipped, --max-minutes spent")
+                        break
+                    left /= n_plan - i + 1  # an equal share of what is left
+                say(f"[{i}/{n_plan}] training {n_layers} × {d_model}" + (f", seed {seed}" if seed else "")
+                    + (f" (at most {left:.1f} min)" if left else ""))
+                m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, seed, stats["n_items"], left)
+            say(f"[{i}/{n_plan}] {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
+                f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
+            run = {"n_layers": n_layers, "d_model": d_model, "seed": seed,
+                   "params_non_embedding": m["params_non_embedding"], "epochs": m["epochs"],
+                   "stopped_by": m["stopped_by"], **{k: m["test"][k] for k in METRICS}}
+            if m["stopped_by"] != "early_stopping":  # stopped before it converged: what it would still have gained
+                run["gain"] = {k: unconverged_gain(lib["convergence"][k], m["epochs"]) for k in METRICS}
+                say(f"    stopped by a cap after {m['epochs']} epochs: counted as "
+                    f"{math.exp(run['gain']['ndcg@10'][0]):.2f}× its NDCG@10, "
+                    f"± {math.sqrt(run['gain']['ndcg@10'][1]):.0%} (library learning curves)")
+            # a run cut by a cap is low for want of time (its gain above accounts for it), not a failed optimisation
+            share = failed_run(fits["ndcg@10"], probe_of(scores, "ndcg@10"), stats["n_users"], run) \
+                if m["stopped_by"] == "early_stopping" else None
+            if share is None:
+                cal.append(run)
+                break
+            failed.append({**run, "share_of_expected": share})
+            say(f"    {share:.2f}× what the library expects at this size before any run: a failed optimisation "
+                "(the library leaves such runs out too); "
+                + ("training it again at the next seed" if seed < RETRIES else "this size is left out"))
+    dataset = {"name": Path(source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
+               "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
+    calibs = {m: calibrate(fits[m], probe_of(scores, m), stats["n_users"], cal) for m in METRICS}
+    doc = law_document(fits, calibs, dataset, recipe_name, cal, unstable=lib.get("unstable", []),
+                       collapse=lib.get("collapse", []), validation=library_check(lib, len(cal)))
+    doc["calibration"].update({"input": str(source), "format": fmt, "kcore": kcore, "library": str(library),
+                               "library_sha256": sha256_file(library), "library_dataset": known,
+                               "seconds": time.monotonic() - t0, "failed_runs": failed})
+    law = write_law(out / "law.json", doc)
+    write_manifest(out, {"calibrate": {"input": str(source), "runs": runs, "recipe": recipe_name}},
+                   only=["law.json"])
+    return law
