@@ -12,6 +12,7 @@ from srlaw.cli import main
 from srlaw.pipeline.params import load_params
 from srlaw.predictor import Law
 from srlaw.core.sizing import total_params
+from srlaw.data.prepare import user_data
 from srlaw.pipeline.describe import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,8 @@ LAW = ROOT / "artifacts" / "law"
 
 def test_describe_gives_the_pipelines_D_for_the_pipelines_data():
     law = Law.load(LAW)
-    desc = describe(load_params(ROOT / "params.yaml"), RATINGS, "movielens-csv", laws=[LAW])
+    data = user_data(RATINGS, "movielens-csv", kcore=5)  # the pipeline's preparation (params.yaml: data.kcore)
+    desc = describe(load_params(ROOT / "params.yaml").entropy, data, laws=[LAW])
     (entry,) = desc["laws"]
     # the same file prepared the same way (k-core 5) lands exactly on the D the law was fitted with
     assert entry["D"] == law.doc["variants"]["full"]["data"] and entry["inside"]
@@ -39,7 +41,7 @@ def test_describe_a_csv_with_its_own_column_names(tmp_path, monkeypatch, capsys)
         out.writerows([r[3], r[0], r[1], r[2]] for r in rows)
     monkeypatch.chdir(ROOT)
     assert main(["describe", "--input", str(mine), "--format", "csv", "--columns", "user=uid,item=iid,timestamp=ts",
-                 "--law", "artifacts/law", "--json"]) == 0
+                 "--kcore", "5", "--law", "artifacts/law", "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)["laws"]
     assert entry["D"] == Law.load(LAW).doc["variants"]["full"]["data"]
 
@@ -56,7 +58,7 @@ def test_advise_with_describe_equals_the_variant_it_matches(monkeypatch, capsys)
     assert main(["advise", "--law", "artifacts/law", "--json", "--top", "5"]) == 0
     by_variant = json.loads(capsys.readouterr().out)["ranked"]
     assert main(["advise", "--law", "artifacts/law", "--json", "--top", "5", "--describe", str(RATINGS),
-                 "--format", "movielens-csv"]) == 0
+                 "--format", "movielens-csv", "--kcore", "5"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["ranked"] == by_variant
     assert "D = " in captured.err and "inside" in captured.err

@@ -13,7 +13,7 @@ from srlaw.library.shape import (MISFIT_DESIGNS, LibraryFit, Noise, Prior, calib
                                collapsed, failed_run, fit_joint, fit_library, law_document, posterior, unstable_sizes)
 from srlaw.law.schema import write_law
 from srlaw.predictor import Law
-from srlaw.pipeline.export_stage import write_manifest
+from srlaw.core.provenance import write_manifest
 
 FORM = get_form("shared_power")
 GRID = [(n, d) for n in (1, 2, 4) for d in (16, 32, 64, 128, 256)]

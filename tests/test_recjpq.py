@@ -164,7 +164,7 @@ def test_onnx_parity_with_jpq(backbone):
 
 
 def test_a_jpq_run_on_the_embedded_data_beats_popularity_and_round_trips(tmp_path):
-    from srlaw.pipeline.data_stages import prepare
+    from srlaw.data.prepare import prepare
     data = load_params(ROOT / "params.yaml").data  # the pipeline's own preparation of the embedded file
     ds, _ = prepare(replace(data, source=str(ROOT / data.source)))
     save_dataset(ds, tmp_path / "data")

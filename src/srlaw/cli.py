@@ -26,7 +26,8 @@ def _cmd_prepare(args) -> None:
 def _cmd_entropy(args) -> None:
     from srlaw.core.settings import parse
     from srlaw.data.settings import EntropyConfig
-    from srlaw.pipeline.data_stages import dumps, score_file, score_variant
+    from srlaw.data.prepare import score_file
+    from srlaw.pipeline.data_stages import dumps, score_variant
     if args.input:
         if not args.format:
             raise SrlawError("--input needs --format (one of " + ", ".join(FORMATS) + ")")
@@ -79,15 +80,17 @@ def _cmd_export(args) -> None:
 def _cmd_describe(args) -> None:
     import json
     from srlaw.pipeline.params import load_params
-    from srlaw.pipeline.describe import describe, parse_columns, render
-    desc = describe(load_params(args.params), args.input, args.format, parse_columns(args.columns), args.delimiter,
-                    laws=args.law or None)
+    from srlaw.data.prepare import user_data
+    from srlaw.data.readers import parse_columns
+    from srlaw.pipeline.describe import describe, render
+    data = user_data(args.input, args.format, parse_columns(args.columns), args.delimiter, args.kcore)
+    desc = describe(load_params(args.params).entropy, data, laws=args.law or None)
     print(json.dumps(desc, indent=2, sort_keys=True) if args.json else render(desc))
 
 
 def _cmd_run(args) -> None:
+    from srlaw.data.readers import parse_columns
     from srlaw.library.calibrate import run_file
-    from srlaw.pipeline.describe import parse_columns
     m = run_file(args.input, args.format, args.n_layers, args.d_model, args.out, args.recipe,
                  parse_columns(args.columns), args.delimiter, args.kcore, args.seed, args.max_minutes)
     print(f"{args.n_layers} × {args.d_model}: test ndcg@10 {m['test']['ndcg@10']:.4f}, hr@10 {m['test']['hr@10']:.4f}"
@@ -97,8 +100,8 @@ def _cmd_run(args) -> None:
 
 def _cmd_calibrate(args) -> None:
     from srlaw.library.calibrate import calibrate_file
+    from srlaw.data.readers import parse_columns
     from srlaw.predictor import Law
-    from srlaw.pipeline.describe import parse_columns
     calibrate_file(args.input, args.format, args.out, args.runs, args.recipe, parse_columns(args.columns),
                    args.delimiter, args.kcore, args.max_minutes, None if args.budget_share <= 0 else args.budget_share,
                    args.library)
@@ -131,12 +134,14 @@ def _cmd_advise(args) -> None:
     law = Law.load(args.law, sha256=args.sha256, verify=not args.no_verify)
     data = args.data
     if args.describe:
+        from srlaw.data.prepare import user_data
+        from srlaw.data.readers import parse_columns
+        from srlaw.pipeline.describe import describe
         from srlaw.pipeline.params import load_params
-        from srlaw.pipeline.describe import describe, parse_columns
         if not args.format:
             raise SrlawError("--describe needs --format (one of " + ", ".join(FORMATS) + ")")
-        desc = describe(load_params(args.params), args.describe, args.format, parse_columns(args.columns),
-                        laws=[law])["laws"][0]
+        data = user_data(args.describe, args.format, parse_columns(args.columns), kcore=args.kcore)
+        desc = describe(load_params(args.params).entropy, data, laws=[law])["laws"][0]
         data = desc["D"]
         print(f"{args.describe}: D = {data:.4g} on the law's axis {desc['axis']} "
               f"({'inside' if desc['inside'] else 'outside'} the fitted [{desc['domain'][0]:.4g}, "
@@ -241,7 +246,9 @@ def _input_args(sp) -> None:
     sp.add_argument("--format", required=True, choices=FORMATS)
     sp.add_argument("--columns", help="format csv: user=…,item=…,timestamp=…,rating=…")
     sp.add_argument("--delimiter", help="format csv: the field separator (default ,)")
-    sp.add_argument("--kcore", type=int, default=0, help="iterative k-core on users and items (default 0: off)")
+    sp.add_argument("--kcore", type=int, default=None,
+                    help="iterative k-core on users and items (default 0: off; describe, run and calibrate prepare "
+                         "a file the same way)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,19 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_cmd_export)
 
     sp = sub.add_parser("describe", help="a dataset's law inputs: data-quality scores and D on each law's axis",
-                        description="Prepare FILE exactly as the pipeline does (data section of params.yaml), "
-                                    "score it, and place it on each law's data axis with its fitted range.")
-    sp.add_argument("--input", required=True, help="raw interaction file")
-    sp.add_argument("--format", required=True, choices=FORMATS)
-    sp.add_argument("--columns", help="format csv: user=…,item=…,timestamp=…,rating=…")
-    sp.add_argument("--delimiter", help="format csv: the field separator (default: params.yaml's)")
-    sp.add_argument("--params", default="params.yaml", help="the pipeline whose preparation is applied")
+                        description="Prepare FILE as run and calibrate do (k-core off unless --kcore), score it "
+                                    "with the entropy settings of params.yaml, and place it on each law's data "
+                                    "axis with its fitted range.")
+    _input_args(sp)
+    sp.add_argument("--params", default="params.yaml", help="the pipeline whose entropy settings score the file")
     sp.add_argument("--law", action="append", help="a law folder (repeatable; default: artifacts/law, artifacts/laws/*)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_cmd_describe)
 
     sp = sub.add_parser("run", help="train one configuration on a raw file (the truth a calibrated law predicts)",
-                        description="Prepare FILE as the pipeline does, train N layers × D wide under a named "
+                        description="Prepare FILE (as describe and calibrate do), train N layers × D wide under a named "
                                     "recipe (default: the law library's), write DIR/metrics.json (valid and test "
                                     "hr@10, ndcg@10, epochs, seconds). Resumes a killed run in the same DIR.")
     _input_args(sp)
@@ -323,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_cmd_run)
 
     sp = sub.add_parser("calibrate", help="a law for your dataset from the law library and K cheap runs",
-                        description="Prepare FILE as the pipeline does, score it, train the K most informative "
+                        description="Prepare FILE (as describe and run do), score it, train the K most informative "
                                     "cheap configurations under the library's recipe (K = 0: zero-shot), and "
                                     "write DIR/law.json + manifest.json for `srlaw advise --law DIR` and "
                                     "Law.load(DIR). Resumes a killed calibration in the same DIR.")
@@ -355,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--describe", metavar="FILE", help="your interaction file: D is computed as `srlaw describe` does")
     sp.add_argument("--format", choices=FORMATS, help="format of --describe FILE")
     sp.add_argument("--columns", help="with --describe and format csv: user=…,item=…,timestamp=…")
-    sp.add_argument("--params", default="params.yaml", help="the pipeline's preparation for --describe")
+    sp.add_argument("--kcore", type=int, default=None, help="with --describe: iterative k-core (default 0: off)")
+    sp.add_argument("--params", default="params.yaml", help="the pipeline whose entropy settings score --describe")
     sp.add_argument("--n-items", type=int, help="your catalogue size: total parameter budgets count its embedding")
     sp.add_argument("--top", type=int, default=10)
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")

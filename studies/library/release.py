@@ -30,7 +30,7 @@ from srlaw.library.shape import (calibrate, collapse_counts, collapsed, converge
                                probe_of, unstable_sizes)
 from srlaw.law.schema import write_law
 from srlaw.train.recipes import RECIPES
-from srlaw.pipeline.export_stage import write_manifest
+from srlaw.core.provenance import write_manifest
 from studies.library.plan import DEPTHS, WIDTHS
 from studies.library.store import METRICS, ROOT, load_store, store_digest
 

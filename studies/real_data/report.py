@@ -171,7 +171,7 @@ def ship_law(name: str, records: list[dict], variants: dict, recipe: Recipe, par
     """Fit the held-out-selected form on all of a grid's runs and release it under artifacts/laws/<name>/."""
     from srlaw.report.markdown import write_report
     from srlaw.law.schema import write_law
-    from srlaw.pipeline.export_stage import write_manifest
+    from srlaw.core.provenance import write_manifest
     from srlaw.pipeline.fit_stage import fit_law
 
     law_cfg = replace(params.law, metrics=list(METRICS), split="mean(valid, test)")

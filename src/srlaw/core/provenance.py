@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from srlaw import __version__
+from srlaw.core.atomic import write_json_atomic
 
 
 def sha256_file(path) -> str:
@@ -82,3 +83,24 @@ def provenance_record(params_doc: dict | None = None) -> dict:
 
 def file_entry(path: Path) -> dict:
     return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def write_manifest(out: Path, params_doc: dict, only=None) -> dict:
+    """sha256 and size of every artifact file (paths relative to ``out``), plus versions and provenance.
+
+    A subfolder with its own manifest (``artifacts/law/``, a law released by a study) is its own release and is
+    left to that manifest. ``only``: list just these files (names relative to ``out``), e.g. a calibrated law
+    whose folder also holds its working data.
+    """
+    files = {}
+    out = Path(out)
+    released = {p.parent for p in out.rglob("manifest.json") if p.parent != out}
+    paths = [out / name for name in only] if only is not None else sorted(out.rglob("*"))
+    for path in paths:
+        if released.intersection(path.parents):
+            continue
+        if path.is_file() and path.name != "manifest.json" and not path.name.startswith("."):
+            files[path.relative_to(out).as_posix()] = file_entry(path)
+    manifest = {"files": files, "versions": package_versions(), "provenance": provenance_record(params_doc)}
+    write_json_atomic(out / "manifest.json", manifest)
+    return manifest

@@ -257,3 +257,16 @@ def read_interactions(path, fmt: str, columns: dict | None = None, delimiter: st
         "movielens-csv": read_movielens_csv,
         "recbole": read_recbole,
     }[fmt](path)
+
+
+def parse_columns(text: str | None) -> dict:
+    """``user=uid,item=iid,timestamp=ts`` → ``{"user": "uid", ...}``."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        role, sep, column = part.partition("=")
+        if not sep or not role.strip() or not column.strip():
+            raise DataError(f"--columns must look like user=uid,item=iid,timestamp=ts; got {text!r}")
+        out[role.strip()] = column.strip()
+    return out

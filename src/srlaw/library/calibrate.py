@@ -16,9 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from srlaw.core.atomic import write_json_atomic
-from srlaw.core.settings import check
-from srlaw.data.settings import DataConfig
-from srlaw.core.errors import DataError, ParamsError, SrlawError
+from srlaw.core.errors import ParamsError, SrlawError
 from srlaw.library.index import METRICS, datasets_with, find_library, load_library
 from srlaw.train.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
@@ -32,15 +30,13 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def prepare_input(source, fmt: str, columns: dict | None, delimiter: str | None, kcore: int, out_dir: Path):
+def prepare_input(source, fmt: str, columns: dict | None, delimiter: str | None, kcore: int | None, out_dir: Path):
     """Prepare ``source`` into ``out_dir`` (reused when it already holds this file's data); returns its stats."""
     from srlaw.data.dataset import read_stats, save_dataset
-    from srlaw.pipeline.data_stages import prepare
-    data = DataConfig(source=str(source), format=fmt, columns=columns or {}, delimiter=delimiter or ",", kcore=kcore)
-    check(data, "data", "the command line")
-    if not Path(source).is_file():
-        raise DataError(f"--input {source}: no such file")
+    from srlaw.data.prepare import preparation_line, prepare, user_data
+    data = user_data(source, fmt, columns, delimiter, kcore)
     ds, dropped = prepare(data)
+    say(preparation_line(data, ds.n_users, ds.n_items, len(ds.items)))
     digest = ds.content_hash()
     if (out_dir / "stats.json").is_file():
         stats = read_stats(out_dir)
@@ -48,7 +44,7 @@ def prepare_input(source, fmt: str, columns: dict | None, delimiter: str | None,
             raise SrlawError(f"{out_dir.parent.parent}: holds the work of another input (data hash "
                              f"{stats['content_hash'][:12]}, this file {digest[:12]}); give a new --out")
         return stats
-    return save_dataset(ds, out_dir, extra_stats={"source": str(source), "format": fmt, "kcore": kcore,
+    return save_dataset(ds, out_dir, extra_stats={"source": str(source), "format": fmt, "kcore": data.kcore,
                                                   "dropped": dropped})
 
 
@@ -78,7 +74,7 @@ def finished(run_dir: Path) -> dict | None:
 # ---------------------------------------------------------------- srlaw run
 
 def run_file(source, fmt: str, n_layers: int, d_model: int, out: Path, recipe_name: str | None = None,
-             columns=None, delimiter=None, kcore: int = 0, seed: int = 0, max_minutes: float | None = None) -> dict:
+             columns=None, delimiter=None, kcore: int | None = None, seed: int = 0, max_minutes: float | None = None) -> dict:
     """Train one configuration on a raw file; ``out/metrics.json`` holds valid/test hr@10 and ndcg@10."""
     recipe_name = recipe_name or DEFAULT_RECIPE
     if recipe_name not in RECIPES:
@@ -131,14 +127,14 @@ def library_dataset(lib: dict, content_hash: str, index: Path) -> dict | None:
 
 
 def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,
-                   columns=None, delimiter=None, kcore: int = 0, max_minutes: float | None = None,
+                   columns=None, delimiter=None, kcore: int | None = None, max_minutes: float | None = None,
                    budget_share: float | None = BUDGET_SHARE, library: Path | None = None) -> dict:
     """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest.
     ``library``: the index (default: :func:`srlaw.library.index.find_library`'s)."""
     from srlaw.library.shape import calibrate, choose_runs, failed_run, law_document, probe_of, unconverged_gain
     from srlaw.law.schema import write_law
     from srlaw.core.provenance import sha256_file
-    from srlaw.pipeline.export_stage import write_manifest
+    from srlaw.core.provenance import write_manifest
 
     if not 0 <= runs <= MAX_RUNS:
         raise ParamsError(f"--runs {runs}: expected 0 to {MAX_RUNS}")
@@ -225,7 +221,7 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
     calibs = {m: calibrate(fits[m], probe_of(scores, m), stats["n_users"], cal) for m in METRICS}
     doc = law_document(fits, calibs, dataset, recipe_name, cal, unstable=lib.get("unstable", []),
                        collapse=lib.get("collapse", []), validation=library_check(lib, len(cal)))
-    doc["calibration"].update({"input": str(source), "format": fmt, "kcore": kcore, "library": str(library),
+    doc["calibration"].update({"input": str(source), "format": fmt, "kcore": stats.get("kcore", 0), "library": str(library),
                                "library_sha256": sha256_file(library), "library_dataset": known,
                                "seconds": time.monotonic() - t0, "failed_runs": failed})
     law = write_law(out / "law.json", doc)

@@ -8,25 +8,13 @@ from pathlib import Path
 
 from srlaw import __version__
 from srlaw.core.atomic import write_json_atomic
-from srlaw.data.settings import DataConfig
 from srlaw.pipeline.params import Params
-from srlaw.data.dataset import build_dataset, load_dataset, make_variant, read_stats, save_dataset
+from srlaw.data.dataset import load_dataset, make_variant, read_stats, save_dataset
 from srlaw.data.quality import entropy_scores
-from srlaw.data.readers import read_interactions
+from srlaw.data.prepare import prepare
 
 PREPARED_DIR = Path("data/prepared")
 SCORES_DIR = Path("data/scores")
-
-
-def prepare(data: DataConfig):
-    """The pipeline's preparation of a raw log: read, filter (ratings, k-core, short users), sort, re-index.
-
-    One code path for the ``prepare`` stage and for ``srlaw describe`` on a user's own file; returns
-    (canonical dataset, what was dropped).
-    """
-    raw = read_interactions(data.source, data.format, columns=data.columns or None, delimiter=data.delimiter)
-    return build_dataset(raw, rating_threshold=data.rating_threshold, kcore=data.kcore,
-                         min_user_interactions=data.min_user_interactions)
 
 
 def prepare_variant(params: Params, name: str, out_dir: Path | None = None) -> dict:
@@ -53,15 +41,6 @@ def score_variant(params: Params, name: str, out_path: Path | None = None) -> di
     scores.update({"variant": name, "content_hash": stats["content_hash"], "srlaw_version": __version__})
     write_json_atomic(out_path or SCORES_DIR / name / "entropy.json", scores)
     return scores
-
-
-def score_file(path, fmt: str, m: int, r: float, max_len: int | None, columns=None, delimiter=",") -> dict:
-    """Scores of a raw file read directly (no params, no variant): ``srlaw entropy --input``."""
-    raw = read_interactions(path, fmt, columns=columns, delimiter=delimiter)
-    ds, dropped = build_dataset(raw)
-    out = entropy_scores(ds.items, ds.offsets, ds.n_items, m=m, r=r, max_len=max_len)
-    out.update({"input": str(path), "format": fmt, "content_hash": ds.content_hash(), "dropped": dropped})
-    return out
 
 
 def dumps(obj) -> str:

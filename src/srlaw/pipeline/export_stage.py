@@ -14,7 +14,7 @@ from srlaw.data.dataset import SequenceDataset, load_dataset
 from srlaw.core.errors import DataError, ExportError
 from srlaw.library.index import LIBRARY_INDEX
 from srlaw.data.protocol import history_and_target, left_pad, training_part
-from srlaw.core.provenance import file_entry, package_versions, provenance_record, sha256_file
+from srlaw.core.provenance import write_manifest, provenance_record, sha256_file
 from srlaw.pipeline.data_stages import PREPARED_DIR
 from srlaw.pipeline.train_stage import RUNS_DIR, run_name
 
@@ -110,24 +110,3 @@ def pipeline_metrics(law: dict, ref: dict) -> dict:
             "reference_model": {"run": ref["run"], "params_total": ref["params_total"],
                                 **{f"{split}_{m}": ref[split][m] for split in ("valid", "test")
                                    for m in ("hr@10", "ndcg@10")}}}
-
-
-def write_manifest(out: Path, params_doc: dict, only=None) -> dict:
-    """sha256 and size of every artifact file (paths relative to ``out``), plus versions and provenance.
-
-    A subfolder with its own manifest (``artifacts/law/``, a law released by a study) is its own release and is
-    left to that manifest. ``only``: list just these files (names relative to ``out``), e.g. a calibrated law
-    whose folder also holds its working data.
-    """
-    files = {}
-    out = Path(out)
-    released = {p.parent for p in out.rglob("manifest.json") if p.parent != out}
-    paths = [out / name for name in only] if only is not None else sorted(out.rglob("*"))
-    for path in paths:
-        if released.intersection(path.parents):
-            continue
-        if path.is_file() and path.name != "manifest.json" and not path.name.startswith("."):
-            files[path.relative_to(out).as_posix()] = file_entry(path)
-    manifest = {"files": files, "versions": package_versions(), "provenance": provenance_record(params_doc)}
-    write_json_atomic(out / "manifest.json", manifest)
-    return manifest
