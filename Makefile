@@ -25,21 +25,15 @@ repro: venv
 test: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q src tests
 
-# The real-data study (issue 6): trains what its grids lack (hours on a CPU; GPU advised), then writes
+# The real-data study: trains what its grids lack (hours on a CPU; GPU advised), then writes
 # reports/study.md and artifacts/laws/. Needs ../shared/data.
 study: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro studies/real_data/dvc.yaml
 
-# The law library (issue 15): on the run store (reports/library_runs/), the leave-one-dataset-out calibration
-# report (reports/calibration.md) and the scale-extrapolation report (reports/extrapolation.md), then the release:
-# artifacts/laws/index.json and one law per dataset, each carrying its dataset's numbers from both reports; last,
-# reports/targets.md and the README's targets table, read off both reports and the benchmarks' JSON.
-# Minutes on a CPU; training the store is studies/library/gpu.sh's job.
+# The law library: its own DVC pipeline (library/dvc.yaml) validates the run store's datasets, releases
+# artifacts/laws/ and writes the reports and the targets table of docs/results.md. Minutes on a CPU.
 library: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.validate
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.extrapolate >/dev/null
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.release
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m studies.library.targets >/dev/null
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro library/dvc.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache

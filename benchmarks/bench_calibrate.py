@@ -2,7 +2,7 @@
 within 15 minutes on 2 CPU cores), and how close the law it writes comes to the run store's truth.
 
 A fair check needs a library that has never seen the file: the library is released into a temporary folder with
-every cut of the dataset's raw data left out (``studies.library.plan.same_source``: for Amazon Beauty (S3Rec) also
+every cut of the dataset's raw data left out (``srlaw.library.grid.same_source``: for Amazon Beauty (S3Rec) also
 both Beauty (BERT4Rec) cuts), then `srlaw calibrate` runs on the raw file exactly as a user runs it, and once more
 with ``--runs 0`` (zero-shot, seconds). Both laws are scored on the store's configurations of that dataset larger
 than the largest calibration run (truth: the seed mean of its runs, collapsed runs left out; the store's runs were
@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))  # the run store's reader and the library's releas
 
 from srlaw.core.atomic import write_json_atomic
 from srlaw.predictor import Law
-from studies.data_quality.run_study import VARIANTS
-from studies.library.plan import same_source
-from studies.library.store import METRICS, load_store
-from studies.library.validate import scored
+from srlaw.library.catalogue import CATALOGUE
+from srlaw.library.grid import same_source
+from srlaw.library.store import METRICS, load_store
+from srlaw.library.validate import scored
 
 TARGET_MINUTES = 15.0
 
@@ -82,12 +82,13 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, help="keep the library and laws here (default: a temporary folder)")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
-    if args.dataset not in VARIANTS or VARIANTS[args.dataset][3]:
-        print(f"bench_calibrate: --dataset {args.dataset!r} is not a whole raw file of the library "
-              f"({', '.join(k for k, v in VARIANTS.items() if not v[3])})", file=sys.stderr)
+    if args.dataset not in CATALOGUE or CATALOGUE[args.dataset].cut:
+        print(f"bench_calibrate: --dataset {args.dataset!r} is not a whole raw file of the catalogue "
+              f"({', '.join(k for k, v in CATALOGUE.items() if not v.cut)})", file=sys.stderr)
         return 2
-    rel, fmt, kcore, _ = VARIANTS[args.dataset]
-    raw = args.data_root / rel
+    entry = CATALOGUE[args.dataset]
+    rel, fmt, kcore = entry.file, entry.format, entry.kcore
+    raw = args.data_root / entry.file
     if not raw.is_file():
         print(f"bench_calibrate: {raw} not found (licence-restricted data live only in ../shared/data)",
               file=sys.stderr)
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         laws = work / "laws"
-        timed_run([sys.executable, "-m", "studies.library.release", "--laws", str(laws), "--exclude", *left_out])
+        timed_run([sys.executable, "-m", "srlaw.library.release", "--laws", str(laws), "--exclude", *left_out])
         base = ["srlaw", "calibrate", "--input", str(raw), "--format", fmt, "--kcore", str(kcore),
                 "--library", str(laws / "index.json")]
         seconds, peak_mib = timed_run([*base, "--runs", str(args.runs), "--max-minutes", str(args.max_minutes),

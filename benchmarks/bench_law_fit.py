@@ -36,7 +36,7 @@ from srlaw.law.fit import PerformanceLaw
 from srlaw.law.learning_curve import LearningCurveLaw
 from srlaw.library.shape import fit_library, probe_of
 from srlaw.law.two_stage import TwoStageLaw
-from studies.library.store import METRICS, STORE, load_store
+from srlaw.library.store import METRICS, STORE, load_store
 
 
 def timed(fn) -> float:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The ready script for issue #18's checks on a lent GPU machine.
-#   here:  python -m studies.library.train_library prepare --out .gpu/data    (.gpu/ is git-excluded, carried)
+#   here:  python -m srlaw.library.train prepare --out .gpu/data    (.gpu/ is git-excluded, carried)
 #   there: bash benchmarks/gpu_checks.sh steps      what a training step costs there, alone on the machine — plain vs
 #                                                   fused cross-entropy, torch.compile, bf16 autocast — on ML-1M
 #                                                   (len 200) and Beauty (BERT4Rec file, 54 k items, len 50) at

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # what git holds of the pipeline's artifacts (the model files live in the DVC cache; the manifest pins them)
 PIPELINE = ("artifacts/law/law.json", "artifacts/law/manifest.json", "artifacts/manifest.json")
 HOW = {"pipeline": "run `dvc repro` (the fit and export stages depend on all of src/srlaw)",
-       "library": "run `python -m studies.library.release`"}
+       "library": "run `python -m srlaw.library.release`"}
 
 
 def recorded(kind: str) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ import numpy as np
 from srlaw.library.shape import calibrate, collapsed, law_document, probe_of
 from srlaw.library.index import load_library
 from srlaw.predictor import Law
-from studies.library.store import load_store
+from srlaw.library.store import load_store
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

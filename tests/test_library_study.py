@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studies.library import release, validate
-from studies.library.plan import SEEDED, Task, tasks
-from studies.library.train_library import main as train_main, stored_tasks, todo_tasks
+from srlaw.library import release, validate
+from srlaw.library.grid import SEEDED, Task, tasks
+from srlaw.library.train import main as train_main, stored_tasks, todo_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,7 +197,7 @@ def test_advise_says_what_the_law_measured():
 
 
 def test_coverage_counts_seed_means_and_each_seeds_run_against_the_one_run_interval():
-    from studies.library.extrapolate import split_errors
+    from srlaw.library.extrapolate import split_errors
     # at 5x the mean 0.10 sits inside [0.09, 0.11], two of its three runs outside; at 12x all inside
     rows = [{"factor": 5.0, "observed": 0.10, "runs": [0.08, 0.10, 0.12], "seed_sd": 0.02, "law": [0.1, 0.09, 0.11]},
             {"factor": 12.0, "observed": 0.20, "runs": [0.20], "seed_sd": None, "law": [0.21, 0.19, 0.23]}]
@@ -237,7 +237,7 @@ def test_a_cut_run_is_the_prefix_of_its_curve_raised_by_the_gain_still_expected(
 def test_regret_counts_an_advised_model_that_diverged():
     from types import SimpleNamespace
 
-    from studies.library.extrapolate import regret
+    from srlaw.library.extrapolate import regret
 
     class BiggerIsBetter:  # a law that always advises the largest model within the budget
         unstable = set()
@@ -270,8 +270,8 @@ def test_regret_counts_an_advised_model_that_diverged():
 
 
 def test_a_dataset_enters_the_library_only_with_its_whole_grid(tmp_path, capsys):
-    from studies.library.plan import DEPTHS, WIDTHS
-    from studies.library.store import load_store
+    from srlaw.library.grid import DEPTHS, WIDTHS
+    from srlaw.library.store import load_store
 
     def run(n, d, seed=0, finished=True):
         return {"run": f"v/L{n}-d{d}-s{seed}", "finished": finished, "n_layers": n, "d_model": d, "seed": seed,
@@ -329,7 +329,7 @@ def test_the_inner_choice_of_a_covariate_never_sees_the_held_out_dataset(monkeyp
 
 
 def test_extrapolation_figures_draw_every_point_even_far_off(tmp_path):
-    from studies.library import extrapolation_plots as plots
+    from srlaw.library import extrapolation_plots as plots
 
     def point(factor, observed, sd, off):
         return {"factor": factor, "observed": observed, "seed_sd": sd, "n_seeds": 3 if sd else 1,
@@ -350,7 +350,7 @@ def test_extrapolation_figures_draw_every_point_even_far_off(tmp_path):
 def test_a_run_is_trained_by_one_job_at_a_time_and_a_dead_jobs_claim_is_taken_over(tmp_path):
     import os
     import subprocess
-    from studies.library import train_library as tl
+    from srlaw.library import train as tl
     task = Task("sports-s3rec", 4, 32, 1)
     assert tl.claim(tmp_path, task) is None  # free: taken
     lock = tmp_path / "locks" / f"{task.name}.lock"
@@ -376,7 +376,7 @@ def test_killing_train_stops_its_workers(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(
         "import multiprocessing as mp, os, signal, sys, time\n"
-        "from studies.library.train_library import stop_workers_on_sigterm\n"
+        "from srlaw.library.train import stop_workers_on_sigterm\n"
         "if __name__ == '__main__':\n"
         "    p = mp.get_context('spawn').Process(target=time.sleep, args=(60,))\n"
         "    p.start()\n"
@@ -393,9 +393,9 @@ def test_killing_train_stops_its_workers(tmp_path):
 
 
 def test_the_larger_fit_set_scores_only_models_above_it_and_regenerates_its_committed_numbers():
-    from studies.library import extrapolate
-    from studies.library.release import library_without
-    from studies.library.store import load_store
+    from srlaw.library import extrapolate
+    from srlaw.library.release import library_without
+    from srlaw.library.store import load_store
     from srlaw.library.shape import collapse_counts, unstable_sizes
     records, datasets = load_store()
     name = "sports-s3rec"
@@ -414,10 +414,10 @@ def test_the_larger_fit_set_scores_only_models_above_it_and_regenerates_its_comm
 
 
 def test_every_cut_of_a_source_leaves_the_library_with_it_and_the_strict_check_regenerates():
-    from studies.library import extrapolate
-    from studies.library.plan import LIBRARY, SOURCES, same_source
-    from studies.library.release import library_without
-    from studies.library.store import load_store
+    from srlaw.library import extrapolate
+    from srlaw.library.grid import LIBRARY, SOURCES, same_source
+    from srlaw.library.release import library_without
+    from srlaw.library.store import load_store
     from srlaw.library.shape import collapse_counts, unstable_sizes
     assert set(SOURCES) == set(LIBRARY)  # every library variant names its raw data
     assert same_source("beauty-s3rec") == {"beauty-s3rec", "beauty-bert4rec", "beauty-bert4rec/users25"}

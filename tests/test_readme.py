@@ -1,4 +1,5 @@
-"""Every snippet and command of the README and of examples/ runs against the committed artifacts and answers."""
+"""Every snippet and command of the README, docs/ and examples/ runs against the committed artifacts and answers;
+every link of the README and docs/ resolves."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ def _env():
     return env
 
 
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _blocks(lang: str) -> list[str]:
+    return [code for page in PAGES for kind, code in BLOCK.findall(page.read_text()) if kind == lang]
+
+
 def _commands(code: str):
     for line in code.splitlines():
         line = line.split("  #")[0].strip()
@@ -34,7 +42,7 @@ def _commands(code: str):
 
 
 def test_readme_python_snippets_run():
-    blocks = [code for lang, code in BLOCK.findall((ROOT / "README.md").read_text()) if lang == "python"]
+    blocks = _blocks("python")
     assert blocks
     for code in blocks:
         proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -45,9 +53,7 @@ def test_readme_python_snippets_run():
 
 def test_readme_commands_run_or_say_why_not():
     ran, skipped = [], []
-    for lang, code in BLOCK.findall((ROOT / "README.md").read_text()):
-        if lang != "bash":
-            continue
+    for code in _blocks("bash"):
         for cmd in _commands(code):
             reason = next((why for prefix, why in NOT_RUN.items() if cmd.startswith(prefix)), None)
             if reason:
@@ -68,3 +74,19 @@ def test_example_docstring_command_runs():
     proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, env=_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"status": "ok"' in proc.stdout
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_every_link_of_the_readme_and_docs_resolves():
+    broken = [f"{page.relative_to(ROOT)}: {target}" for page in PAGES for target in LINK.findall(page.read_text())
+              if "://" not in target and not (page.parent / target).resolve().exists()]
+    assert not broken, broken
+    assert len(PAGES) >= 6  # the README and its pages: results, library, pipeline, artifacts, recjpq, layout
+
+
+def test_the_readme_is_for_users():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    assert not re.search(r"#\d{2}\b|issue \d", text)  # things are named, not numbered

@@ -1,4 +1,4 @@
-"""The targets summary (reports/targets.md and the README's table) is read off the committed reports, never typed."""
+"""The targets summary (reports/targets.md and the table of docs/results.md) is read off the committed reports, never typed."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from studies.library import targets
+from srlaw.library import targets
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_committed_summary_and_readme_table_match_the_reports():
+def test_the_committed_summary_and_results_table_match_the_reports():
     doc = targets.load_doc()
     assert (ROOT / "reports" / "targets.md").read_text() == targets.markdown(doc)
     assert json.loads((ROOT / "reports" / "targets.json").read_text()) == json.loads(json.dumps(doc))
-    readme = (ROOT / "README.md").read_text()
-    assert targets.with_readme_table(readme, targets.readme_table(doc)) == readme, \
-        "README's targets table is stale: run python -m studies.library.targets"
+    page = (ROOT / "docs" / "results.md").read_text()
+    assert targets.with_summary_table(page, targets.summary_table(doc)) == page, \
+        "docs/results.md's targets table is stale: run python -m srlaw.library.targets"
 
 
 def test_a_target_missed_in_one_cell_is_named_with_its_k():
@@ -30,7 +30,7 @@ def test_a_target_missed_in_one_cell_is_named_with_its_k():
         for k in (1, 2, 3):
             worse["summary"][f"{m}|{k}"]["mape_worst"] = 0.05
     worse["summary"]["ndcg@10|2"]["mape_worst"] = 0.12
-    table = targets.readme_table(targets.build(worse, ext, None, None))
+    table = targets.summary_table(targets.build(worse, ext, None, None))
     row = next(line for line in table.splitlines() if "one dataset out, K = 1–3" in line and "MAPE" in line)
     assert row.endswith("**missed**: NDCG@10 worst at K = 2 |")
     assert "NDCG@10 worst 5.0–12.0 %" in row
@@ -44,9 +44,9 @@ def test_a_rounded_value_never_prints_the_limit_it_misses():
     assert targets.Cell("7.4 %", False).show() == "7.4 % **missed**"
 
 
-def test_the_readme_block_is_replaced_and_nothing_else():
+def test_the_results_block_is_replaced_and_nothing_else():
     begin, end = targets.MARKERS
     text = f"head\n{begin}\nold\n{end}\ntail\n"
-    assert targets.with_readme_table(text, "| new |\n") == f"head\n{begin}\n| new |\n{end}\ntail\n"
+    assert targets.with_summary_table(text, "| new |\n") == f"head\n{begin}\n| new |\n{end}\ntail\n"
     with pytest.raises(targets.TargetsError, match="needs one"):
-        targets.with_readme_table("no markers\n", "| new |\n")
+        targets.with_summary_table("no markers\n", "| new |\n")

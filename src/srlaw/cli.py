@@ -7,6 +7,9 @@ Heavy modules (torch, lightning, scipy) are imported inside the sub-command that
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import threading
 import sys
 from pathlib import Path
 
@@ -64,7 +67,8 @@ def _cmd_fit(args) -> None:
 
 def _cmd_latency(args) -> None:
     from srlaw.pipeline.params import load_params
-    from srlaw.pipeline.latency_stage import LATENCY_PATH, run_latency_stage
+    from srlaw.pipeline.latency_stage import run_latency_stage
+    from srlaw.pipeline.paths import LATENCY_PATH
     doc = run_latency_stage(load_params(args.params))
     print(f"latency of {len(doc['configs'])} configurations ({doc['seconds']:.0f} s); wrote {LATENCY_PATH}",
           file=sys.stderr)
@@ -101,7 +105,7 @@ def _cmd_run(args) -> None:
 def _cmd_calibrate(args) -> None:
     from srlaw.library.calibrate import calibrate_file
     from srlaw.data.readers import parse_columns
-    from srlaw.predictor import Law
+    from srlaw.predictor.law import Law
     calibrate_file(args.input, args.format, args.out, args.runs, args.recipe, parse_columns(args.columns),
                    args.delimiter, args.kcore, args.max_minutes, None if args.budget_share <= 0 else args.budget_share,
                    args.library)
@@ -129,7 +133,7 @@ def _parse_target(text: str) -> dict:
 
 def _cmd_advise(args) -> None:
     import json
-    from srlaw.predictor import Law
+    from srlaw.predictor.law import Law
     target = _parse_target(args.target) if args.target else None  # bad input is refused before any file is read
     law = Law.load(args.law, sha256=args.sha256, verify=not args.no_verify)
     data = args.data
@@ -203,7 +207,7 @@ def advice_table(law, advice, law_path, budget) -> str:
 def measured_error(doc: dict, metric: str) -> list[str]:
     """What the law's ``validation`` measured for ``metric``, in words: its own held-out error beyond its fit set
     and, for a library or calibrated law, the error of calibrating a dataset left out of the library."""
-    from srlaw.report.markdown import pct
+    from srlaw.report.format import pct
     v = doc.get("validation", {})
     out = []
     se = v.get("scale_extrapolation", {}).get(metric, {})
@@ -234,7 +238,7 @@ def measured_error(doc: dict, metric: str) -> list[str]:
 def _covered(seed_means, single_runs) -> str:
     """The 95 % intervals' measured coverage, in words: of seed means and, where measured, of single runs (what an
     interval for one run's outcome claims)."""
-    from srlaw.report.markdown import pct
+    from srlaw.report.format import pct
     if seed_means is None:
         return ""
     runs = f", {pct(single_runs)} of single runs" if single_runs is not None else ""
@@ -369,16 +373,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+RESUMABLE = {"calibrate", "run", "train"}  # a rerun of the same command picks up the finished work
+
+
+class Terminated(Exception):
+    """SIGTERM, raised where the process is so that it ends like Ctrl-C: one line, a resume hint."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         args.func(args)
     except SrlawError as e:  # every expected failure: one line, no traceback
         print(f"srlaw {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Terminated) as e:
+        hint = "; run the same command again to resume (finished work is kept)" if args.command in RESUMABLE else ""
+        print(f"srlaw {args.command}: {'terminated' if isinstance(e, Terminated) else 'interrupted'}{hint}",
+              file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    except BrokenPipeError:  # `srlaw advise | head`: the reader has gone, nothing is left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:  # a file that cannot be read or written
-        print(f"srlaw {args.command}: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"srlaw {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

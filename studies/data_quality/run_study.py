@@ -24,31 +24,17 @@ import numpy as np
 
 from srlaw.core.atomic import write_bytes_atomic, write_json_atomic
 from srlaw.train.settings import LEGACY_RECIPE
-from srlaw.data.dataset import build_dataset, make_variant, save_dataset
+from srlaw.data.dataset import save_dataset
+from srlaw.library.catalogue import CATALOGUE
+from srlaw.library.train import build
 from srlaw.data.quality import entropy_scores
-from srlaw.data.readers import read_interactions
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# name: (file under the data root, format, kcore, variant spec)
-VARIANTS = {
-    "ml-1m": ("ml-1m/ml-1m.txt", "sasrec", 0, {}),
-    "ml-1m/users25": ("ml-1m/ml-1m.txt", "sasrec", 0, {"user_fraction": 0.25}),
-    "ml-1m/last20": ("ml-1m/ml-1m.txt", "sasrec", 0, {"max_len": 20}),
-    "ml-1m/noise30": ("ml-1m/ml-1m.txt", "sasrec", 0, {"noise": 0.3}),
-    "ml-100k": ("ml-100k/u.data", "movielens-100k", 0, {}),
-    "ml-latest-small": ("ml-latest-small/ratings.csv", "movielens-csv", 5, {}),
-    "beauty-bert4rec": ("amazon-beauty-bert4rec/beauty.txt", "sasrec", 0, {}),
-    "beauty-bert4rec/users25": ("amazon-beauty-bert4rec/beauty.txt", "sasrec", 0, {"user_fraction": 0.25}),
-    "beauty-s3rec": ("amazon-s3rec-5core/Beauty.txt", "s3rec", 0, {}),
-    "sports-s3rec": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {}),
-    "sports-s3rec/noise30": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {"noise": 0.3}),
-    "sports-s3rec/users25": ("amazon-s3rec-5core/Sports_and_Outdoors.txt", "s3rec", 0, {"user_fraction": 0.25}),
-    "lastfm-s3rec": ("lastfm-s3rec/LastFM.txt", "s3rec", 0, {}),
-    "office-cvae": ("amazon-contrastvae/Office_Products.txt", "s3rec", 0, {}),
-    "tools-cvae": ("amazon-contrastvae/Tools_and_Home_Improvement.txt", "s3rec", 0, {}),
-    "tools-cvae/users25": ("amazon-contrastvae/Tools_and_Home_Improvement.txt", "s3rec", 0, {"user_fraction": 0.25}),
-}
+# the study's datasets: entries of srlaw.library.catalogue.CATALOGUE
+VARIANTS = ("ml-1m", "ml-1m/users25", "ml-1m/last20", "ml-1m/noise30", "ml-100k", "ml-latest-small",
+            "beauty-bert4rec", "beauty-bert4rec/users25", "beauty-s3rec", "sports-s3rec", "sports-s3rec/noise30",
+            "sports-s3rec/users25")
 MODEL = {"backbone": "sasrec", "n_layers": 2, "d_model": 64, "n_heads": 1, "max_len": 50, "dropout": 0.3,
          **LEGACY_RECIPE}  # what the recorded results were trained with (before issue #18)
 TRAIN = {"batch_size": 128, "lr": 1e-3, "warmup_epochs": 0.0, "patience": 5, "max_epochs": 100,
@@ -59,15 +45,6 @@ HARDNESS = {"apen_mean", "pooled_apen", "conditional_entropy", "conditional_entr
 SCORES = ("apen_mean", "pooled_apen", "conditional_entropy", "conditional_entropy_miller_madow", "lz_entropy_rate",
           "markov_cross_entropy", "markov_hr@10", "markov_ndcg@10", "n_tokens", "effective_data.apen_mean",
           "effective_data.pooled_apen", "predictable_tokens")
-
-
-def build(name, root: Path, seed: int = 0):
-    rel, fmt, kcore, spec = VARIANTS[name]
-    path = root / rel
-    if not path.is_file():
-        return None, f"{path} not found"
-    full, _ = build_dataset(read_interactions(path, fmt), kcore=kcore)
-    return make_variant(full, seed=seed, **spec), None
 
 
 def cmd_train(args) -> int:
@@ -91,7 +68,7 @@ def cmd_train(args) -> int:
             m = train_run(Path(tmp) / "data", Path(tmp) / "run", ModelConfig(n_items=ds.n_items, **MODEL),
                           TrainConfig(**TRAIN, deterministic=False, progress_bar=False, max_minutes=args.max_minutes),
                           meta={"variant": name})
-        rows.append({"variant": name, "source": VARIANTS[name][0], "spec": VARIANTS[name][3],
+        rows.append({"variant": name, "source": CATALOGUE[name].file, "spec": CATALOGUE[name].cut,
                      "n_users": ds.n_users, "n_items": ds.n_items, "scores": scores, "score_seconds": score_s,
                      "sasrec": {"test": m["test"], "valid": m["valid"], "epochs": m["epochs"],
                                 "best_epoch": m["best_epoch"], "train_seconds": m["train_seconds"],

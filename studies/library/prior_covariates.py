@@ -24,10 +24,10 @@ from dataclasses import replace
 import numpy as np
 
 from srlaw.library.shape import Prior, prior_covariance, probe_of
-from srlaw.report.markdown import pct
-from studies.library.release import library_without
-from studies.library.store import METRICS, ROOT, report_main
-from studies.library.validate import KS, evaluate, summarise
+from srlaw.report.format import pct
+from srlaw.library.release import library_without
+from srlaw.library.store import METRICS, ROOT, report_main
+from srlaw.library.validate import KS, evaluate, summarise
 
 REPORT = ROOT / "reports" / "prior_covariates.md"
 COVARIATES = {  # name -> (description, value of a dataset from its store entry)

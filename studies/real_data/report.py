@@ -23,7 +23,7 @@ from srlaw.core.atomic import write_bytes_atomic, write_json_atomic
 from srlaw.core.settings import parse
 from srlaw.train.settings import ModelSettings, Recipe, TrainConfig, parse_nested_recipe
 from srlaw.core.errors import ParamsError, SrlawError
-from srlaw.report.markdown import pct, save_png
+from srlaw.report.format import pct, save_png
 from srlaw.core.sizing import SHAPE_KEYS, non_embedding_params
 from studies.real_data.report_markdown import METRICS, render_markdown
 from studies.real_data.study_config import PARAMS, ROOT, RUNS_DIR, load_params, run_config, runs_path

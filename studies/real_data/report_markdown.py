@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from srlaw.report.markdown import pct
+from srlaw.report.format import pct
 
 METRICS = ("hr@10", "ndcg@10")
 

@@ -21,7 +21,8 @@ from srlaw.train.settings import parse_nested_recipe
 from srlaw.data.dataset import save_dataset
 from srlaw.data.quality import entropy_scores
 from srlaw.core.errors import DataError, ParamsError, SrlawError
-from studies.data_quality.run_study import VARIANTS, build
+from srlaw.library.catalogue import CATALOGUE as VARIANTS
+from srlaw.library.train import build
 from studies.real_data.study_config import ROOT, load_params, run_config, runs_path
 
 

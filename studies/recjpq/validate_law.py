@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from srlaw.law.forms import mape
 from srlaw.core.atomic import write_bytes_atomic, write_json_atomic
 from srlaw.pipeline.params import load_params
 from srlaw.core.errors import SrlawError
 from srlaw.law.fit import noise_floor
-from srlaw.report.markdown import pct
+from srlaw.report.format import pct
 from srlaw.predictor import Law
 from srlaw.pipeline.fit_stage import collect_runs, fit_law
 from srlaw.pipeline.train_stage import RUNS_DIR, run_name, train_grid_point
@@ -54,11 +55,6 @@ def trained_as(run_dir: Path, settings) -> bool:
     if settings.item_embedding == "jpq":  # the table's shape; older records carry extra bookkeeping keys
         same = same and all(saved["jpq"].get(k) == v for k, v in want["jpq"].items())
     return same
-
-
-def mape(pred, obs) -> float:
-    """Mean absolute percentage error as a fraction (as law.json stores it)."""
-    return float(np.mean(np.abs(np.asarray(pred) / np.asarray(obs) - 1)))
 
 
 def main(argv=None) -> int:
@@ -100,8 +96,8 @@ def main(argv=None) -> int:
         jpq_val = jpq_doc["validation"]["scale_extrapolation"][metric]
         full_val = full_law.doc["validation"]["scale_extrapolation"][metric]
         out["metrics"][metric] = {
-            "full_law_on_jpq_runs_mape_all": mape(pred_all, obs_all),
-            "full_law_on_jpq_runs_mape_held_out": mape(pred_all[is_held], obs_all[is_held]),
+            "full_law_on_jpq_runs_mape_all": mape(obs_all, pred_all),
+            "full_law_on_jpq_runs_mape_held_out": mape(obs_all[is_held], pred_all[is_held]),
             "full_law_on_full_runs_mape_held_out": full_val.get("mape"),
             "jpq_law_held_out_mape": jpq_val.get("mape"), "jpq_law_form": jpq_doc["form"],
             "jpq_vs_full_change_mean": float(np.mean(obs_all / full_obs - 1)),

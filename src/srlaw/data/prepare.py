@@ -12,7 +12,7 @@ from pathlib import Path
 
 from srlaw.core.errors import DataError
 from srlaw.core.settings import check
-from srlaw.data.dataset import build_dataset
+from srlaw.data.dataset import build_dataset, make_variant
 from srlaw.data.quality import entropy_scores
 from srlaw.data.readers import read_interactions
 from srlaw.data.settings import DataConfig
@@ -43,6 +43,12 @@ def preparation_line(data: DataConfig, n_users: int, n_items: int, n_interaction
     kcore = "k-core off" if data.kcore <= 1 else f"{data.kcore}-core"
     return (f"prepared {data.source}: {n_users:,} users, {n_items:,} items, {n_interactions:,} interactions "
             f"({rating}, {kcore}, users with >= {data.min_user_interactions} interactions)")
+
+
+def prepare_cut(path, fmt: str, kcore: int = 0, cut: dict | None = None, seed: int = 0):
+    """A published dataset file prepared whole (k-core ``kcore``), then cut (``make_variant``'s arguments)."""
+    full, _ = build_dataset(read_interactions(path, fmt), kcore=kcore)
+    return make_variant(full, seed=seed, **(cut or {}))
 
 
 def score_file(path, fmt: str, m: int, r: float, max_len: int | None, columns=None, delimiter=",") -> dict:

@@ -1,4 +1,4 @@
-"""The learning-curve law (issue #16): every epoch of every run is a point, training amount is an axis.
+"""The learning-curve law: every epoch of every run is a point, training amount is an axis.
 
 Per dataset and metric, on the best-so-far validation value b_r(t) of each run r after t epochs — what early
 stopping would keep if the run ended there:

@@ -1,4 +1,4 @@
-"""The two-stage law (issue #16; cf. Gadre et al. 2024): a loss law in model size, then a link from loss to a metric.
+"""The two-stage law (cf. Gadre et al. 2024): a loss law in model size, then a link from loss to a metric.
 
 Stage 1, per dataset: the held-out full-catalogue cross-entropy of the chosen checkpoint,
 L(P) = E + A·P^−α (P: non-embedding parameters), fitted with a Huber loss on log residuals from a grid of starts.

@@ -15,9 +15,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from srlaw.core.ownership import claim
+from srlaw.data.prepare import user_data
 from srlaw.core.atomic import write_json_atomic
 from srlaw.core.errors import ParamsError, SrlawError
-from srlaw.library.index import METRICS, datasets_with, find_library, load_library
+from srlaw.library.fits import METRICS
+from srlaw.library.index import datasets_with, find_library, load_library
 from srlaw.train.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
 MAX_RUNS = 6
@@ -30,21 +33,22 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def prepare_input(source, fmt: str, columns: dict | None, delimiter: str | None, kcore: int | None, out_dir: Path):
-    """Prepare ``source`` into ``out_dir`` (reused when it already holds this file's data); returns its stats."""
+def prepare_input(data, out_dir: Path, claim):
+    """Prepare the user's file (``data``: :func:`srlaw.data.prepare.user_data`) into ``out_dir`` (reused when it
+    already holds this file's data) and bind the claimed output folder to it; returns its stats."""
     from srlaw.data.dataset import read_stats, save_dataset
-    from srlaw.data.prepare import preparation_line, prepare, user_data
-    data = user_data(source, fmt, columns, delimiter, kcore)
+    from srlaw.data.prepare import preparation_line, prepare
     ds, dropped = prepare(data)
     say(preparation_line(data, ds.n_users, ds.n_items, len(ds.items)))
     digest = ds.content_hash()
+    claim.bind(digest)  # the folder holds one input's work: scores and runs of another are never reused
     if (out_dir / "stats.json").is_file():
         stats = read_stats(out_dir)
         if stats["content_hash"] != digest:
             raise SrlawError(f"{out_dir.parent.parent}: holds the work of another input (data hash "
                              f"{stats['content_hash'][:12]}, this file {digest[:12]}); give a new --out")
         return stats
-    return save_dataset(ds, out_dir, extra_stats={"source": str(source), "format": fmt, "kcore": data.kcore,
+    return save_dataset(ds, out_dir, extra_stats={"source": data.source, "format": data.format, "kcore": data.kcore,
                                                   "dropped": dropped})
 
 
@@ -80,8 +84,14 @@ def run_file(source, fmt: str, n_layers: int, d_model: int, out: Path, recipe_na
     if recipe_name not in RECIPES:
         raise ParamsError(f"--recipe {recipe_name!r}: unknown; known: {', '.join(sorted(RECIPES))}")
     recipe(recipe_name, seed).model_config(1, n_layers, d_model, "--n-layers/--d-model", "the command line")
+    data = user_data(source, fmt, columns, delimiter, kcore)  # every input checked before the folder is touched
     out = Path(out)
-    stats = prepare_input(source, fmt, columns, delimiter, kcore, out / "work" / "data")
+    with claim(out, "run") as held:
+        return _run(data, n_layers, d_model, out, recipe_name, seed, max_minutes, held)
+
+
+def _run(data, n_layers: int, d_model: int, out: Path, recipe_name: str, seed: int, max_minutes, held) -> dict:
+    stats = prepare_input(data, out / "work" / "data", held)
     done = finished(out)
     if done is not None:
         if (done["n_layers"], done["d_model"], done.get("recipe"), done.get("seed")) != (n_layers, d_model,
@@ -131,11 +141,6 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
                    budget_share: float | None = BUDGET_SHARE, library: Path | None = None) -> dict:
     """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest.
     ``library``: the index (default: :func:`srlaw.library.index.find_library`'s)."""
-    from srlaw.library.shape import calibrate, choose_runs, failed_run, law_document, probe_of, unconverged_gain
-    from srlaw.law.schema import write_law
-    from srlaw.core.provenance import sha256_file
-    from srlaw.core.provenance import write_manifest
-
     if not 0 <= runs <= MAX_RUNS:
         raise ParamsError(f"--runs {runs}: expected 0 to {MAX_RUNS}")
     if max_minutes is not None and max_minutes <= 0:
@@ -146,28 +151,78 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
     if recipe_name != lib_recipe:
         raise ParamsError(f"--recipe {recipe_name!r}: the library at {library} was trained with {lib_recipe!r}; a "
                           "calibration run must train as the library did")
+    data = user_data(source, fmt, columns, delimiter, kcore)  # every input checked before the folder is touched
+    with claim(out, "calibration") as held:
+        return _calibrate(data, Path(out), runs, recipe_name, fits, lib, library, max_minutes, budget_share, held)
+
+
+def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: dict, library: Path,
+               max_minutes: float | None, budget_share: float | None, held) -> dict:
+    """Prepare, score, choose and train the runs, and write ``out/law.json`` + manifest (the folder is held)."""
+    from srlaw.core.provenance import sha256_file, write_manifest
+    from srlaw.law.schema import write_law
+    from srlaw.library.shape import calibrated_document, probe_of
+
     t0 = time.monotonic()
-    out = Path(out)
     work = out / "work"
-    stats = prepare_input(source, fmt, columns, delimiter, kcore, work / "data")
-    say(f"prepared {source}: {stats['n_users']:,} users, {stats['n_items']:,} items, "
-        f"{stats['n_interactions']:,} interactions")
-    from srlaw.data.dataset import load_dataset
-    max_len = RECIPES[recipe_name]["model"]["max_len"]
-    scores_path = work / "scores.json"
-    if scores_path.is_file():
-        scores = json.loads(scores_path.read_text())
-    else:
-        ds = load_dataset(work / "data")
-        scores = score_dataset(ds, recipe_name)
-        write_json_atomic(scores_path, scores)
-    say(f"data quality: Markov-probe NDCG@10 {scores['markov_ndcg@10']:.4f}, HR@10 {scores['markov_hr@10']:.4f}")
+    stats = prepare_input(data, work / "data", held)
+    scores = _scores(work, recipe_name)
     known = library_dataset(lib, stats["content_hash"], library)
     if known:
         say(f"this is the library's dataset {known['name']!r} (the same prepared data): its law from the whole grid "
             f"is {known['law']}; this calibration, as for new data, reads its scores and K runs (the library's "
             "shape has seen its grid)")
+    plan = _plan(work, runs, fits, lib, scores, stats, RECIPES[recipe_name]["model"]["max_len"], budget_share)
+    cal, failed = _calibration_runs(plan["configs"], work, recipe_name, fits, lib, scores, stats, max_minutes, t0)
+    dataset = {"name": Path(data.source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
+               "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
+    doc = calibrated_document(fits, dataset, recipe_name, cal, unstable=lib.get("unstable", []),
+                              collapse=lib.get("collapse", []), validation=library_check(lib, len(cal)))
+    doc["calibration"].update({"input": data.source, "format": data.format, "kcore": data.kcore,
+                               "library": str(library), "library_sha256": sha256_file(library),
+                               "library_dataset": known, "seconds": time.monotonic() - t0, "failed_runs": failed})
+    unchanged = _unchanged(out, doc)
+    if unchanged is not None:  # finished work asked again: every byte stays (a pinned hash still names it)
+        say(f"{out}/law.json: unchanged (every run was already done)")
+        return unchanged
+    law = write_law(out / "law.json", doc)
+    write_manifest(out, {"calibrate": {"input": data.source, "runs": runs, "recipe": recipe_name}},
+                   only=["law.json"])
+    return law
 
+
+def _unchanged(out: Path, doc: dict) -> dict | None:
+    """The law already written in ``out`` when ``doc`` says the same but for the seconds it took; else None."""
+    from srlaw.law.schema import with_nulls_for_non_finite
+    path = out / "law.json"
+    if not (path.is_file() and (out / "manifest.json").is_file()):
+        return None
+    try:
+        old = json.loads(path.read_text())
+        seconds = old["calibration"]["seconds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    again = {**doc, "calibration": {**doc["calibration"], "seconds": seconds}}
+    return old if json.loads(json.dumps(with_nulls_for_non_finite(again))) == old else None
+
+
+def _scores(work: Path, recipe_name: str) -> dict:
+    """The prepared data's scores, computed once per work folder."""
+    from srlaw.data.dataset import load_dataset
+    scores_path = work / "scores.json"
+    if scores_path.is_file():
+        scores = json.loads(scores_path.read_text())
+    else:
+        scores = score_dataset(load_dataset(work / "data"), recipe_name)
+        write_json_atomic(scores_path, scores)
+    say(f"data quality: Markov-probe NDCG@10 {scores['markov_ndcg@10']:.4f}, HR@10 {scores['markov_hr@10']:.4f}")
+    return scores
+
+
+def _plan(work: Path, runs: int, fits: dict, lib: dict, scores: dict, stats: dict, max_len: int,
+          budget_share: float | None) -> dict:
+    """The configurations to train, chosen once per work folder and number of runs."""
+    from srlaw.library.shape import choose_runs, probe_of
     plan_path = work / "plan.json"
     if plan_path.is_file() and json.loads(plan_path.read_text()).get("runs_asked") == runs:
         plan = json.loads(plan_path.read_text())
@@ -177,10 +232,17 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
         plan = {"runs_asked": runs, "configs": [list(c) for c in chosen], "budget_share": budget_share}
         write_json_atomic(plan_path, plan)
     say(f"calibration plan: {', '.join(f'{n} × {d}' for n, d in plan['configs']) or 'no runs (zero-shot)'}")
+    return plan
 
+
+def _calibration_runs(configs, work: Path, recipe_name: str, fits: dict, lib: dict, scores: dict, stats: dict,
+                      max_minutes: float | None, t0: float) -> tuple[list[dict], list[dict]]:
+    """Train (or read back) each planned configuration; a run that failed to train is trained again at the next
+    seed. Returns (runs the law is calibrated on, failed runs)."""
+    from srlaw.library.shape import failed_run, probe_of
     cal, failed = [], []
-    n_plan = len(plan["configs"])
-    for i, (n_layers, d_model) in enumerate(plan["configs"], 1):
+    n_plan = len(configs)
+    for i, (n_layers, d_model) in enumerate(configs, 1):
         for seed in range(1 + RETRIES):
             # seed 0's folder keeps its old name, so a calibration resumed across versions finds its run
             run_dir = work / "runs" / (f"L{n_layers}-d{d_model}" + (f"-s{seed}" if seed else ""))
@@ -198,15 +260,8 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
                 m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, seed, stats["n_items"], left)
             say(f"[{i}/{n_plan}] {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
                 f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
-            run = {"n_layers": n_layers, "d_model": d_model, "seed": seed,
-                   "params_non_embedding": m["params_non_embedding"], "epochs": m["epochs"],
-                   "stopped_by": m["stopped_by"], **{k: m["test"][k] for k in METRICS}}
-            if m["stopped_by"] != "early_stopping":  # stopped before it converged: what it would still have gained
-                run["gain"] = {k: unconverged_gain(lib["convergence"][k], m["epochs"]) for k in METRICS}
-                say(f"    stopped by a cap after {m['epochs']} epochs: counted as "
-                    f"{math.exp(run['gain']['ndcg@10'][0]):.2f}× its NDCG@10, "
-                    f"± {math.sqrt(run['gain']['ndcg@10'][1]):.0%} (library learning curves)")
-            # a run cut by a cap is low for want of time (its gain above accounts for it), not a failed optimisation
+            run = _as_run(m, n_layers, d_model, seed, lib)
+            # a run cut by a cap is low for want of time (its gain accounts for it), not a failed optimisation
             share = failed_run(fits["ndcg@10"], probe_of(scores, "ndcg@10"), stats["n_users"], run) \
                 if m["stopped_by"] == "early_stopping" else None
             if share is None:
@@ -216,15 +271,19 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
             say(f"    {share:.2f}× what the library expects at this size before any run: a failed optimisation "
                 "(the library leaves such runs out too); "
                 + ("training it again at the next seed" if seed < RETRIES else "this size is left out"))
-    dataset = {"name": Path(source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
-               "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
-    calibs = {m: calibrate(fits[m], probe_of(scores, m), stats["n_users"], cal) for m in METRICS}
-    doc = law_document(fits, calibs, dataset, recipe_name, cal, unstable=lib.get("unstable", []),
-                       collapse=lib.get("collapse", []), validation=library_check(lib, len(cal)))
-    doc["calibration"].update({"input": str(source), "format": fmt, "kcore": stats.get("kcore", 0), "library": str(library),
-                               "library_sha256": sha256_file(library), "library_dataset": known,
-                               "seconds": time.monotonic() - t0, "failed_runs": failed})
-    law = write_law(out / "law.json", doc)
-    write_manifest(out, {"calibrate": {"input": str(source), "runs": runs, "recipe": recipe_name}},
-                   only=["law.json"])
-    return law
+    return cal, failed
+
+
+def _as_run(m: dict, n_layers: int, d_model: int, seed: int, lib: dict) -> dict:
+    """A calibration run as the library's calibration reads it; one stopped before it converged carries what it
+    would still have gained (the library's learning curves)."""
+    from srlaw.library.shape import unconverged_gain
+    run = {"n_layers": n_layers, "d_model": d_model, "seed": seed,
+           "params_non_embedding": m["params_non_embedding"], "epochs": m["epochs"],
+           "stopped_by": m["stopped_by"], **{k: m["test"][k] for k in METRICS}}
+    if m["stopped_by"] != "early_stopping":
+        run["gain"] = {k: unconverged_gain(lib["convergence"][k], m["epochs"]) for k in METRICS}
+        say(f"    stopped by a cap after {m['epochs']} epochs: counted as "
+            f"{math.exp(run['gain']['ndcg@10'][0]):.2f}× its NDCG@10, "
+            f"± {math.sqrt(run['gain']['ndcg@10'][1]):.0%} (library learning curves)")
+    return run

@@ -22,7 +22,7 @@ import numpy as np
 from srlaw.core.errors import LawFitError, SrlawError
 from srlaw.law.fit import RunTable, prediction_errors, regret_summary
 from srlaw.law.forms import r_squared
-from srlaw.library.shape import calibrate, failed_run, law_document, probe_of
+from srlaw.library.shape import calibrated_document, failed_run, probe_of
 from srlaw.library.index import LIBRARY_INDEX, fits_without, load_library, recipe_differences
 
 LIBRARY_FORM = "shared_power"
@@ -78,11 +78,10 @@ def calibrated_law(lib: Library, name: str, info: dict, runs: list[dict], metric
             used.append(r)
         else:
             failed.append({**r, "share_of_expected": share})
-    calibs = {m: calibrate(fits[m], probe_of(scores, m), n_users, used) for m in metrics}
     dataset = {"name": name, "content_hash": info["content_hash"], "probe": probe_of(scores, "ndcg@10"),
                "n_users": n_users, "n_items": int(info["n_items"]), "scores": scores}
-    doc = law_document(fits, calibs, dataset, lib.recipe_name, used, unstable=lib.index.get("unstable", []),
-                       collapse=lib.index.get("collapse", []))
+    doc = calibrated_document(fits, dataset, lib.recipe_name, used, metrics, unstable=lib.index.get("unstable", []),
+                              collapse=lib.index.get("collapse", []))
     doc["calibration"]["failed_runs"] = failed
     return doc
 
@@ -90,7 +89,7 @@ def calibrated_law(lib: Library, name: str, info: dict, runs: list[dict], metric
 def _predictions(lib: Library, table: RunTable, records: list[dict], variants: dict, metrics, fit_rows) -> dict:
     """Per metric, (value, lower, upper) for every row of ``table``: each variant's law calibrated once, on its
     rows in ``fit_rows``, for every metric (so one failed-run judgement serves them all)."""
-    from srlaw.predictor import Law
+    from srlaw.predictor.law import Law
     out = {m: tuple(np.full(len(table), np.nan) for _ in range(3)) for m in metrics}
     for v in sorted(set(table.variant.tolist())):
         rows = table.variant == v

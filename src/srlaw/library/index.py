@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from srlaw.library.fits import METRICS
 from srlaw.core.errors import SrlawError
 
 LIBRARY_INDEX = Path("artifacts/laws/index.json")
@@ -14,7 +15,6 @@ LIBRARY_ENV = "SRLAW_LIBRARY"
 # the checkout this package runs from (an editable install): `srlaw calibrate` finds the released library from any
 # working directory; an installed wheel has none and takes --library or $SRLAW_LIBRARY
 CHECKOUT_INDEX = Path(__file__).resolve().parents[3] / LIBRARY_INDEX
-METRICS = ("hr@10", "ndcg@10")
 # settings that say how a run executes, not what it learns: a library run on a GPU and one on a CPU are one recipe
 EXECUTION_KEYS = ("precision", "accelerator", "devices", "strategy", "num_nodes", "deterministic", "seed",
                   "num_workers", "eval_batch_size", "max_minutes", "progress_bar")
@@ -40,7 +40,7 @@ def find_library(path: Path | str | None = None) -> Path:
 
 def load_library(index_path: Path = LIBRARY_INDEX):
     """The library's shared fits (per metric), recipe name and index entry."""
-    from srlaw.library.shape import LibraryFit
+    from srlaw.library.fits import LibraryFit
     path = Path(index_path)
     if not path.is_file():
         raise SrlawError(f"{path}: no law library (regenerate it: make library)")
@@ -66,7 +66,7 @@ def fits_without(lib: dict, content_hashes, index_path: Path = LIBRARY_INDEX) ->
     leave-one-out fits for that case (``library.without``). Matching is by data hash: another cut of a library
     dataset (a user subsample, other filtering) is not recognised as that dataset.
     """
-    from srlaw.library.shape import LibraryFit
+    from srlaw.library.fits import LibraryFit
     hit = datasets_with(lib, content_hashes)
     if not hit:
         return None, []

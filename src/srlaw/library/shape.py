@@ -1,4 +1,4 @@
-"""The law library (issue #15): shapes learnt across many datasets, each dataset's level calibrated from few runs.
+"""The law library: shapes learnt across many datasets, each dataset's level calibrated from few runs.
 
 Per metric, on the log scale (the ``shared_power`` form of :mod:`srlaw.law.forms`):
 
@@ -22,22 +22,21 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import least_squares
 
 from srlaw.law.forms import get_form, shared_shape
+from srlaw.library.fits import BETA_BOUNDS, METRICS, LibraryFit, Noise, Prior
+from srlaw.library.grid import DOMAIN
 from srlaw.train.curves import best_so_far
 
 FORM = get_form("shared_power")
-BETA_BOUNDS = (0.05, 4.0)
 DEPTH_BOUNDS = ((0.0, 10.0), (0.05, 4.0))  # w, gamma
 STARTS = ((0.3, 1.0, 0.5), (0.5, 1.5, 1.0), (1.0, 2.0, 2.0), (0.1, 0.5, 1.5))  # (w, gamma, every beta)
 HUBER_DELTA = 0.05  # on log residuals: about 5 %, above which a point (a bad seed) counts linearly
 PRIOR_FLOOR = (0.03, 0.01)  # smallest prior sd of (mu, a): five datasets cannot prove a tighter spread
 COLLAPSE_RATIO = 0.5
-CURVATURE_NODES = 7
 SMALL_WIDTH = 64  # calibration runs are at most this wide (and two layers deep)
 # the calibration designs the misfit is measured on, per number of runs: those ``choose_runs`` picks for the
 # library's datasets at K = 1, 2, 3, from the whole library and with each dataset left out (order is immaterial;
@@ -47,7 +46,6 @@ MISFIT_DESIGNS = {1: (((2, 32),), ((1, 64),), ((2, 16),), ((2, 64),)),
                       ((2, 64), (2, 16))),
                   3: (((1, 64), (1, 16), (2, 16)), ((2, 32), (1, 16), (2, 16)), ((2, 16), (1, 16), (1, 32)),
                       ((2, 64), (2, 16), (1, 16)))}
-CURVATURE_SD_FLOOR = 0.25  # log-scale: even a library of look-alike datasets leaves the curvature this uncertain
 
 
 def design(n_layers, d_model, beta, w, gamma) -> np.ndarray:
@@ -107,84 +105,6 @@ def collapse_counts(records: list[dict], metric: str = "ndcg@10") -> list[dict]:
 
 
 # ---------------------------------------------------------------- fitting the library
-
-@dataclass
-class Prior:
-    """A new dataset's level before its runs: mean (c0 + c1·log probe, a_mean), covariance ``cov``."""
-
-    c0: float
-    c1: float
-    a_mean: float
-    cov: np.ndarray
-
-    def mean(self, probe: float) -> np.ndarray:
-        return np.array([self.c0 + self.c1 * math.log(probe), self.a_mean])
-
-    def to_dict(self) -> dict:
-        return {"c0": self.c0, "c1": self.c1, "a_mean": self.a_mean, "cov": self.cov.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Prior":
-        return cls(d["c0"], d["c1"], d["a_mean"], np.asarray(d["cov"], float))
-
-
-@dataclass
-class Noise:
-    """s² = s0² + c / (n_users · y) on the log scale."""
-
-    s0_sq: float
-    c: float
-
-    def var(self, n_users, y) -> np.ndarray:
-        return self.s0_sq + self.c / (np.asarray(n_users, float) * np.maximum(np.asarray(y, float), 1e-6))
-
-    def to_dict(self) -> dict:
-        return {"s0_sq": self.s0_sq, "c": self.c}
-
-
-@dataclass
-class LibraryFit:
-    """The library's fit for one metric: depth term, each dataset's level and curvature, prior, noise."""
-
-    metric: str
-    w: float
-    gamma: float
-    levels: dict  # dataset -> (mu, a, beta)
-    prior: Prior
-    noise: Noise
-    # extra log-scale variance of extrapolations (inner leave-one-dataset-out), per number of calibration runs
-    # (1, 2, 3, …): the fewer runs pin a level, the less the shared shape's misfit shows beside the prior's spread
-    misfit: tuple = (0.0,)
-
-    @property
-    def curvatures(self) -> tuple[list[float], list[float]]:
-        """The curvatures a new dataset may have, with their prior weights: log beta normal with the library
-        datasets' mean and spread (inflated for a new dataset), on Gauss–Hermite nodes — so a dataset that
-        saturates earlier or later than any in the library still has prior mass."""
-        logb = np.log([float(v[2]) for v in self.levels.values()])
-        n = len(logb)
-        sd = max(float(np.std(logb, ddof=1)) if n > 1 else 0.0, CURVATURE_SD_FLOOR) * math.sqrt(1 + 1 / n)
-        nodes, weights = np.polynomial.hermite_e.hermegauss(CURVATURE_NODES)
-        betas = np.clip(np.exp(logb.mean() + sd * nodes), *BETA_BOUNDS)
-        return betas.tolist(), (weights / weights.sum()).tolist()
-
-    def misfit_for(self, n_runs: int) -> float:
-        """The misfit variance of a law calibrated on ``n_runs`` runs (zero runs: as one; beyond the measured
-        designs: the largest measured)."""
-        return float(self.misfit[min(max(n_runs, 1), len(self.misfit)) - 1])
-
-    def to_dict(self) -> dict:
-        return {"metric": self.metric, "w": self.w, "gamma": self.gamma,
-                "levels": {k: {"mu": float(v[0]), "a": float(v[1]), "beta": float(v[2])} for k, v in self.levels.items()},
-                "prior": self.prior.to_dict(), "noise": self.noise.to_dict(), "misfit": list(self.misfit)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LibraryFit":
-        return cls(d["metric"], float(d["w"]), float(d["gamma"]),
-                   {k: np.array([v["mu"], v["a"], v["beta"]]) for k, v in d["levels"].items()},
-                   Prior.from_dict(d["prior"]), Noise(**d["noise"]),
-                   tuple(float(v) for v in np.atleast_1d(d.get("misfit", 0.0))))  # an old index: one number
-
 
 def fit_joint(idx, N, d, logy, n_sets: int, starts=STARTS):
     """Robust joint fit: the shared (w, gamma) and every dataset's (mu, a, beta). Returns (w, gamma, [n_sets, 3])."""
@@ -485,7 +405,15 @@ def choose_runs(fit: LibraryFit, probe: float, n_users: int, n_items: int, max_l
 
 # ---------------------------------------------------------------- the artifact
 
-DOMAIN = {"n_layers": [1.0, 4.0], "d_model": [16.0, 256.0]}  # the library grid: predictions outside are flagged
+
+
+def calibrated_document(fits: dict, dataset: dict, recipe_name: str, runs: list[dict], metrics=METRICS,
+                        validation: dict | None = None, unstable: list[dict] = (), collapse: list[dict] = ()) -> dict:
+    """The one assembly of a calibrated law: each metric's library fit calibrated on ``dataset``'s ``runs`` (its
+    scores and user count set the prior and the noise), then its ``law.json`` document (:func:`law_document`)."""
+    calibs = {m: calibrate(fits[m], probe_of(dataset["scores"], m), int(dataset["n_users"]), runs) for m in metrics}
+    return law_document({m: fits[m] for m in metrics}, calibs, dataset, recipe_name, runs, validation=validation,
+                        unstable=unstable, collapse=collapse)
 
 
 def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str, runs: list[dict],
@@ -531,3 +459,11 @@ def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str
                               "evaluation": "full ranking over all items, seen items filtered, leave-one-out"},
         "provenance": {"srlaw_version": __version__, "versions": package_versions()},
     }
+
+
+def library_without(records: list[dict], datasets: dict, hold: str, also=()) -> dict:
+    """Per metric, the library fitted on every dataset but ``hold`` (and those in ``also``)."""
+    others = [r for r in records if r["variant"] != hold and r["variant"] not in also]
+    users = {v: d["n_users"] for v, d in datasets.items()}
+    return {m: fit_library(others, m, {v: probe_of(d["scores"], m) for v, d in datasets.items()}, users)
+            for m in METRICS}

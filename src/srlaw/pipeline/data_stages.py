@@ -12,9 +12,8 @@ from srlaw.pipeline.params import Params
 from srlaw.data.dataset import load_dataset, make_variant, read_stats, save_dataset
 from srlaw.data.quality import entropy_scores
 from srlaw.data.prepare import prepare
+from srlaw.pipeline.paths import PREPARED_DIR, SCORES_DIR
 
-PREPARED_DIR = Path("data/prepared")
-SCORES_DIR = Path("data/scores")
 
 
 def prepare_variant(params: Params, name: str, out_dir: Path | None = None) -> dict:

@@ -32,7 +32,8 @@ def describe(entropy: EntropyConfig, data: DataConfig, laws=None) -> dict:
                            "min_user_interactions": data.min_user_interactions},
            "preparation_line": preparation_line(data, ds.n_users, ds.n_items, len(ds.items)),
            "scores": scores, "laws": []}
-    from srlaw.predictor import Law, LawError
+    from srlaw.core.errors import LawError
+    from srlaw.predictor.law import Law
     for path in (laws if laws is not None else default_laws()):
         try:
             law = path if isinstance(path, Law) else Law.load(path)  # a loaded law keeps how it was verified

@@ -15,10 +15,8 @@ from srlaw.core.errors import DataError, ExportError
 from srlaw.library.index import LIBRARY_INDEX
 from srlaw.data.protocol import history_and_target, left_pad, training_part
 from srlaw.core.provenance import write_manifest, provenance_record, sha256_file
-from srlaw.pipeline.data_stages import PREPARED_DIR
-from srlaw.pipeline.train_stage import RUNS_DIR, run_name
+from srlaw.pipeline.paths import ARTIFACTS, PREPARED_DIR, RUNS_DIR, run_name
 
-ARTIFACTS = Path("artifacts")
 LIBRARY_FOLDER = LIBRARY_INDEX.parent.name  # artifacts/laws/: the law library's release, with its own producer
 
 

@@ -20,11 +20,8 @@ from srlaw.library.index import LIBRARY_INDEX
 from srlaw.data.protocol import PROTOCOL
 from srlaw.core.provenance import provenance_record
 from srlaw.train.curves import read_curve
-from srlaw.pipeline.data_stages import SCORES_DIR
-from srlaw.pipeline.train_stage import RUNS_DIR, run_name
+from srlaw.pipeline.paths import CURVES_PATH, LAW_DIR, RUNS_DIR, SCORES_DIR, run_name
 
-LAW_DIR = Path("artifacts/law")
-CURVES_PATH = Path("artifacts/curves.csv")
 CURVE_COLUMNS = ("run", "variant", "n_layers", "d_model", "epoch", "val_ndcg@10", "val_hr@10", "val_loss", "train_loss")
 
 
@@ -82,7 +79,23 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
         why = judged[LIBRARY_FORM][metrics[0]]["scale_extrapolation"]["error"]
         raise LawFitError(f"law.forms: {LIBRARY_FORM}: {why}")
     chosen = selection["forms"][winner]["metrics"]
-    validation = {
+    validation = _validation(selection, chosen, variants, metrics)
+    if lib is not None:  # which library the form was judged with (a re-released library means a refit)
+        validation["library_index"] = lib.describe()
+    default_variant = default_variant if default_variant in variants else sorted(variants)[0]
+    if winner == LIBRARY_FORM:
+        return library_law(lib, records, variants, law, validation, selection, default_variant, seed, params_doc)
+    doc = _fitted_law(winner, table, records, variants, law, validation, selection, chosen, default_variant, seed,
+                      recipe, params_doc)
+    for m in metrics:
+        validation["scale_extrapolation"][m]["coverage95"] = heldout_coverage(
+            doc, table, m, law.holdout_fraction, law.n_bootstrap, fit_kw)
+    return doc
+
+
+def _validation(selection: dict, chosen: dict, variants: dict, metrics) -> dict:
+    """What the winning form measured on held-out points, and how every form compared."""
+    return {
         "scale_extrapolation": {m: chosen[m]["scale_extrapolation"] for m in metrics},
         "leave_one_variant_out": {m: chosen[m]["leave_one_variant_out"] for m in metrics},
         "in_sample_r2": {m: chosen[m]["in_sample_r2"] for m in metrics},
@@ -100,11 +113,14 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
                                            else {})}
                                     for m in metrics} for n, f in selection["forms"].items()}},
     }
-    if lib is not None:  # which library the form was judged with (a re-released library means a refit)
-        validation["library_index"] = lib.describe()
-    default_variant = default_variant if default_variant in variants else sorted(variants)[0]
-    if winner == LIBRARY_FORM:
-        return library_law(lib, records, variants, law, validation, selection, default_variant, seed, params_doc)
+
+
+def _fitted_law(winner: str, table: RunTable, records: list[dict], variants: dict, law: LawConfig, validation: dict,
+                selection: dict, chosen: dict, default_variant: str, seed: int, recipe: dict,
+                params_doc: dict | None) -> dict:
+    """The law.json document of a form refitted on every run with bootstrap."""
+    metrics = law.metrics
+    fit_kw = {"huber_delta": law.huber_delta, "n_starts": law.n_starts, "seed": seed}
     form = get_form(winner)
     laws = {m: PerformanceLaw(winner, n_bootstrap=law.n_bootstrap, **fit_kw).fit(
         table.n_layers, table.d_model, table.data, table.metrics[m]) for m in metrics}
@@ -116,7 +132,7 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
         noise[m] = {"residual_std": laws[m].residual_std_, "heldout_rmse": held_rmse,
                     "sigma": max(laws[m].residual_std_, held_rmse if np.isfinite(held_rmse) else 0.0)}
     pne = np.array([r["params_non_embedding"] for r in records], float)
-    doc = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "form": winner,
         "form_version": form.version,
@@ -143,10 +159,6 @@ def fit_law(records: list[dict], variants: dict, law: LawConfig, seed: int, reci
                               "train": recipe, "seed": seed},
         "provenance": provenance_record(params_doc),
     }
-    for m in metrics:
-        validation["scale_extrapolation"][m]["coverage95"] = heldout_coverage(
-            doc, table, m, law.holdout_fraction, law.n_bootstrap, fit_kw)
-    return doc
 
 
 def library_law(lib, records: list[dict], variants: dict, law: LawConfig, validation: dict, selection: dict,
@@ -172,7 +184,7 @@ def heldout_coverage(doc: dict, table: RunTable, metric: str, fraction: float, n
     runs of the scale split, its intervals (the predictor's rule, noise from the small runs' scatter alone) at the
     larger ones. Honest for intervals built from the fitted runs only; the shipped law also widens σ to the
     held-out RMSE, which these same points set, so it cannot be checked on them."""
-    from srlaw.predictor import Law
+    from srlaw.predictor.law import Law
 
     small = table.params_non_embedding <= fraction * table.params_non_embedding.max()
     sub = PerformanceLaw(doc["form"], n_bootstrap=n_bootstrap, **fit_kw).fit(

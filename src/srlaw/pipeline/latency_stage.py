@@ -17,9 +17,8 @@ from srlaw.core.atomic import write_json_atomic
 from srlaw.pipeline.params import Params
 from srlaw.data.dataset import read_stats
 from srlaw.predictor.latency import fit_latency_model
-from srlaw.pipeline.data_stages import PREPARED_DIR
+from srlaw.pipeline.paths import LATENCY_PATH, PREPARED_DIR
 
-LATENCY_PATH = Path("artifacts/law/latency.json")
 
 
 def run_latency_stage(params: Params, out: Path = LATENCY_PATH) -> dict:

@@ -11,13 +11,8 @@ from pathlib import Path
 from srlaw.core.atomic import write_json_atomic
 from srlaw.pipeline.params import Params
 from srlaw.data.dataset import read_stats
-from srlaw.pipeline.data_stages import PREPARED_DIR
+from srlaw.pipeline.paths import PREPARED_DIR, RUNS_DIR, run_name
 
-RUNS_DIR = Path("runs")
-
-
-def run_name(variant: str, n_layers: int, d_model: int) -> str:
-    return f"{variant}-{n_layers}-{d_model}"
 
 
 def code_hash() -> str:

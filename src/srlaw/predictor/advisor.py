@@ -111,51 +111,22 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
            metric: str | None = None, data=None, variant=None, top: int = 10, allow_extrapolation: bool = False,
            n_items: int | None = None, **named) -> Advice:
     """See :meth:`srlaw.predictor.Law.advise`."""
-    goal = None
-    if target:
-        if not isinstance(target, dict) or len(target) != 1:
-            raise LawInputError(f"target takes one metric, e.g. {{'ndcg@10': 0.18}}, got {target!r}")
-        metric, goal = next(iter(target.items()))
-        if not isinstance(metric, str) or not metric:
-            raise LawInputError(f"target names no metric (got {target!r}); e.g. {{'ndcg@10': 0.18}}")
-        if isinstance(goal, bool) or not isinstance(goal, (int, float, np.integer, np.floating)) \
-                or not 0 <= goal <= 1:  # NaN fails this too
-            raise LawInputError(f"target {metric} must be a rate in [0, 1], got {goal!r}")
-        goal = float(goal)
-    elif objective != "max":
-        raise LawInputError(f"objective must be 'max' (or give a target), got {objective!r}")
+    metric, goal = _goal(target, objective, metric)
     metric = law.resolve_metric(metric)
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
         raise LawInputError(f"top must be an integer >= 1, got {top!r}")
     budget = dict(budget or {})
-    if candidates is None:
-        N, d = law.default_candidates()
-    else:
-        cand = np.asarray(candidates, float)
-        if cand.ndim != 2 or cand.shape[1] != 2:
-            raise LawInputError("candidates must be a sequence of (n_layers, d_model) pairs")
-        N, d = cand[:, 0], cand[:, 1]
+    N, d = _candidates(law, candidates)
     pred = law.predict(N, d, metric=metric, data=data, variant=variant, warn=False, interval=False, **named)
     D = np.broadcast_to(law.data_value(data, variant, **named), N.shape)
     pne, ptot = law.params_of(N, d, n_items)
     lat, measured = law.latency_of(N, d, pne, n_items)
-
-    constraints = [] if allow_extrapolation else [Constraint("domain", pred.in_domain, "outside the fitted domain",
-                                                             is_budget=False)]
-    bad = law.unstable
-    if bad:  # sizes that diverged under the law's recipe: a prediction for them is for a run that trained
-        constraints.append(Constraint("stable", [(int(n), int(w)) not in bad for n, w in zip(N, d)],
-                                      "diverged under this recipe on the law library's datasets", is_budget=False))
-    why = "this law has no latency.json (no latency model)" if law.latency is None else None
-    if why is None and not law.latency_model.knows(n_items):
-        why = (f"latency was measured for a catalogue of {law.latency_model.n_items:,} items, not {n_items:,}")
-    constraints += budget_constraints(budget, ptot, pne, lat, why)
+    constraints = _constraints(law, N, d, pred, budget, ptot, pne, lat, n_items, allow_extrapolation)
     within_budget = np.ones(len(N), bool)
     for c in constraints:
         within_budget &= c.ok
     if goal is not None:
         constraints.append(Constraint("target", pred.value >= goal, f"predicted {metric} < {goal:g}", is_budget=False))
-
     risk, trained = law.collapse_risk(N, d), law.collapse_trained(N, d)
 
     def rows(ids):
@@ -178,15 +149,7 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
         np.argsort(-expected_value(pred.value, risk)[idx], kind="stable")
     advice.ranked = rows(idx[order][:top])
     if not len(idx):
-        within = np.flatnonzero(within_budget)
-        if goal is not None and len(within):
-            advice.binding = "target"
-            advice.best_achievable = rows([within[np.argmax(pred.value[within])]])[0]
-        else:
-            # the constraint that excludes the most candidates binds; the cheapest candidate shows how far off
-            advice.binding = max((c for c in constraints if c.name != "target"), key=lambda c: (~c.ok).sum()).name
-            pool = np.flatnonzero(pred.in_domain) if pred.in_domain.any() else np.arange(len(N))
-            advice.best_achievable = rows([pool[np.argmin(ptot[pool])]])[0]
+        _explain_infeasible(advice, rows, goal, within_budget, pred, ptot, constraints)
     if law.form.optimum is not None and not budget:
         advice.optimum = law.form.optimum(law.theta(metric))
     advice.item_embedding = law.item_embedding
@@ -194,6 +157,59 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
         advice.jpq_saving = jpq_saving(law, N, d, ptot, n_items, [c for c in constraints if c.name != "params"],
                                        budget["params"], advice.ranked[0] if advice.ranked else advice.best_achievable)
     return advice
+
+
+def _goal(target: dict | None, objective: str, metric: str | None) -> tuple[str | None, float | None]:
+    """(metric, target value) from ``target`` ({metric: value}); (metric, None) to maximise."""
+    if not target:
+        if objective != "max":
+            raise LawInputError(f"objective must be 'max' (or give a target), got {objective!r}")
+        return metric, None
+    if not isinstance(target, dict) or len(target) != 1:
+        raise LawInputError(f"target takes one metric, e.g. {{'ndcg@10': 0.18}}, got {target!r}")
+    metric, goal = next(iter(target.items()))
+    if not isinstance(metric, str) or not metric:
+        raise LawInputError(f"target names no metric (got {target!r}); e.g. {{'ndcg@10': 0.18}}")
+    if isinstance(goal, bool) or not isinstance(goal, (int, float, np.integer, np.floating)) \
+            or not 0 <= goal <= 1:  # NaN fails this too
+        raise LawInputError(f"target {metric} must be a rate in [0, 1], got {goal!r}")
+    return metric, float(goal)
+
+
+def _candidates(law, candidates) -> tuple[np.ndarray, np.ndarray]:
+    if candidates is None:
+        return law.default_candidates()
+    cand = np.asarray(candidates, float)
+    if cand.ndim != 2 or cand.shape[1] != 2:
+        raise LawInputError("candidates must be a sequence of (n_layers, d_model) pairs")
+    return cand[:, 0], cand[:, 1]
+
+
+def _constraints(law, N, d, pred, budget: dict, ptot, pne, lat, n_items, allow_extrapolation: bool) -> list:
+    """The domain, stability and budget constraints on the candidates (the target is added by the caller)."""
+    constraints = [] if allow_extrapolation else [Constraint("domain", pred.in_domain, "outside the fitted domain",
+                                                             is_budget=False)]
+    bad = law.unstable
+    if bad:  # sizes that diverged under the law's recipe: a prediction for them is for a run that trained
+        constraints.append(Constraint("stable", [(int(n), int(w)) not in bad for n, w in zip(N, d)],
+                                      "diverged under this recipe on the law library's datasets", is_budget=False))
+    why = "this law has no latency.json (no latency model)" if law.latency is None else None
+    if why is None and not law.latency_model.knows(n_items):
+        why = (f"latency was measured for a catalogue of {law.latency_model.n_items:,} items, not {n_items:,}")
+    return constraints + budget_constraints(budget, ptot, pne, lat, why)
+
+
+def _explain_infeasible(advice: Advice, rows, goal, within_budget, pred, ptot, constraints) -> None:
+    """Nothing qualifies: say which constraint binds and the best (or cheapest) candidate within reach."""
+    within = np.flatnonzero(within_budget)
+    if goal is not None and len(within):
+        advice.binding = "target"
+        advice.best_achievable = rows([within[np.argmax(pred.value[within])]])[0]
+        return
+    # the constraint that excludes the most candidates binds; the cheapest candidate shows how far off
+    advice.binding = max((c for c in constraints if c.name != "target"), key=lambda c: (~c.ok).sum()).name
+    pool = np.flatnonzero(pred.in_domain) if pred.in_domain.any() else np.arange(len(ptot))
+    advice.best_achievable = rows([pool[np.argmin(ptot[pool])]])[0]
 
 
 def expected_value(predicted, collapse_risk) -> np.ndarray:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import time
 
 from srlaw.core.errors import LawFileError, LawIntegrityError, LawSchemaError
 from srlaw.law.forms import get_form
@@ -29,6 +30,9 @@ MAX_DEPTH = 16  # law.json nests at most 6 levels
 MAX_BOOTSTRAP = 10_000
 BACKBONES = ("sasrec", "hstu")
 MANIFEST = "manifest.json"
+# a law folder is rewritten file by file (law.json, then manifest.json): a reader between the two sees a pair that
+# does not match, so a mismatch is read again a few times before it is believed
+TORN_READS, TORN_WAIT_S = 8, 0.05
 
 
 # ---------------------------------------------------------------- strict JSON
@@ -93,7 +97,7 @@ def _check_listed(path: str, data: bytes, manifest: dict, manifest_path: str) ->
         raise LawIntegrityError(f"{path}: not listed in {manifest_path}; refusing an unlisted file")
     got = _sha256(data)
     if got != entry.get("sha256"):
-        raise LawIntegrityError(f"{path}: sha256 {got[:16]}… does not match {manifest_path} "
+        raise _Mismatch(f"{path}: sha256 {got[:16]}… does not match {manifest_path} "
                                 f"({str(entry.get('sha256'))[:16]}…); the file is not used")
 
 
@@ -104,6 +108,21 @@ def read_artifact(path, sha256: str | None = None, verify: bool = True) -> tuple
     ``sha256`` additionally pins the manifest's own digest. ``verify=False`` loads without either (a law.json
     fetched alone); it cannot be combined with a pin.
     """
+    for attempt in range(TORN_READS):
+        try:
+            return _read_once(path, sha256, verify)
+        except _Mismatch:
+            if attempt == TORN_READS - 1:
+                raise
+            time.sleep(TORN_WAIT_S)  # a writer between law.json and manifest.json: read the pair again
+    raise AssertionError("unreachable")
+
+
+class _Mismatch(LawIntegrityError):
+    """A file whose bytes do not match the manifest: corrupt, edited, or caught mid-rewrite."""
+
+
+def _read_once(path, sha256: str | None, verify: bool) -> tuple[dict, dict | None, str]:
     path = os.fspath(path)
     folder, law_path = (path, os.path.join(path, "law.json")) if os.path.isdir(path) else \
         (os.path.dirname(path) or ".", path)
@@ -178,22 +197,34 @@ def check_document(doc, source: str):
     if doc["param_names"] != list(form.param_names):
         raise _bad(source, "param_names", doc["param_names"], f"{list(form.param_names)} (form {form.name})")
     for m in metrics:
-        theta = doc["params"].get(m) if isinstance(doc["params"], dict) else None
-        if not isinstance(theta, dict) or set(theta) != set(form.param_names):
-            raise _bad(source, f"params.{m}", theta, f"one number per parameter {list(form.param_names)}")
-        for k, lo, hi in zip(form.param_names, form.lower, form.upper):
-            if not (finite(theta[k]) and lo <= theta[k] <= hi):
-                raise _bad(source, f"params.{m}.{k}", theta[k], f"a finite number in [{lo:g}, {hi:g}]")
-        boot = doc.get("bootstrap", {}).get(m, []) if isinstance(doc.get("bootstrap", {}), dict) else None
-        if not (isinstance(boot, list) and len(boot) <= MAX_BOOTSTRAP and all(
-                isinstance(row, list) and len(row) == form.n_params and all(finite(x) for x in row) for row in boot)):
-            raise _bad(source, f"bootstrap.{m}", boot, f"at most {MAX_BOOTSTRAP} rows of {form.n_params} finite numbers")
-        sigma = doc.get("noise", {}).get(m, {}).get("sigma", 0.0) if isinstance(doc.get("noise", {}), dict) else None
-        if not (finite(sigma) and sigma >= 0):
-            raise _bad(source, f"noise.{m}.sigma", sigma, "a finite number >= 0")
-        relative = doc.get("noise", {}).get(m, {}).get("relative", False)
-        if not isinstance(relative, bool):
-            raise _bad(source, f"noise.{m}.relative", relative, "true or false")
+        _check_metric(doc, source, form, m)
+    _check_sizes(doc, source)
+    _check_shape(doc, source)
+    return form
+
+
+def _check_metric(doc: dict, source: str, form, m: str) -> None:
+    """One metric's parameters, bootstrap draws and noise."""
+    theta = doc["params"].get(m) if isinstance(doc["params"], dict) else None
+    if not isinstance(theta, dict) or set(theta) != set(form.param_names):
+        raise _bad(source, f"params.{m}", theta, f"one number per parameter {list(form.param_names)}")
+    for k, lo, hi in zip(form.param_names, form.lower, form.upper):
+        if not (finite(theta[k]) and lo <= theta[k] <= hi):
+            raise _bad(source, f"params.{m}.{k}", theta[k], f"a finite number in [{lo:g}, {hi:g}]")
+    boot = doc.get("bootstrap", {}).get(m, []) if isinstance(doc.get("bootstrap", {}), dict) else None
+    if not (isinstance(boot, list) and len(boot) <= MAX_BOOTSTRAP and all(
+            isinstance(row, list) and len(row) == form.n_params and all(finite(x) for x in row) for row in boot)):
+        raise _bad(source, f"bootstrap.{m}", boot, f"at most {MAX_BOOTSTRAP} rows of {form.n_params} finite numbers")
+    sigma = doc.get("noise", {}).get(m, {}).get("sigma", 0.0) if isinstance(doc.get("noise", {}), dict) else None
+    if not (finite(sigma) and sigma >= 0):
+        raise _bad(source, f"noise.{m}.sigma", sigma, "a finite number >= 0")
+    relative = doc.get("noise", {}).get(m, {}).get("relative", False)
+    if not isinstance(relative, bool):
+        raise _bad(source, f"noise.{m}.relative", relative, "true or false")
+
+
+def _check_sizes(doc: dict, source: str) -> None:
+    """The domain, the sizes that diverged and the collapse counts."""
     domain = doc["domain"]
     if not isinstance(domain, dict):
         raise _bad(source, "domain", domain, "an object")
@@ -212,6 +243,10 @@ def check_document(doc, source: str):
             for c in collapse)):
         raise _bad(source, "collapse", collapse,
                    "a list of {n_layers, d_model, collapsed, runs} objects with integers, 0 <= collapsed <= runs")
+
+
+def _check_shape(doc: dict, source: str) -> None:
+    """The data variants and the model shape candidates are sized with."""
     variants = doc.get("variants", {})
     if not isinstance(variants, dict):
         raise _bad(source, "variants", variants, "an object")
@@ -233,4 +268,3 @@ def check_document(doc, source: str):
     n_items = doc.get("n_items", 0)
     if n_items is not None and not (isinstance(n_items, int) and not isinstance(n_items, bool) and n_items >= 0):
         raise _bad(source, "n_items", n_items, "an integer >= 0")
-    return form

@@ -1,8 +1,8 @@
 """The law itself: predictions with 95 % intervals and domain flags, sizes and latencies of candidates.
 
 Every formula is the fitter's own (:mod:`srlaw.law.forms`); loading and verification live in
-:mod:`srlaw.predictor.artifact`, latency in :mod:`srlaw.predictor.latency`, sizing advice in
-:mod:`srlaw.predictor.advisor`.
+:mod:`srlaw.predictor.artifact`, latency in :mod:`srlaw.predictor.latency`, the sizes, parameter counts and
+collapse risk of candidates in :mod:`srlaw.predictor.sizing`, sizing advice in :mod:`srlaw.predictor.advisor`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from srlaw.core.errors import LawDomainWarning, LawFileError, LawInputError
 from srlaw.predictor import advisor
 from srlaw.predictor.artifact import check_document, read_artifact
 from srlaw.predictor.latency import LatencyModel
-from srlaw.core.sizing import SHAPE_KEYS, item_embedding_params, non_embedding_params, total_params
+from srlaw.predictor.sizing import Sizing
 
 Z95 = 1.959963984540054
 MAX_POINTS = 1_000_000  # one call's candidates: larger batches are split by the caller
@@ -39,6 +39,20 @@ def numbers(name: str, value) -> np.ndarray:
     if np.any(a <= 0):
         raise LawInputError(f"{name} must be positive, got {value!r:.60}")
     return a
+
+
+def domain_check(dom: dict, N, d, D):
+    """Per point, whether it lies inside the fitted ``dom``ain, and per axis (name, inside, low, high)."""
+    checks = (("n_layers", N), ("d_model", d), ("data", D))
+    shape = np.broadcast_shapes(N.shape, d.shape, D.shape)
+    inside = np.ones(shape, dtype=bool)
+    parts = []
+    for name, arr in checks:
+        lo, hi = dom[name]
+        ok = (arr >= lo * (1 - 1e-9)) & (arr <= hi * (1 + 1e-9))
+        inside &= np.broadcast_to(ok, shape)
+        parts.append((name, np.broadcast_to(ok, shape), lo, hi))
+    return inside, parts
 
 
 class Prediction:
@@ -73,7 +87,7 @@ class Prediction:
                 "reasons": self.reasons}
 
 
-class Law:
+class Law(Sizing):
     """A fitted performance law loaded from ``law.json`` (and ``latency.json`` when present)."""
 
     def __init__(self, doc: dict, latency: dict | None = None, source: str = "<memory>"):
@@ -149,19 +163,6 @@ class Law:
                                 f"(one of {sorted(variants)})")
         return numbers("the data value", data)
 
-    def _domain_reasons(self, N, d, D):
-        dom = self.doc["domain"]
-        checks = (("n_layers", N), ("d_model", d), ("data", D))
-        shape = np.broadcast_shapes(N.shape, d.shape, D.shape)
-        inside = np.ones(shape, dtype=bool)
-        parts = []
-        for name, arr in checks:
-            lo, hi = dom[name]
-            ok = (arr >= lo * (1 - 1e-9)) & (arr <= hi * (1 + 1e-9))
-            inside &= np.broadcast_to(ok, shape)
-            parts.append((name, np.broadcast_to(ok, shape), lo, hi))
-        return inside, parts
-
     def _parameter_variance(self, metric, N, d, D, value):
         """Variance of the prediction across the bootstrap refits (parameter uncertainty), in bounded chunks."""
         boot = self._boot[metric]
@@ -203,7 +204,7 @@ class Law:
         # a rate lives in [0, 1]: far outside the domain a formula can leave it, so clip and say so
         clipped = ~np.isfinite(value) | (value < 0) | (value > 1)
         value, lower, upper = (np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0) for a in (value, lower, upper))
-        inside, parts = self._domain_reasons(N, d, D)
+        inside, parts = domain_check(self.doc["domain"], N, d, D)
         reasons = []
         if not inside.all() or clipped.any():
             reasons = [", ".join([f"{n} outside [{lo:g}, {hi:g}]" for n, ok, lo, hi in parts if not ok.reshape(-1)[i]]
@@ -215,102 +216,6 @@ class Law:
                           f"({reasons[int(np.flatnonzero(~inside.reshape(-1))[0])]}): extrapolated, check the "
                           "interval", LawDomainWarning, stacklevel=2)
         return Prediction(metric, value, lower, upper, inside, reasons, clipped)
-
-    # ------------------------------------------------------------ sizing
-
-    def _shape(self) -> dict:
-        """The model shape the law was fitted under (training_protocol.train), as the sizing formulas take it."""
-        train = self.doc.get("training_protocol", {}).get("train", {})
-        missing = [k for k in SHAPE_KEYS if k not in train]
-        if missing:
-            raise LawFileError(f"{self.source}: training_protocol.train lacks {', '.join(missing)}; "
-                               "candidates cannot be sized (refit the law with this srlaw)")
-        return {k: train[k] for k in SHAPE_KEYS}
-
-    @property
-    def item_embedding(self) -> dict:
-        """How the law's runs built their item table: ``{"item_embedding": "full"}`` or ``"jpq"`` with its settings.
-
-        The law's size axis is non-embedding parameters; the item table is part of the recipe, so a law predicts
-        models with the item embedding it was fitted on (laws from before RecJPQ: full).
-        """
-        train = self.doc.get("training_protocol", {}).get("train", {})
-        kind = train.get("item_embedding", "full")
-        if kind == "full":
-            return {"item_embedding": "full"}
-        jpq = train.get("jpq")
-        if kind != "jpq" or not isinstance(jpq, dict) or isinstance(jpq.get("n_centroids"), bool) \
-                or not isinstance(jpq.get("n_centroids"), int) or jpq["n_centroids"] < 2:
-            raise LawFileError(f"{self.source}: training_protocol.train.item_embedding = {kind!r} with jpq = "
-                               f"{jpq!r}: expected 'full', or 'jpq' with an integer n_centroids >= 2")
-        return {"item_embedding": "jpq", "jpq": dict(jpq)}
-
-    @property
-    def unstable(self) -> set[tuple[int, int]]:
-        """(n_layers, d_model) sizes that diverged under the law's recipe on the library's datasets: never advised."""
-        return {(int(u["n_layers"]), int(u["d_model"])) for u in self.doc.get("unstable", [])}
-
-    def collapse_risk(self, n_layers, d_model) -> np.ndarray:
-        """Share of the library's runs at each (n_layers, d_model) that collapsed under the law's recipe.
-
-        A depth the library never trained at that width takes the linear interpolation between its trained
-        neighbours in depth (the nearest one's rate beyond them): collapse grows with depth, and 3 × 256 between
-        a safe 2 × 256 and a diverging 4 × 256 is no safe bet. 0 where the law lists nothing for the width.
-        """
-        rate = self._collapse_rates()
-        N, d = np.broadcast_arrays(np.asarray(n_layers, float), np.asarray(d_model, float))
-        out = []
-        for n, w in zip(N.ravel(), d.ravel()):
-            depths = sorted(k for k, width in rate if width == w)
-            if (n, w) in rate or not depths:
-                out.append(rate.get((int(n), int(w)), 0.0))
-                continue
-            lo = max((k for k in depths if k < n), default=depths[0])
-            hi = min((k for k in depths if k > n), default=depths[-1])
-            t = 0.0 if hi == lo else (n - lo) / (hi - lo)
-            out.append((1 - t) * rate[(lo, int(w))] + t * rate[(hi, int(w))])
-        return np.array(out, float).reshape(N.shape)
-
-    def collapse_trained(self, n_layers, d_model) -> np.ndarray:
-        """Whether the library trained each size (its collapse risk measured, not interpolated)."""
-        seen = self._collapse_rates()
-        N, d = np.broadcast_arrays(np.asarray(n_layers, float), np.asarray(d_model, float))
-        return np.array([(int(n), int(w)) in seen for n, w in zip(N.ravel(), d.ravel())], bool).reshape(N.shape)
-
-    def _collapse_rates(self) -> dict[tuple[int, int], float]:
-        return {(int(c["n_layers"]), int(c["d_model"])): c["collapsed"] / c["runs"]
-                for c in self.doc.get("collapse", [])}
-
-    def catalogue(self, n_items: int | None = None) -> int:
-        """Your catalogue size, checked; by default the law's own (0 when the law does not say)."""
-        if n_items is None:
-            return int(self.doc.get("n_items") or (self.latency or {}).get("n_items") or 0)
-        if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
-            raise LawInputError(f"n_items must be an integer >= 1, got {n_items!r}")
-        return int(n_items)
-
-    def params_of(self, n_layers, d_model, n_items: int | None = None):
-        """(non-embedding, total) parameter counts of candidates; ``n_items`` is your catalogue (default: the law's)."""
-        shape = self._shape()
-        return (non_embedding_params(n_layers, d_model, **shape),
-                total_params(n_layers, d_model, self.catalogue(n_items), **shape, **self.item_embedding))
-
-    def item_table_params(self, d_model, n_items: int | None = None, item_embedding: dict | None = None):
-        """Parameters of the item table at width ``d_model`` (the law's item embedding unless one is given)."""
-        return item_embedding_params(d_model, self.catalogue(n_items), **(item_embedding or self.item_embedding))
-
-    def latency_of(self, n_layers, d_model, non_embedding, n_items: int | None = None):
-        """Latency in ms (measured by the latency stage where available, else the stored latency model), and which."""
-        if self.latency_model is None:
-            return np.full(np.shape(n_layers), np.nan), np.zeros(np.shape(n_layers), bool)
-        return self.latency_model(n_layers, d_model, non_embedding, n_items)
-
-    def default_candidates(self):
-        dom = self.doc["domain"]
-        depths = np.arange(1, int(2 * dom["n_layers"][1]) + 1)
-        widths = 2.0 ** np.arange(np.floor(np.log2(dom["d_model"][0])), np.ceil(np.log2(dom["d_model"][1])) + 2)
-        N, d = np.meshgrid(depths, widths, indexing="ij")
-        return N.ravel(), d.ravel()
 
     def advise(self, target: dict | None = None, objective: str = "max", budget: dict | None = None,
                candidates=None, metric: str | None = None, data=None, variant=None, top: int = 10,

@@ -8,22 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.core.atomic import write_bytes_atomic
+from srlaw.report.format import pct, save_png
 from srlaw.law.forms import get_form
 
 PLOTS = ("observed_vs_predicted.png", "metric_vs_depth.png", "metric_vs_width.png", "residuals.png",
          "metric_vs_params.png", "sizing_frontier.png")
-
-
-def save_png(fig, path: Path, dpi: int = 110) -> None:
-    """Write a figure as PNG atomically, without the software stamp (same figure, same bytes)."""
-    import io
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    write_bytes_atomic(path, buf.getvalue())
-
-
-def pct(x) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"
 
 
 def _coefficient(law: dict, metric: str, name: str) -> str:
@@ -35,7 +24,7 @@ def _coefficient(law: dict, metric: str, name: str) -> str:
 def _predictor(law: dict, latency: dict | None = None):
     """The numpy predictor over this document (intervals, sizes), or None where the law cannot size candidates."""
     from srlaw.core.errors import LawError
-    from srlaw.predictor import Law
+    from srlaw.predictor.law import Law
     try:
         predictor = Law(law, latency, source="law.json")
         predictor.params_of(1, 16)
@@ -133,20 +122,37 @@ def write_report(law: dict, out_dir) -> list[Path]:
     """
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
     plots = out_dir / "plots"
-    form = get_form(law["form"])
+    _plot_observed_vs_predicted(law, plots / PLOTS[0])
+    _plot_metric_vs_axes(law, plots)
+    _plot_residuals(law, plots / PLOTS[3])
+    latency_path = out_dir / "latency.json"
+    latency = json.loads(latency_path.read_text()) if latency_path.is_file() else None
+    predictor = _predictor(law, latency)
+    if predictor is not None:
+        plot_metric_vs_params(predictor, law["runs"], plots / PLOTS[4])
+        plot_frontier(predictor, plots / PLOTS[5])
+    lines = (_law_section(law) + _validation_section(law) + _forms_section(law)
+             + ["", "## Plots", ""] + [f"![{p}](plots/{p})" for p in PLOTS if (plots / p).is_file()]
+             + _provenance_section(law))
+    write_bytes_atomic(out_dir / "report.md", "\n".join(lines).encode())
+    return [out_dir / "report.md"] + [plots / p for p in PLOTS if (plots / p).is_file()]
+
+
+def _axes_of(law: dict):
     runs = law["runs"]
-    metrics = law["metric"]
-    variants = sorted({r["variant"] for r in runs})
-    N = np.array([r["n_layers"] for r in runs], float)
-    d = np.array([r["d_model"] for r in runs], float)
-    D = np.array([r["data"] for r in runs], float)
+    return (np.array([r["n_layers"] for r in runs], float), np.array([r["d_model"] for r in runs], float),
+            np.array([r["data"] for r in runs], float))
+
+
+def _plot_observed_vs_predicted(law: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+    form, runs, metrics = get_form(law["form"]), law["runs"], law["metric"]
+    N, d, D = _axes_of(law)
     held = {m: {(p["variant"], p["n_layers"], p["d_model"]) for p in
                 law["validation"]["scale_extrapolation"][m].get("points", [])} for m in metrics}
-
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4.2), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         y = np.array([r[m] for r in runs])
@@ -163,9 +169,15 @@ def write_report(law: dict, out_dir) -> list[Path]:
         ax.set_ylabel(f"predicted {m}")
         ax.set_title(f"{m}: {law['form']} law")
         ax.legend(fontsize=7)
-    save_png(fig, plots / PLOTS[0])
+    save_png(fig, path)
     plt.close(fig)
 
+
+def _plot_metric_vs_axes(law: dict, plots: Path) -> None:
+    """The metric against depth and against width, per variant, each line the law at one value of the other."""
+    import matplotlib.pyplot as plt
+    form, runs, metrics = get_form(law["form"]), law["runs"], law["metric"]
+    variants = sorted({r["variant"] for r in runs})
     for fname, axis, other, label in ((PLOTS[1], "n_layers", "d_model", "depth N (layers)"),
                                       (PLOTS[2], "d_model", "n_layers", "width d")):
         fig, axes = plt.subplots(len(metrics), len(variants), figsize=(4.2 * len(variants), 3.4 * len(metrics)),
@@ -190,6 +202,11 @@ def write_report(law: dict, out_dir) -> list[Path]:
         save_png(fig, plots / fname)
         plt.close(fig)
 
+
+def _plot_residuals(law: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+    form, runs, metrics = get_form(law["form"]), law["runs"], law["metric"]
+    N, d, D = _axes_of(law)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         y = np.array([r[m] for r in runs])
@@ -200,18 +217,13 @@ def write_report(law: dict, out_dir) -> list[Path]:
         ax.set_xscale("log")
         ax.set_xlabel("non-embedding parameters")
         ax.set_ylabel(f"predicted − observed {m}")
-    save_png(fig, plots / PLOTS[3])
+    save_png(fig, path)
     plt.close(fig)
 
-    latency_path = out_dir / "latency.json"
-    latency = json.loads(latency_path.read_text()) if latency_path.is_file() else None
-    predictor = _predictor(law, latency)
-    if predictor is not None:
-        plot_metric_vs_params(predictor, runs, plots / PLOTS[4])
-        plot_frontier(predictor, plots / PLOTS[5])
 
-    v = law["validation"]
-    lines = [
+def _law_section(law: dict) -> list[str]:
+    form, metrics = get_form(law["form"]), law["metric"]
+    return [
         f"# Performance law — `{law['form']}` v{law['form_version']}",
         "",
         f"{law['form_description']}. Runner-up: `{law['runner_up']}`. Data axis D = `{law['data_axis']['score']}` "
@@ -227,6 +239,12 @@ def write_report(law: dict, out_dir) -> list[Path]:
         "| parameter | " + " | ".join(f"{m} (95 % bootstrap interval)" for m in metrics) + " |",
         "|---|" + "---|" * len(metrics),
         *(f"| {k} | " + " | ".join(_coefficient(law, m, k) for m in metrics) + " |" for k in form.param_names),
+    ]
+
+
+def _validation_section(law: dict) -> list[str]:
+    v, metrics = law["validation"], law["metric"]
+    lines = [
         "",
         "## Held-out validation (what counts)",
         "",
@@ -250,18 +268,22 @@ def write_report(law: dict, out_dir) -> list[Path]:
     coverage = se0.get("coverage95", {}).get("note") or ("the form refitted with bootstrap on those runs alone, its "
                                                            "95 % intervals (bootstrap spread and the small runs' "
                                                            "scatter) at the held-out ones")
-    lines += ["", f"Scale extrapolation: fitted on runs with ≤ {100 * se0.get('fraction', 0):.0f} % of the largest "
-                  f"non-embedding parameter count ({se0.get('n_fit', '?')} runs), scored on the {se0.get('n', '?')} larger ones. "
-                  f"Coverage: {coverage}. Regret: each held-out size as a "
-                  "parameter budget, every run of the variant within it a candidate; the observed metric of the "
-                  "one the small-run fit predicts best, short of the best observed (0: as good as hindsight; "
-                  "one seed per configuration, so seed noise is part of it). Noise floor: an upper bound on one "
-                  "held-out run's sampling standard error over its test users, relative to its value "
-                  "(a per-user score in [0, 1] has variance at most y (1 − y)); errors below it are not "
-                  "resolved by one seed.",
-              "", "## Every form on the same held-out points", "",
-              "| form | selection score | " + " | ".join(f"{m} scale MAPE | {m} LOVO MAPE | {m} R²" for m in metrics) + " |",
-              "|---|---|" + "---|" * (3 * len(metrics))]
+    return lines + ["", f"Scale extrapolation: fitted on runs with ≤ {100 * se0.get('fraction', 0):.0f} % of the largest "
+                    f"non-embedding parameter count ({se0.get('n_fit', '?')} runs), scored on the {se0.get('n', '?')} larger ones. "
+                    f"Coverage: {coverage}. Regret: each held-out size as a "
+                    "parameter budget, every run of the variant within it a candidate; the observed metric of the "
+                    "one the small-run fit predicts best, short of the best observed (0: as good as hindsight; "
+                    "one seed per configuration, so seed noise is part of it). Noise floor: an upper bound on one "
+                    "held-out run's sampling standard error over its test users, relative to its value "
+                    "(a per-user score in [0, 1] has variance at most y (1 − y)); errors below it are not "
+                    "resolved by one seed."]
+
+
+def _forms_section(law: dict) -> list[str]:
+    v, metrics = law["validation"], law["metric"]
+    lines = ["", "## Every form on the same held-out points", "",
+             "| form | selection score | " + " | ".join(f"{m} scale MAPE | {m} LOVO MAPE | {m} R²" for m in metrics) + " |",
+             "|---|---|" + "---|" * (3 * len(metrics))]
     sel = v["selection"]
     for name in sel["ranking"]:
         cells = []
@@ -283,14 +305,14 @@ def write_report(law: dict, out_dir) -> list[Path]:
                       f"recipe `{lib['recipe']}`{left}), each variant's level calibrated on its own runs."]
     if law.get("calibration", {}).get("note"):
         lines += ["", f"This law: {law['calibration']['note']}."]
-    lines += ["", "## Plots", ""]
-    lines += [f"![{p}](plots/{p})" for p in PLOTS if (plots / p).is_file()]
+    return lines
+
+
+def _provenance_section(law: dict) -> list[str]:
     prov = law["provenance"]
-    lines += ["", "## Provenance", "", f"- srlaw {prov['srlaw_version']}, code sha256 "
-              f"{prov.get('code_sha256', 'n/a')[:16]}…",
-              f"- params sha256 {law['provenance'].get('params_sha256', 'n/a')}"]
+    lines = ["", "## Provenance", "", f"- srlaw {prov['srlaw_version']}, code sha256 "
+             f"{prov.get('code_sha256', 'n/a')[:16]}…",
+             f"- params sha256 {law['provenance'].get('params_sha256', 'n/a')}"]
     for name, info in sorted(law["variants"].items()):
         lines.append(f"- variant `{name}`: data hash {info['content_hash'][:16]}…, D = {info['data']:.4g}")
-    lines.append("")
-    write_bytes_atomic(out_dir / "report.md", "\n".join(lines).encode())
-    return [out_dir / "report.md"] + [plots / p for p in PLOTS if (plots / p).is_file()]
+    return lines + [""]

@@ -95,7 +95,7 @@ class ModelConfig(ModelSettings):
         return cls(**{**LEGACY_RECIPE, **saved})
 
 
-# what every model was before issue #18 made the recipe a setting (a checkpoint without these keys has them;
+# what every model was before the recipe became a setting (a checkpoint without these keys has them;
 # one with the block keys but no attention_dropout key was trained with dropout on attention probabilities too)
 LEGACY_RECIPE = {"block": "pre_ln", "activation": "gelu", "init": "xavier", "scale_embedding": True,
                  "attention_dropout": True}

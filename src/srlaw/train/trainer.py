@@ -173,7 +173,7 @@ class SeqRecModule(L.LightningModule):
         inputs, targets, history = batch
         scores = self.model.score_last(inputs).float()
         # the held-out loss: full-catalogue cross-entropy of the target, unfiltered, padding column left out as in
-        # training (``sequence_loss``); the smooth quantity a loss law (issue #16) is fitted on
+        # training (``sequence_loss``); the smooth quantity a loss law (srlaw.law.two_stage) is fitted on
         row = torch.arange(len(targets), device=scores.device)
         ce = (torch.logsumexp(scores[:, 1:], dim=1) - scores[row, targets]).double().sum()
         ranks = target_ranks(filter_seen_(scores, history), targets)
@@ -368,12 +368,37 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
     model_cfg.validate()
     train_cfg.validate()
     run_dir = Path(run_dir)
-    ckpt_dir = run_dir / "checkpoints"
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     dm = SequenceDataModule(dataset_dir, model_cfg.max_len, train_cfg.batch_size, train_cfg.eval_batch_size,
                             train_cfg.seed, train_cfg.num_workers)
     if model_cfg.n_items != dm.n_items:
         model_cfg = ModelConfig(**{**model_cfg.to_dict(), "n_items": dm.n_items})
+    module = _module(model_cfg, train_cfg, dm)
+    done = _fit_and_test(module, dm, run_dir, train_cfg, callbacks)
+    if done is None:  # not the global-zero process of a multi-process run: it writes nothing
+        return {}
+    if done["stopped_by"] == "epoch_cap":
+        print(f"note: stopped at the {train_cfg.max_epochs}-epoch cap before early stopping (patience "
+              f"{train_cfg.patience}): the model may not have converged", file=sys.stderr)
+    # metrics.json: what the run found, a function of its inputs only (DVC tracks it; a rerun rewrites the same
+    # bytes). run.json: how this execution went (times, machine, commit), neither tracked nor hashed by DVC.
+    metrics = _metrics_doc(module, model_cfg, train_cfg, done, read_stats(dataset_dir), meta)
+    run_info = {
+        "resumed": done["resumed"],
+        "train_seconds": done["train_seconds"],
+        "epoch_seconds": done["epoch_seconds"],  # this attempt's epochs (a resumed run lacks the killed attempt's)
+        "throughput_seq_per_s": len(dm.train_inputs) * max(done["epochs"], 1) / max(done["train_seconds"], 1e-9),
+        "eval_seconds": done["eval_seconds"],
+        "device": done["device"],
+        "versions": package_versions(),
+        "git": git_commit(),
+    }
+    write_json_atomic(run_dir / "run.json", run_info)
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    return {**metrics, **run_info}
+
+
+def _module(model_cfg: ModelConfig, train_cfg: TrainConfig, dm: SequenceDataModule) -> SeqRecModule:
     module = SeqRecModule(model_cfg.to_dict(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
                           loss=train_cfg.loss, n_negatives=train_cfg.n_negatives,
                           warmup_epochs=train_cfg.warmup_epochs, lr_schedule=train_cfg.lr_schedule)
@@ -382,20 +407,27 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         jpq = model_cfg.jpq
         module.model.item_emb.assign(assign_codes(dm.train_sequences, dm.n_items, jpq.n_splits, jpq.n_centroids,
                                                   jpq.assignment, train_cfg.seed))
+    return module
 
+
+def _loggers(run_dir: Path, resumed: bool) -> list:
+    try:
+        from dvclive.lightning import DVCLiveLogger
+    except ImportError:  # dvclive is in the train extra; a bare torch install still trains
+        return []
+    # resume=True keeps the killed attempt's curves (DVCLive clears its folder otherwise)
+    return [DVCLiveLogger(dir=str(run_dir / "dvclive"), dvcyaml=False, save_dvc_exp=False, resume=resumed)]
+
+
+def _fit_and_test(module, dm, run_dir: Path, train_cfg: TrainConfig, callbacks) -> dict | None:
+    """Fit (resuming ``checkpoints/last.ckpt`` when there is one), then test the best checkpoint; None on a
+    process other than global zero."""
+    ckpt_dir = run_dir / "checkpoints"
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/ndcg@10",
                                                      mode="max", save_top_k=1, save_last=True)
     early = L.pytorch.callbacks.EarlyStopping(monitor="val/ndcg@10", mode="max", patience=train_cfg.patience)
     last = ckpt_dir / "last.ckpt"
     resumed = last.is_file()
-    loggers = []
-    try:
-        from dvclive.lightning import DVCLiveLogger
-        # resume=True keeps the killed attempt's curves (DVCLive clears its folder otherwise)
-        loggers.append(DVCLiveLogger(dir=str(run_dir / "dvclive"), dvcyaml=False, save_dvc_exp=False,
-                                     resume=resumed))
-    except ImportError:  # dvclive is in the train extra; a bare torch install still trains
-        pass
     precision = resolve_precision(train_cfg.precision, train_cfg.accelerator)
     bar = sys.stderr.isatty() if train_cfg.progress_bar is None else train_cfg.progress_bar
     clock = CurveRecorder(run_dir)
@@ -405,7 +437,7 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
             accelerator=train_cfg.accelerator, devices=train_cfg.devices, strategy=train_cfg.strategy,
             num_nodes=train_cfg.num_nodes, precision="32-true" if precision == "tf32" else precision,
             max_epochs=train_cfg.max_epochs,
-            deterministic=train_cfg.deterministic, logger=loggers or False,
+            deterministic=train_cfg.deterministic, logger=_loggers(run_dir, resumed) or False,
             callbacks=[checkpoint, early, clock, *([] if bar else [EpochLine(train_cfg.max_epochs)]), *callbacks],
             enable_progress_bar=bar, log_every_n_steps=max(1, min(50, steps_per_epoch)),
             enable_model_summary=False, check_val_every_n_epoch=train_cfg.val_check_interval_epochs,
@@ -424,19 +456,20 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
                      verbose=False)
         eval_seconds = time.perf_counter() - t1
     if not trainer.is_global_zero:
-        return {}
-    if stop == "epoch_cap":
-        print(f"note: stopped at the {train_cfg.max_epochs}-epoch cap before early stopping (patience "
-              f"{train_cfg.patience}): the model may not have converged", file=sys.stderr)
-    best_path = checkpoint.best_model_path or str(last)
-    best_epoch = int(torch.load(best_path, map_location="cpu", weights_only=True)["epoch"]) \
+        return None
+    best_epoch = int(torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["epoch"]) \
         if checkpoint.best_model_path else epochs - 1
     device = trainer.strategy.root_device
-    stats = read_stats(dataset_dir)
+    return {"resumed": resumed, "train_seconds": train_seconds, "eval_seconds": eval_seconds, "epochs": epochs,
+            "best_epoch": best_epoch, "stopped_by": stop, "precision": precision, "epoch_seconds": clock.seconds,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
+            f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"}
+
+
+def _metrics_doc(module, model_cfg: ModelConfig, train_cfg: TrainConfig, done: dict, stats: dict,
+                 meta: dict | None) -> dict:
     model = module.model
-    # metrics.json: what the run found, a function of its inputs only (DVC tracks it; a rerun rewrites the same
-    # bytes). run.json: how this execution went (times, machine, commit), neither tracked nor hashed by DVC.
-    metrics = {
+    return {
         **(meta or {}),
         **{k: v for k, v in model_cfg.to_dict().items() if k != "jpq"},
         **({"jpq": {**asdict(model_cfg.jpq), "assignment_version": ASSIGNMENT_VERSION}}
@@ -445,25 +478,11 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         "params_total": model.get_num_params(non_embedding=False),
         "valid": module.results_["valid"],
         "test": module.results_["test"],
-        "epochs": epochs,
-        "best_epoch": best_epoch,
-        "stopped_by": stop,
-        "precision": precision,
+        "epochs": done["epochs"],
+        "best_epoch": done["best_epoch"],
+        "stopped_by": done["stopped_by"],
+        "precision": done["precision"],
         "train_config": asdict(train_cfg),
         "data_content_hash": stats["content_hash"],
         "srlaw_version": __version__,
     }
-    run_info = {
-        "resumed": resumed,
-        "train_seconds": train_seconds,
-        "epoch_seconds": clock.seconds,  # this attempt's epochs (a resumed run lacks the killed attempt's)
-        "throughput_seq_per_s": len(dm.train_inputs) * max(epochs, 1) / max(train_seconds, 1e-9),
-        "eval_seconds": eval_seconds,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
-        f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
-        "versions": package_versions(),
-        "git": git_commit(),
-    }
-    write_json_atomic(run_dir / "run.json", run_info)
-    write_json_atomic(run_dir / "metrics.json", metrics)
-    return {**metrics, **run_info}

@@ -1,6 +1,6 @@
-"""The extrapolation report's figures (issue #16): predicted against observed, and error against extrapolation.
+"""The extrapolation report's figures: predicted against observed, and error against extrapolation.
 
-Both read the report's JSON document (``studies.library.extrapolate``), so they show exactly the tabled points:
+Both read the report's JSON document (``srlaw.library.extrapolate``), so they show exactly the tabled points:
 seed-mean truth with its seed-to-seed sd, each law's prediction with its 95 % interval.
 """
 
@@ -28,7 +28,7 @@ def plot_pred_vs_obs(doc: dict, datasets: dict, laws, metrics, path: Path) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from srlaw.report.markdown import save_png
+    from srlaw.report.format import save_png
 
     names = [v for v in datasets if v in doc["datasets"]]
     fig, axes = plt.subplots(len(metrics), len(names), figsize=(4.2 * len(names), 3.9 * len(metrics)), squeeze=False)
@@ -68,7 +68,7 @@ def plot_error_vs_factor(doc: dict, laws, metrics, splits, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from srlaw.report.markdown import save_png
+    from srlaw.report.format import save_png
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(6.2 * len(metrics), 4.2), squeeze=False)
     for ax, m in zip(axes[0], metrics):

@@ -8,9 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from srlaw.library.fits import METRICS
+
+ROOT = Path(".")  # the project the library is built in: its commands run from its root (the DVC stages' wdir)
 STORE = ROOT / "reports" / "library_runs"
-METRICS = ("hr@10", "ndcg@10")
 
 
 def write_report(path: Path, doc: dict, text: str) -> None:
@@ -22,7 +23,7 @@ def write_report(path: Path, doc: dict, text: str) -> None:
 
 def missing_grid(runs: list[dict]) -> list[tuple[int, int]]:
     """The plan's grid sizes (depth, width) without a finished seed-0 run among ``runs``."""
-    from studies.library.plan import DEPTHS, WIDTHS
+    from srlaw.library.grid import DEPTHS, WIDTHS
     have = {(r["n_layers"], r["d_model"]) for r in runs if r["finished"] and r["seed"] == 0}
     return [(n, d) for n in DEPTHS for d in WIDTHS if (n, d) not in have]
 
@@ -65,7 +66,7 @@ def report_main(argv, name: str, description: str, default_out: Path, build, ren
     """The command line of a report on the store: ``--store``, ``--out``; ``build(records, datasets)`` → doc,
     written as ``render(doc)`` Markdown with its JSON (and ``figures(doc, out)``'s plots, where given);
     ``show(doc)`` prints the terminal summary."""
-    p = argparse.ArgumentParser(prog=f"python -m studies.library.{name}", description=description,
+    p = argparse.ArgumentParser(prog=f"python -m srlaw.library.{name}", description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--store", type=Path, default=STORE)
     p.add_argument("--out", type=Path, default=default_out)

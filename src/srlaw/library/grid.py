@@ -1,4 +1,4 @@
-"""What the law library trains (issues #15 and #16): datasets, grid, seeds, in the order they are worth having.
+"""What the law library trains: datasets, grid, seeds, in the order they are worth having.
 
 One recipe for every run (``srlaw.train.recipes.DEFAULT_RECIPE``). Sizes: depths × widths below; the seeds beyond the
 first go to the configurations a law is checked on — every size above the largest fitted one (2 × 32, 13 k
@@ -11,30 +11,34 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from srlaw.library.catalogue import CATALOGUE
+from srlaw.library.catalogue import same_source as catalogue_same_source
+
 DEPTHS = (1, 2, 4)
 WIDTHS = (16, 32, 64, 128, 256)
 SEEDED = ((1, 32), (2, 32), (4, 64), (1, 128), (2, 128), (4, 128), (1, 256), (2, 256), (4, 256),
           (1, 64), (4, 32), (2, 64))  # the last three: held out at 2-4x, seeded later
 EXTRA_SEEDS = (1, 2)
+# calibration runs: shallow and narrow (cheap, and deep post-LN stacks are the ones that sometimes diverge);
+# what they are chosen to predict: the wide end of the grid
+CANDIDATES = [(n, d) for n in DEPTHS if n <= 2 for d in WIDTHS if d <= 64]
+TARGET_CONFIGS = [(n, d) for n in DEPTHS for d in WIDTHS if d >= 128]
+# a library law's domain: predictions outside the trained grid are flagged
+DOMAIN = {"n_layers": [float(min(DEPTHS)), float(max(DEPTHS))], "d_model": [float(min(WIDTHS)), float(max(WIDTHS))]}
 
-# variant names of studies/data_quality/run_study.py VARIANTS
+# datasets of the catalogue (srlaw.library.catalogue) the library is built on
 LIBRARY = ("ml-latest-small", "ml-100k", "ml-1m", "beauty-s3rec", "sports-s3rec", "beauty-bert4rec",
            "ml-1m/users25", "sports-s3rec/users25", "beauty-bert4rec/users25",
            "lastfm-s3rec", "office-cvae", "tools-cvae", "tools-cvae/users25")
 
-# the raw data each variant is cut from: a check that leaves a "new" dataset out of the library can leave out every
+# the raw data each dataset is cut from: a check that leaves a "new" dataset out of the library can leave out every
 # cut of its source too (the Amazon Beauty cuts of S3Rec and BERT4Rec both come from the 2014 Beauty reviews)
-SOURCES = {"ml-latest-small": "MovieLens latest-small", "ml-100k": "MovieLens 100K", "ml-1m": "MovieLens 1M",
-           "ml-1m/users25": "MovieLens 1M", "beauty-s3rec": "Amazon Beauty 2014",
-           "beauty-bert4rec": "Amazon Beauty 2014", "beauty-bert4rec/users25": "Amazon Beauty 2014",
-           "sports-s3rec": "Amazon Sports 2014", "sports-s3rec/users25": "Amazon Sports 2014",
-           "lastfm-s3rec": "Last.fm HetRec 2011", "office-cvae": "Amazon Office 2014",
-           "tools-cvae": "Amazon Tools 2014", "tools-cvae/users25": "Amazon Tools 2014"}
+SOURCES = {v: CATALOGUE[v].source for v in LIBRARY}
 
 
 def same_source(variant: str) -> frozenset[str]:
-    """Every library variant cut from ``variant``'s raw data, itself included."""
-    return frozenset(v for v, src in SOURCES.items() if src == SOURCES.get(variant)) | {variant}
+    """Every library dataset cut from ``variant``'s raw data, itself included."""
+    return catalogue_same_source(variant, among=LIBRARY)
 
 
 # (variant, "grid" | "seeds"): a deadline cuts the tail, so the cheap full grids and the checked datasets lead

@@ -1,6 +1,6 @@
 """Leave one library dataset out, calibrate it on K of its own runs, and score the law on its larger models.
 
-    python -m studies.library.validate          # reports/calibration.md and reports/calibration.json
+    python -m srlaw.library.validate          # reports/calibration.md and reports/calibration.json
 
 For each dataset of the run store (``reports/library_runs``) and K = 0, 1, 2, 3: the library is fitted on the
 other datasets (shape, prior, noise, shape refits); ``choose_runs`` picks K calibration configurations as
@@ -24,14 +24,15 @@ import numpy as np
 
 from srlaw.library.calibrate import BUDGET_SHARE, RETRIES
 from srlaw.law.fit import sampling_se_bound
-from srlaw.report.markdown import pct
-from srlaw.library.shape import (calibrate, choose_runs, collapse_counts, collapsed, convergence_table, failed_run,
-                               law_document, probe_of, training_cost, unconverged_gain, unstable_sizes)
-from srlaw.predictor import Law
+from srlaw.report.format import pct
+from srlaw.library.shape import (calibrated_document, choose_runs, collapse_counts, collapsed, convergence_table,
+                                 failed_run, library_without, probe_of, training_cost, unconverged_gain,
+                                 unstable_sizes)
+from srlaw.predictor.law import Law
 from srlaw.train.curves import best_so_far
-from studies.library.plan import DEPTHS, SOURCES, WIDTHS, same_source
-from studies.library.release import CANDIDATES, TARGET_CONFIGS, library_without
-from studies.library.store import METRICS, ROOT, report_main, store_digest
+from srlaw.library.grid import CANDIDATES, DEPTHS, SOURCES, TARGET_CONFIGS, WIDTHS, same_source
+from srlaw.library.fits import METRICS
+from srlaw.library.store import ROOT, report_main, store_digest
 
 KS = (0, 1, 2, 3)
 # `srlaw calibrate --budget-share` settings the report compares (None: no cap): what compute buys in accuracy
@@ -152,10 +153,9 @@ def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
                                 "epochs": r["epochs"], "cut": r["stopped_by"] == "time_cap",
                                 "train_seconds": r["train_seconds"], "used": r in cal} for r in spent]
     p_cal = max((r["params_non_embedding"] for r in cal), default=0)
-    calibs = {m: calibrate(fits[m], probe_of(ds["scores"], m), ds["n_users"], cal) for m in METRICS}
     others = [r for r in records if r["variant"] != hold and r["variant"] not in also]
-    law = Law(law_document(fits, calibs, ds, ds["recipe_name"], cal, unstable=unstable_sizes(others),
-                           collapse=collapse_counts(others)))
+    law = Law(calibrated_document(fits, ds, ds["recipe_name"], cal, unstable=unstable_sizes(others),
+                                  collapse=collapse_counts(others)))
     for m in METRICS:
         truth, cfg, y, pred, scores = scored(law, mine, m, p_cal)
         biggest = max(cfg, key=cost.get)
@@ -195,10 +195,11 @@ def summarise(results: list[dict], ks=KS) -> dict:
     return table
 
 
-def markdown(doc: dict) -> str:
+def _md_summary(doc: dict) -> list[str]:
+    """The leave-one-dataset-out summary and each dataset's row."""
     lines = ["# Calibrating a new dataset from the law library (leave one dataset out)", "",
-             "Regenerate: `python -m studies.library.validate` (from `reports/library_runs/`, trained by "
-             "`studies/library/train_library.py`). JSON beside this file: `calibration.json`.", "",
+             "Regenerate: `python -m srlaw.library.validate` (from `reports/library_runs/`, trained by "
+             "`src/srlaw/library/train.py`). JSON beside this file: `calibration.json`.", "",
              f"Library: {len(doc['datasets'])} datasets ({', '.join(doc['datasets'])}), {doc['n_runs']} finished runs "
              f"under the recipe `{doc['recipe_name']}`, {doc['n_collapsed']} collapsed runs left out "
              f"({doc['early_stopped_share'] * 100:.0f} % of runs ended by early stopping). Scored: each held-out "
@@ -212,7 +213,7 @@ def markdown(doc: dict) -> str:
                      f"{pct(row['coverage_runs'])} ({row['n_runs']}) | {pct(row['compute_share_flops_median'])} / "
                      f"{pct(row['compute_share_flops_max'])} | "
                      f"{pct(row['compute_share_seconds_median'])} |")
-    lines += ["", "Targets (issue #15): K ≤ 3 — median MAPE ≤ 7 %, worst ≤ 10 %, calibration compute ≤ 10 % of one "
+    lines += ["", "Targets (calibration of a new dataset): K ≤ 3 — median MAPE ≤ 7 %, worst ≤ 10 %, calibration compute ≤ 10 % of one "
               "run of the largest predicted configuration; coverage 90–99 % at every K. The interval is the predictor's "
               "for one run's outcome (parameter uncertainty plus the library's noise, fitted on single runs' "
               "residuals): the single-runs column checks what it claims, every seed's run of a scored configuration "
@@ -236,6 +237,12 @@ def markdown(doc: dict) -> str:
               "beyond what one run can show. A calibration run \"failed\" scored under half of what the library "
               "predicted for its size before any run (`srlaw.library.shape.failed_run`): it is trained again at the next "
               "seed, as `srlaw calibrate` does, and its compute counts.", ""]
+    return lines
+
+
+def _md_budgets(doc: dict) -> list[str]:
+    """What other compute budgets buy."""
+    lines = []
     lines += ["## What compute buys (`srlaw calibrate --budget-share`)", "",
               "The same leave-one-dataset-out check with `choose_runs` capped at other shares of one run of the "
               "costliest target (estimated FLOPs per epoch; none: no cap). The compute column is what the chosen runs "
@@ -254,6 +261,12 @@ def markdown(doc: dict) -> str:
     lines += ["", f"The tightest cap still spends {pct(lowest)} of a wide run on one calibration run (median): small "
               "runs train more epochs than wide ones, so a cap on per-epoch cost lets through more than its share, "
               "and a tighter cap buys its compute with narrower runs, further from the targets.", ""]
+    return lines
+
+
+def _md_cut(doc: dict) -> list[str]:
+    """Runs cut to a share of one wide run."""
+    lines = []
     cut = doc["cut"]
     lines += [f"## Runs cut to {pct(cut['share'])} of one wide run (`--max-minutes`)", "",
               "The default budget's runs, each stopped after an equal share of what is left of that compute (the "
@@ -277,6 +290,12 @@ def markdown(doc: dict) -> str:
         f"{pct(doc['summary']['ndcg@10|1']['mape_worst'])} at {pct(doc['summary']['ndcg@10|1']['compute_share_flops_median'])}"
         " of one wide run. A cut run's value is as uncertain as the learning curves' spread at its epoch, which is "
         "wide after a few epochs; where the library's curves misjudge a dataset's pace, the error stays.", ""]
+    return lines
+
+
+def _md_source_out(doc: dict) -> list[str]:
+    """The whole source left out."""
+    lines = []
     src = doc["source_out"]
     lines += ["## The whole source left out", "",
               "The check above leaves one dataset out, but a cut of the same raw data may stay in the library "
@@ -296,6 +315,12 @@ def markdown(doc: dict) -> str:
         lines += ["", f"Worst {LABEL[m]} per K: " + "; ".join(
             f"K = {k} {r['dataset']} {pct(r[f'{m}_mape'])}" for k, r in worst.items()) + "."]
     lines += [""]
+    return lines
+
+
+def _md_subsamples(doc: dict) -> list[str]:
+    """Why a user subsample does not buy the compute."""
+    lines = []
     subs = doc["subsamples"]
     lines += ["## Why a user subsample does not buy the compute", "",
               "A calibration run on a quarter of the users would cost a quarter of the FLOPs. Over every configuration "
@@ -310,8 +335,15 @@ def markdown(doc: dict) -> str:
               "the ratio that would carry a quarter's level to the whole data differs between datasets (" +
               " / ".join(f"{s['ratio_median']:.2f}" for s in subs) + "), and with these pairs nothing in the library "
               "predicts it: a property of the new data that only a run on all of it measures.", ""] if subs else []
+    return lines
+
+
+def markdown(doc: dict) -> str:
+    lines = _md_summary(doc) + _md_budgets(doc) + _md_cut(doc) + _md_source_out(doc) + _md_subsamples(doc)
     lines += doc.get("notes", [])
     return "\n".join(lines) + "\n"
+
+
 
 
 def study(records: list[dict], datasets: dict) -> dict:

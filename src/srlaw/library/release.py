@@ -1,6 +1,6 @@
 """Fit the law library on the run store and release it: ``artifacts/laws/index.json`` and one law per dataset.
 
-    python -m studies.library.release
+    python -m srlaw.library.release
 
 The index holds the shared fit per metric (depth term, each dataset's level and curvature, the prior a new
 dataset starts from, the noise model, the measured misfit), the recipe every run trained with, the calibration
@@ -25,31 +25,21 @@ from pathlib import Path
 
 import numpy as np
 
+from srlaw.law.forms import mape
 from srlaw.core.atomic import write_json_atomic
-from srlaw.library.shape import (calibrate, collapse_counts, collapsed, convergence_table, fit_library, law_document,
-                               probe_of, unstable_sizes)
+from srlaw.library.shape import (calibrated_document, collapse_counts, collapsed, convergence_table, fit_library,
+                                 library_without, probe_of, unstable_sizes)
 from srlaw.law.schema import write_law
 from srlaw.train.recipes import RECIPES
 from srlaw.core.provenance import write_manifest
-from studies.library.plan import DEPTHS, WIDTHS
-from studies.library.store import METRICS, ROOT, load_store, store_digest
+from srlaw.library.fits import METRICS
+from srlaw.library.grid import CANDIDATES, TARGET_CONFIGS
+from srlaw.library.store import ROOT, STORE, load_store, store_digest
 
 LAWS = ROOT / "artifacts" / "laws"
-# calibration runs: shallow and narrow (cheap, and deep post-LN stacks are the ones that sometimes diverge);
-# what they are chosen to predict: the wide end of the grid
-CANDIDATES = [(n, d) for n in DEPTHS if n <= 2 for d in WIDTHS if d <= 64]
-TARGET_CONFIGS = [(n, d) for n in DEPTHS for d in WIDTHS if d >= 128]
 REPORTS = {"calibration": ROOT / "reports" / "calibration.json",
            "extrapolation": ROOT / "reports" / "extrapolation.json"}
-MIN_FACTOR = 4  # the scale-extrapolation numbers a law carries: its held-out points at >= 4x the fit set (issue #16)
-
-
-def library_without(records: list[dict], datasets: dict, hold: str, also=()) -> dict:
-    """Per metric, the library fitted on every dataset but ``hold`` (and those in ``also``)."""
-    others = [r for r in records if r["variant"] != hold and r["variant"] not in also]
-    users = {v: d["n_users"] for v, d in datasets.items()}
-    return {m: fit_library(others, m, {v: probe_of(d["scores"], m) for v, d in datasets.items()}, users)
-            for m in METRICS}
+MIN_FACTOR = 4  # the scale-extrapolation numbers a law carries: its held-out points at >= 4x the fit set (the extrapolation check)
 
 
 class StaleReports(Exception):
@@ -81,7 +71,8 @@ def _extrapolation(entry: dict, metric: str, fit_max: float) -> dict:
     return {"law": "library: the library without this dataset, this dataset calibrated on its fit-set runs",
             "fit_params_max": float(entry["largest_fitted"]), "fit_set": f"runs with <= {fit_max:,} non-embedding "
             "parameters", "held_out": f">= {MIN_FACTOR}x the largest fitted size; truth the seed mean",
-            "n": len(pts), "mape": float(np.mean(rel)) if pts else None,
+            "n": len(pts),
+            "mape": mape([p["observed"] for p in pts], [p["library"][0] for p in pts]) if pts else None,
             "max_rel_error": float(max(rel)) if pts else None,
             "max_abs_error": float(max(abs(p["library"][0] - p["observed"]) for p in pts)) if pts else None,
             "coverage95": {"coverage": float(np.mean(inside)) if pts else None, "n": len(pts),
@@ -174,9 +165,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--laws", type=Path, default=LAWS, help="where to release (default artifacts/laws)")
     p.add_argument("--exclude", nargs="*", default=[], help="datasets to leave out (a fair check of one of them)")
+    p.add_argument("--store", type=Path, default=STORE, help="the run store (default reports/library_runs)")
     args = p.parse_args(argv)
     laws = args.laws
-    records, datasets = load_store()
+    records, datasets = load_store(args.store)
     reports = None
     if args.exclude:
         print(f"release: without {', '.join(args.exclude)}; the studies' numbers describe the whole library, so "
@@ -185,8 +177,8 @@ def main(argv=None) -> int:
         try:
             reports = load_reports(store_digest(records), REPORTS)
         except StaleReports as e:
-            print(f"release: {e}; regenerate the studies first (python -m studies.library.validate and "
-                  "python -m studies.library.extrapolate, or make library)", file=sys.stderr)
+            print(f"release: {e}; regenerate the studies first (python -m srlaw.library.validate and "
+                  "python -m srlaw.library.extrapolate, or make library)", file=sys.stderr)
             return 2
     records = [r for r in records if r["variant"] not in args.exclude]
     datasets = {k: v for k, v in datasets.items() if k not in args.exclude}
@@ -201,7 +193,7 @@ def main(argv=None) -> int:
     differ = [v for v, d in datasets.items() if (d["recipe_name"], d["recipe"]) != (recipe_name, RECIPES[recipe_name])]
     if differ:  # a law library describes one recipe: a run store of another is retrained, never mixed
         print(f"release: {differ} were trained with another recipe than srlaw.train.recipes.{recipe_name} now says; "
-              "retrain them (studies/library/gpu.sh)", file=sys.stderr)
+              "retrain them (library/gpu.sh)", file=sys.stderr)
         return 2
     unstable, collapse = unstable_sizes(records), collapse_counts(records)
     entries = {}
@@ -209,11 +201,10 @@ def main(argv=None) -> int:
         bad = {(r["n_layers"], r["d_model"], r["seed"]) for r in collapsed(records) if r["variant"] == name}
         runs = [{k: r[k] for k in ("n_layers", "d_model", "seed", "params_non_embedding", "epochs", *METRICS)}
                 for r in records if r["variant"] == name and (r["n_layers"], r["d_model"], r["seed"]) not in bad]
-        calibs = {m: calibrate(fits[m], probe_of(ds["scores"], m), ds["n_users"], runs) for m in METRICS}
         out = laws / "library" / name.replace("/", "_")
-        write_law(out / "law.json", law_document(fits, calibs, ds, recipe_name, runs, unstable=unstable,
-                                                collapse=collapse,
-                                                validation=law_validation(name, reports) if reports else None))
+        write_law(out / "law.json", calibrated_document(fits, ds, recipe_name, runs, unstable=unstable,
+                                                        collapse=collapse,
+                                                        validation=law_validation(name, reports) if reports else None))
         write_manifest(out, {"library": recipe_name, "dataset": name}, only=["law.json"])
         entries[name] = {"law": out.relative_to(laws).as_posix(), "n_users": ds["n_users"], "n_items": ds["n_items"],
                          "content_hash": ds["content_hash"], "n_runs": len(runs), "left_out_collapsed": len(bad),

@@ -1,8 +1,8 @@
 """Train the law library's runs (``plan.py``) on one machine, many at a time, and gather them into the run store.
 
-    python -m studies.library.train_library prepare --data-root ../shared/data --out .gpu/data
-    python -m studies.library.train_library train --data .gpu/data --store .gpu/store --workers 12 --deadline-s 500
-    python -m studies.library.train_library collect --store .gpu/store --out reports/library_runs
+    python -m srlaw.library.train prepare --data-root ../shared/data --out .gpu/data
+    python -m srlaw.library.train train --data .gpu/data --store .gpu/store --workers 12 --deadline-s 500
+    python -m srlaw.library.train collect --store .gpu/store --out reports/library_runs
 
 ``prepare`` builds each variant once from the raw files (the machine that trains need not hold them); ``train``
 runs the plan's tasks in order on ``--workers`` processes sharing one GPU (small models leave it idle between
@@ -29,9 +29,20 @@ from pathlib import Path
 
 from srlaw.core.atomic import write_json_atomic
 from srlaw.train.recipes import DEFAULT_RECIPE, RECIPES, recipe
-from studies.library.plan import LIBRARY, Task, tasks
+from srlaw.data.prepare import prepare_cut
+from srlaw.library.catalogue import CATALOGUE, DATA_ROOT
+from srlaw.library.grid import LIBRARY, Task, tasks
+from srlaw.library.store import STORE
 
-ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(name: str, root: Path = DATA_ROOT, seed: int = 0):
+    """(dataset, None) for entry ``name`` read from ``root``, or (None, why) when its file is absent."""
+    entry = CATALOGUE[name]  # the catalogue says what and where; the data wing prepares
+    path = Path(root) / entry.file
+    if not path.is_file():
+        return None, f"{path} not found"
+    return prepare_cut(path, entry.format, entry.kcore, entry.cut, seed), None
 
 
 def data_dir(data: Path, variant: str) -> Path:
@@ -40,7 +51,6 @@ def data_dir(data: Path, variant: str) -> Path:
 
 def cmd_prepare(args) -> int:
     from srlaw.data.dataset import save_dataset
-    from studies.data_quality.run_study import build
 
     for variant in args.variants or LIBRARY:
         out = data_dir(args.out, variant)
@@ -269,7 +279,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("prepare")
-    a.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    a.add_argument("--data-root", type=Path, default=DATA_ROOT)
     a.add_argument("--out", type=Path, required=True)
     a.add_argument("--variants", nargs="*")
     a = sub.add_parser("train")
@@ -289,7 +299,7 @@ def main(argv=None) -> int:
                    help="exactly these seeds (beyond 0: at the plan's seeded sizes, in place of its extra seeds)")
     a = sub.add_parser("collect")
     a.add_argument("--store", type=Path, required=True)
-    a.add_argument("--out", type=Path, default=ROOT / "reports" / "library_runs")
+    a.add_argument("--out", type=Path, default=STORE)
     a.add_argument("--data", type=Path, help="prepared data (adds each variant's size and content hash)")
     a.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES))
     args = p.parse_args(argv)

@@ -1,6 +1,6 @@
-"""How far does a law fitted on small models reach? Scale extrapolation on the library's run store (issue #16).
+"""How far does a law fitted on small models reach? Scale extrapolation on the library's run store.
 
-    python -m studies.library.extrapolate          # reports/extrapolation.md and reports/extrapolation.json
+    python -m srlaw.library.extrapolate          # reports/extrapolation.md and reports/extrapolation.json
 
 Every dataset's runs at ≤ FIT_MAX non-embedding parameters (widths 16–32, depths 1–2 and 4 × 16) are the fit set;
 everything larger is held out and split by its size over the largest fitted one: [4×, 10×) and ≥ 10× (a second
@@ -35,20 +35,21 @@ import sys
 
 import numpy as np
 
-from srlaw.library.shape import (calibrate, collapse_counts, collapsed, failed_run, fit_library, law_document, probe_of,
-                               unstable_sizes)
+from srlaw.law.forms import mape
+from srlaw.library.shape import (calibrated_document, collapse_counts, collapsed, failed_run, fit_library,
+                                 library_without, probe_of, unstable_sizes)
 from srlaw.law.fit import advise_regret
 from srlaw.law.learning_curve import LearningCurveLaw
-from srlaw.report.markdown import pct
+from srlaw.report.format import pct
 from srlaw.law.two_stage import TwoStageLaw
 from srlaw.train.curves import best_so_far
-from srlaw.predictor import Law
+from srlaw.predictor.law import Law
 from srlaw.predictor.advisor import expected_value
 from srlaw.predictor.law import Z95
-from studies.library.extrapolation_plots import FOLDER, figure_paths, plot_error_vs_factor, plot_pred_vs_obs
-from studies.library.plan import EXTRA_SEEDS, same_source
-from studies.library.release import library_without
-from studies.library.store import METRICS, ROOT, report_main, store_digest
+from srlaw.library.extrapolation_plots import FOLDER, figure_paths, plot_error_vs_factor, plot_pred_vs_obs
+from srlaw.library.grid import EXTRA_SEEDS, same_source
+from srlaw.library.fits import METRICS
+from srlaw.library.store import ROOT, report_main, store_digest
 
 FIT_MAX = 13_000  # 2 × 32 (12,992 non-embedding parameters) is the largest fitted model
 LARGER_FIT_MAX = 51_000  # 2 × 64 (50,560): a second fit set, calibration runs four times as large
@@ -91,11 +92,10 @@ def evaluate(records: list[dict], datasets: dict) -> dict:
         mine = [r for r in records if r["variant"] == name]
         mine_fit = [r for r in mine if r["params_non_embedding"] <= FIT_MAX]
         p_fit = max(r["params_non_embedding"] for r in mine_fit)
-        calibs = {m: calibrate(fits[m], probe_of(ds["scores"], m), ds["n_users"], mine_fit) for m in METRICS}
         # what the library knows of the sizes that diverge comes from the other datasets' grids, never this one's
         others = [r for r in records if r["variant"] != name]
         unstable, collapse = unstable_sizes(others), collapse_counts(others)
-        shared = Law(law_document(fits, calibs, ds, ds["recipe_name"], mine_fit, unstable=unstable, collapse=collapse))
+        shared = Law(calibrated_document(fits, ds, ds["recipe_name"], mine_fit, unstable=unstable, collapse=collapse))
         lib_fits = library_without(records, datasets, name)
         library = library_law(mine_fit, ds, lib_fits, unstable, collapse)
         entry = {"fit_points": len(mine_fit), "largest_fitted": p_fit, "metrics": {m: {} for m in METRICS}}
@@ -138,8 +138,7 @@ def library_law(fit_runs: list[dict], ds: dict, lib_fits: dict, unstable, collap
     ``failed_run`` calls failed left out, as ``srlaw calibrate`` leaves them)."""
     cal = [r for r in fit_runs
            if failed_run(lib_fits["ndcg@10"], probe_of(ds["scores"], "ndcg@10"), ds["n_users"], r) is None]
-    calibs = {m: calibrate(lib_fits[m], probe_of(ds["scores"], m), ds["n_users"], cal) for m in METRICS}
-    return Law(law_document(lib_fits, calibs, ds, ds["recipe_name"], cal, unstable=unstable, collapse=collapse))
+    return Law(calibrated_document(lib_fits, ds, ds["recipe_name"], cal, unstable=unstable, collapse=collapse))
 
 
 def split_errors(rows: list[dict], laws) -> dict:
@@ -156,7 +155,8 @@ def split_errors(rows: list[dict], laws) -> dict:
             # every law's interval is for one run's outcome: each seed's run is a point too (a seed mean of three
             # scatters less than one run, so the seed-mean coverage runs high)
             inside_runs = [r[law][1] <= v <= r[law][2] for r in sel for v in r["runs"]]
-            split[law] = {"mape": float(np.mean(ape)), "max_ape": float(np.max(ape)),
+            split[law] = {"mape": mape([r["observed"] for r in sel], [r[law][0] for r in sel]),
+                          "max_ape": float(np.max(ape)),
                           "coverage": float(np.mean(inside)), "coverage_runs": float(np.mean(inside_runs)),
                           "n_runs": len(inside_runs)}
         sds = [r["seed_sd"] / r["observed"] for r in sel if r["seed_sd"] is not None]
@@ -274,13 +274,13 @@ def library_splits(doc: dict, part: str) -> list[str]:
               for key, v in summary(doc, ("library",), part).get("library", {}).items())]
 
 
-TARGET_DATASETS = {"ml-1m": "ML-1M", "beauty-s3rec": "Beauty", "sports-s3rec": "Sports"}  # issue #16's
-# issue #16's targets: MAPE per split (keys of :data:`SPLITS`), interval coverage, advise regret, seconds to fit
+TARGET_DATASETS = {"ml-1m": "ML-1M", "beauty-s3rec": "Beauty", "sports-s3rec": "Sports"}  # the extrapolation targets'
+# the extrapolation targets: MAPE per split (keys of :data:`SPLITS`), interval coverage, advise regret, seconds to fit
 TARGETS = {"mape": {"4-10x": 0.03, "10x+": 0.05}, "coverage": (0.90, 0.99), "regret": 0.02, "fit_seconds": 60.0}
 
 
 def lacking(doc: dict) -> str:
-    """What the store still lacks to score issue #16's targets: a target dataset's finished grid, or three usable
+    """What the store still lacks to score the extrapolation targets: a target dataset's finished grid, or three usable
     seeds (collapsed runs left out) at its held-out sizes of ≥ 4×."""
     out = []
     for variant, label in TARGET_DATASETS.items():
@@ -296,8 +296,8 @@ def lacking(doc: dict) -> str:
 
 
 def markdown(doc: dict) -> str:
-    lines = ["# Scale extrapolation on the law library's runs (issue #16, first measurements)", "",
-             "Regenerate: `python -m studies.library.extrapolate` (from `reports/library_runs/`). JSON beside this "
+    lines = ["# Scale extrapolation on the law library's runs", "",
+             "Regenerate: `python -m srlaw.library.extrapolate` (from `reports/library_runs/`). JSON beside this "
              "file. Fit set: every model with ≤ 13,000 non-embedding parameters (widths 16–32, 2 × 32 the "
              "largest); held out: everything larger, by its size over the largest fitted one. Truth: seed mean.", "",
              *table(doc, LAWS), "",
@@ -352,7 +352,7 @@ def markdown(doc: dict) -> str:
               "the other datasets' runs). Truth counts collapsed seeds: a size that diverges is a real loss. The "
               "ablation column ranks by the prediction alone."]
     t = TARGETS
-    lines += ["", f"Targets (issue #16): MAPE ≤ {100 * t['mape']['4-10x']:.0f} % at ≥ 4× and ≤ "
+    lines += ["", f"Targets (scale extrapolation): MAPE ≤ {100 * t['mape']['4-10x']:.0f} % at ≥ 4× and ≤ "
               f"{100 * t['mape']['10x+']:.0f} % at ≥ 10× on ML-1M, Beauty and Sports; coverage "
               f"{100 * t['coverage'][0]:.0f}–{100 * t['coverage'][1]:.0f} %; regret ≤ {100 * t['regret']:.0f} %. "
               f"What this store lacks for them: {lacking(doc)}.", "",
@@ -377,7 +377,7 @@ def markdown(doc: dict) -> str:
 
 
 def figures(doc: dict, report) -> None:
-    """Predicted against observed on issue #16's datasets (the library's two forms), and every law's error against
+    """Predicted against observed on the extrapolation targets' datasets (the library's two forms), and every law's error against
     the extrapolation factor, beside ``report``."""
     paths = figure_paths(report)
     plot_pred_vs_obs(doc, TARGET_DATASETS, ("library", "shared"), METRICS, paths["pred_vs_obs"])

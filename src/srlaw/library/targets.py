@@ -1,13 +1,13 @@
-"""Where issues #15 and #16 stand against their targets: one table each, read off the reports' JSON.
+"""Where the law library stands against its targets: one table per check, read off the reports' JSON.
 
-    python -m studies.library.targets    # reports/targets.md + reports/targets.json, and the README's summary
+    python -m srlaw.library.targets    # reports/targets.md + reports/targets.json, and docs/results.md's summary
 
-Inputs: ``reports/calibration.json`` (#15: leave one dataset out, and the whole source out), ``reports/
-extrapolation.json`` (#16: the ``library`` law beyond its fit set), ``benchmarks/results/bench_law_fit.json`` and
+Inputs: ``reports/calibration.json`` (calibration: leave one dataset out, and the whole source out), ``reports/
+extrapolation.json`` (extrapolation: the ``library`` law beyond its fit set), ``benchmarks/results/bench_law_fit.json`` and
 ``benchmarks/results/bench_calibrate.json`` (the two time targets). Nothing is measured here: every number is the
 reports', every limit is the studies' own constant (``validate.TARGETS``, ``extrapolate.TARGETS``), and a target
-whose measurement is missing says so. The README's summary table (between its ``targets`` markers) is written from
-the same rows, so the two cannot disagree (``tests/test_library_study.py`` checks it).
+whose measurement is missing says so. The summary table of ``docs/results.md`` (between its ``targets`` markers) is
+written from the same rows, so the two cannot disagree (``tests/test_targets.py`` checks it).
 """
 
 from __future__ import annotations
@@ -18,18 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srlaw.core.atomic import write_bytes_atomic
-from srlaw.report.markdown import pct
-from studies.library.extrapolate import SPLITS, TARGET_DATASETS, summary
-from studies.library.extrapolate import TARGETS as EXTRAPOLATION_TARGETS
-from studies.library.store import METRICS, ROOT, write_report
-from studies.library.validate import KS, LABEL
-from studies.library.validate import TARGETS as CALIBRATION_TARGETS
+from srlaw.report.format import pct
+from srlaw.library.extrapolate import SPLITS, TARGET_DATASETS, summary
+from srlaw.library.extrapolate import TARGETS as EXTRAPOLATION_TARGETS
+from srlaw.library.fits import METRICS
+from srlaw.library.store import ROOT, write_report
+from srlaw.library.validate import KS, LABEL
+from srlaw.library.validate import TARGETS as CALIBRATION_TARGETS
 
 REPORTS = ROOT / "reports"
 BENCH = ROOT / "benchmarks" / "results"
 REPORT = REPORTS / "targets.md"
-README = ROOT / "README.md"
-MARKERS = ("<!-- targets: begin (python -m studies.library.targets writes this table) -->", "<!-- targets: end -->")
+RESULTS_PAGE = ROOT / "docs" / "results.md"
+MARKERS = ("<!-- targets: begin (python -m srlaw.library.targets writes this table) -->", "<!-- targets: end -->")
 SPLIT_KEYS = tuple(f"{lo}x+" if hi == float("inf") else f"{lo}-{hi}x" for lo, hi in SPLITS)
 SPLIT_LABEL = {"4-10x": "4–10×", "10x+": "≥ 10×"}
 CHECKS = {"summary": "one dataset out", "source_out": "whole source out"}
@@ -65,7 +66,7 @@ def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-# ---------------------------------------------------------------- issue #15
+# ---------------------------------------------------------------- calibrating a new dataset
 
 def judged(v: float, ok: bool, limits) -> Cell:
     """``v`` as a percentage, with a second decimal where one decimal would print a limit it misses (99.04 %)."""
@@ -76,7 +77,7 @@ def judged(v: float, ok: bool, limits) -> Cell:
 
 
 def calibration_rows(cal: dict) -> list[dict]:
-    """Every per-K target of #15: target, check, metric, family ("mape" | "coverage" | "compute"), one cell per K."""
+    """Every per-K target of calibration: target, check, metric, family ("mape" | "coverage" | "compute"), one cell per K."""
     t = CALIBRATION_TARGETS
     lo, hi = (100 * b for b in t["coverage"])
     rows = []
@@ -104,7 +105,7 @@ def calibration_rows(cal: dict) -> list[dict]:
 
 
 def calibration_single(cal: dict, bench: dict | None) -> list[tuple[str, str, Cell]]:
-    """(target, check, cell) of #15's targets that are not per K."""
+    """(target, check, cell) of the calibration targets that are not per K."""
     rows = [("≥ 90 % of the library's runs end by early stopping", "the run store",
              Cell(f"{pct(cal['early_stopped_share'])} of {cal['n_runs']} runs", cal["early_stopped_share"] >= 0.9))]
     if bench is None:
@@ -122,7 +123,7 @@ def calibration_single(cal: dict, bench: dict | None) -> list[tuple[str, str, Ce
     return rows
 
 
-# ---------------------------------------------------------------- issue #16
+# ---------------------------------------------------------------- scale extrapolation
 
 def extrapolation_rows(ext: dict) -> list[tuple[str, str, str, list[Cell], str]]:
     """(dataset, check, metric, one cell per split, seed sd per split) of the ``library`` law, both checks."""
@@ -143,7 +144,7 @@ def extrapolation_rows(ext: dict) -> list[tuple[str, str, str, list[Cell], str]]
 
 
 def extrapolation_single(ext: dict, bench: dict | None) -> list[tuple[str, str, list[Cell]]]:
-    """(target, check, cells) of #16's pooled targets."""
+    """(target, check, cells) of the extrapolation's pooled targets."""
     t = EXTRAPOLATION_TARGETS
     lo, hi = (100 * b for b in t["coverage"])
     rows = []
@@ -188,11 +189,11 @@ def _cells(raw: list[dict]) -> list[Cell]:
 def markdown(doc: dict) -> str:
     cal, ext = doc["calibration"], doc["extrapolation"]
     mape = EXTRAPOLATION_TARGETS["mape"]
-    lines = ["# Where the law library stands against issues #15 and #16", "",
-             "Regenerate: `python -m studies.library.targets` (after `make library`; JSON beside this file). Every "
+    lines = ["# Where the law library stands against its targets", "",
+             "Regenerate: `python -m srlaw.library.targets` (after `make library`; JSON beside this file). Every "
              "number is read off [`calibration.json`](calibration.json), [`extrapolation.json`](extrapolation.json) "
              "and the benchmarks' JSON; each report says how it was measured and why a target is missed.", "",
-             "## #15: a new dataset from K calibration runs ([`calibration.md`](calibration.md))", "",
+             "## Calibration: a new dataset from K runs ([`calibration.md`](calibration.md))", "",
              "Each library dataset left out and calibrated on K of its runs, scored on its sizes wider than those "
              "runs (truth: seed mean); *whole source out* leaves every cut of its raw data out of the library too.",
              "", "| target | check | " + " | ".join(f"K = {k}" for k in KS) + " |", "|---|---|" + "---|" * len(KS)]
@@ -202,7 +203,7 @@ def markdown(doc: dict) -> str:
     for r in cal["other"]:
         c = Cell(**r["cell"])
         lines.append(f"| {r['target']} | {r['check']} | {c.text} | {verdict([c])} |")
-    lines += ["", "## #16: the `library` law beyond its fit set ([`extrapolation.md`](extrapolation.md))", "",
+    lines += ["", "## Scale extrapolation: the `library` law beyond its fit set ([`extrapolation.md`](extrapolation.md))", "",
               "Each dataset calibrated on its runs up to 2 × 32 with the library fitted on the other datasets (or "
               "without its whole source), scored on larger sizes by their factor over the largest fitted one "
               "(truth: seed mean); seed sd: the median seed-to-seed sd of the held-out sizes.", "",
@@ -226,10 +227,10 @@ def _span(cells: list[Cell]) -> str:
     return cells[v.index(lo)].text if lo == hi else f"{cells[v.index(lo)].text[:-2]}–{cells[v.index(hi)].text}"
 
 
-def readme_table(doc: dict) -> str:
-    """The README's summary: per issue, target and check one row — #15's K = 0 apart from K = 1–3 (a range over
+def summary_table(doc: dict) -> str:
+    """The results page's summary: per study, target and check one row — calibration's K = 0 apart from K = 1–3 (a range over
     K), both metrics in one row, coverage judged on single runs (the interval claims one run's outcome)."""
-    rows = ["| issue | target | check | measured | verdict |", "|---|---|---|---|---|"]
+    rows = ["| study | target | check | measured | verdict |", "|---|---|---|---|---|"]
     per_k = doc["calibration"]["per_k"]
     t = CALIBRATION_TARGETS
     lo, hi = (100 * b for b in t["coverage"])
@@ -253,11 +254,11 @@ def readme_table(doc: dict) -> str:
                     parts.append(f"{name} {_span(pick)}")
                     misses += [f"{name} at K = {k}" if len(ks) > 1 else name for k, c in zip(ks, pick) if not c.ok]
                 label = "K = 0" if ks == (0,) else "K = 1–3"
-                rows.append(f"| #15 | {target} | {check}, {label} | {'; '.join(parts)} | "
+                rows.append(f"| calibration | {target} | {check}, {label} | {'; '.join(parts)} | "
                             f"{'met' if not misses else '**missed**: ' + ', '.join(misses)} |")
     for r in doc["calibration"]["other"]:
         c = Cell(**r["cell"])
-        rows.append(f"| #15 | {r['target']} | {r['check']} | {c.text} | {verdict([c])} |")
+        rows.append(f"| calibration | {r['target']} | {r['check']} | {c.text} | {verdict([c])} |")
     mape = EXTRAPOLATION_TARGETS["mape"]
     for i, k in enumerate(SPLIT_KEYS):
         for check in CHECKS.values():
@@ -267,19 +268,19 @@ def readme_table(doc: dict) -> str:
             bad = [c.text for c in cs if c.ok is False]
             worst = max((c for c in cs if c.value is not None), key=lambda c: c.value, default=None)
             shown = "; ".join(bad) if bad else f"worst {worst.text}" if worst else "—"
-            rows.append(f"| #16 | MAPE ≤ {100 * mape[k]:.0f} % at {SPLIT_LABEL[k]} on ML-1M, Beauty, Sports | "
+            rows.append(f"| extrapolation | MAPE ≤ {100 * mape[k]:.0f} % at {SPLIT_LABEL[k]} on ML-1M, Beauty, Sports | "
                         f"{check} | {shown} | {verdict(cs)} |")
     for r in doc["extrapolation"]["other"]:
         cs = _cells(r["cells"])
-        rows.append(f"| #16 | {r['target']} | {r['check']} | {'; '.join(c.text for c in cs)} | {verdict(cs)} |")
+        rows.append(f"| extrapolation | {r['target']} | {r['check']} | {'; '.join(c.text for c in cs)} | {verdict(cs)} |")
     return "\n".join(rows) + "\n"
 
 
-def with_readme_table(text: str, table: str) -> str:
-    """``text`` (the README) with the table between :data:`MARKERS` replaced; TargetsError where they are missing."""
+def with_summary_table(text: str, table: str) -> str:
+    """``text`` (the results page) with the table between :data:`MARKERS` replaced; TargetsError where they are missing."""
     begin, end = MARKERS
     if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise TargetsError(f"README.md needs one {begin!r} … {end!r} pair")
+        raise TargetsError(f"{RESULTS_PAGE} needs one {begin!r} … {end!r} pair")
     head, rest = text.split(begin)
     return f"{head}{begin}\n{table}{end}{rest.split(end, 1)[1]}"
 
@@ -297,14 +298,14 @@ def load_doc() -> dict:
 def main(argv=None) -> int:
     try:
         doc = load_doc()
-        readme = with_readme_table(README.read_text(), readme_table(doc))
+        page = with_summary_table(RESULTS_PAGE.read_text(), summary_table(doc))
     except TargetsError as e:
         print(f"targets: {e}", file=sys.stderr)
         return 2
     write_report(REPORT, doc, markdown(doc))
-    write_bytes_atomic(README, readme.encode())
-    print(readme_table(doc), end="")
-    print(f"wrote {REPORT} and the README's table")
+    write_bytes_atomic(RESULTS_PAGE, page.encode())
+    print(summary_table(doc), end="")
+    print(f"wrote {REPORT} and the summary table of {RESULTS_PAGE}")
     return 0
 
 

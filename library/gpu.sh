@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The ready script for a lent GPU machine: train the law library's runs there in one call and bring them back.
-#   here:  python -m studies.library.train_library prepare --out .gpu/data     (.gpu/ is git-excluded, carried)
-#   there: bash studies/library/gpu.sh [deadline seconds, default 470]          ($OUT/store.tar.gz comes back)
-#   here:  tar xzf store.tar.gz -C .gpu/store && python -m studies.library.train_library collect \
+#   here:  python -m srlaw.library.train prepare --out .gpu/data     (.gpu/ is git-excluded, carried)
+#   there: bash library/gpu.sh [deadline seconds, default 470]          ($OUT/store.tar.gz comes back)
+#   here:  tar xzf store.tar.gz -C .gpu/store && python -m srlaw.library.train collect \
 #              --store .gpu/store --data .gpu/data
 # Raw data never travel: only the prepared (canonical) variants do, and they are never committed.
 set -u
@@ -13,7 +13,7 @@ python3 -c "import torch, lightning; print('torch', torch.__version__, 'lightnin
 # runs already gathered here (a carried .gpu/store) are skipped there. Default: one job over the whole plan
 # (ONLY="variant ..." narrows it, most needed first; GRID_ONLY=1 leaves the extra seeds out). Arguments after the
 # deadline are jobs run side by side on the one GPU, each its own train arguments with its own --workers, e.g.
-#   bash studies/library/gpu.sh 470 "--workers 8 --only sports-s3rec --seeds-only --configs 4x128 2x256" \
+#   bash library/gpu.sh 470 "--workers 8 --only sports-s3rec --seeds-only --configs 4x128 2x256" \
 #                                   "--workers 2 --only ml-1m --configs 4x128 --seeds 3 4"
 mkdir -p /tmp/store; [ -d .gpu/store/runs ] && cp -r .gpu/store/runs /tmp/store/
 touch /tmp/store.stamp  # only runs (re)trained after this come back: a carried stale attempt never overwrites one
@@ -23,7 +23,7 @@ i=0
 for job in "$@"; do
     i=$((i + 1))
     # shellcheck disable=SC2086  # a job is a word list of train arguments
-    timeout $(( DEADLINE + 90 )) python3 -m studies.library.train_library train --data .gpu/data --store /tmp/store \
+    timeout $(( DEADLINE + 90 )) python3 -m srlaw.library.train train --data .gpu/data --store /tmp/store \
         --deadline-s "$DEADLINE" --grace-s "${GRACE:-60}" $job >"$OUT/train-$i.log" 2>&1 &
 done
 wait

@@ -1,0 +1,121 @@
+"""Output folders srlaw owns: it never deletes or overwrites what it did not write.
+
+A folder given as ``--out`` holds srlaw's marker (:data:`MARKER`: which kind of output it is, which input it
+holds the work of). Before anything is written, :func:`claim` checks the folder: a new or empty one is claimed; one
+with the marker of the same kind is resumed; anything else — a file srlaw did not write, a released or pipeline
+law, another kind of output, the work of another input — is refused with one line, and nothing is touched.
+
+One writer at a time: :func:`claim` also takes an exclusive ``flock`` on the marker's lock file. The kernel drops
+the lock when its process ends, however it ends, so a killed writer never leaves a folder locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from srlaw import __version__
+from srlaw.core.atomic import write_json_atomic
+from srlaw.core.errors import SrlawError
+
+MARKER = ".srlaw-output.json"
+LOCK = ".srlaw-output.lock"
+SHOWN = 3  # foreign names shown in a refusal
+
+
+class OutputError(SrlawError):
+    """An output folder srlaw may not write into."""
+
+
+def _marker(out: Path) -> dict | None:
+    path = out / MARKER
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise OutputError(f"{path}: unreadable srlaw marker; give a new --out") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
+        raise OutputError(f"{path}: not a srlaw marker (no 'kind'); give a new --out")
+    return doc
+
+
+def _refusal(out: Path) -> str:
+    """Why a folder without srlaw's marker may not be written into."""
+    names = sorted(p.name for p in out.iterdir() if p.name != LOCK)
+    if "law.json" in names and "manifest.json" in names:
+        return (f"{out}: holds a law that srlaw released elsewhere (law.json + manifest.json, no {MARKER}); "
+                "srlaw never writes over it: give a new --out")
+    shown = ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+    return f"{out}: holds files srlaw did not write ({shown}); give an empty or new --out"
+
+
+def check_output(out, kind: str) -> dict | None:
+    """Whether ``out`` may hold an output of ``kind``, without touching anything: its marker (None: new or
+    empty), or :class:`OutputError` naming why not."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder; give a new --out")
+    if not out.exists():
+        return None
+    marker = _marker(out)
+    if marker is None:
+        if any(p.name != LOCK for p in out.iterdir()):
+            raise OutputError(_refusal(out))
+        return None
+    if marker["kind"] != kind:
+        raise OutputError(f"{out}: holds a srlaw {marker['kind']} output, not a {kind}; give a new --out")
+    return marker
+
+
+class Claim:
+    """An output folder held by this process: ``claim.bind(data_hash)`` ties it to one input; ``release()`` (or
+    the end of the process) lets the next writer in."""
+
+    def __init__(self, out: Path, kind: str, fd: int, marker: dict):
+        self.out, self.kind, self._fd, self.marker = out, kind, fd, marker
+
+    def bind(self, data_hash: str) -> None:
+        """Tie the folder to the input whose prepared data hash is ``data_hash``; refuse another input's."""
+        held = self.marker.get("data_hash")
+        if held is not None and held != data_hash:
+            raise OutputError(f"{self.out}: holds the work of another input (data hash {held[:12]}, this input "
+                              f"{data_hash[:12]}); give a new --out")
+        if held is None:
+            self.marker = {**self.marker, "data_hash": data_hash}
+            write_json_atomic(self.out / MARKER, self.marker)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def claim(out, kind: str) -> Claim:
+    """Check ``out`` (:func:`check_output`), then create it with srlaw's marker and lock it for this process."""
+    out = Path(out)
+    marker = check_output(out, kind)
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutputError(f"{out}: another srlaw process is writing it; wait for it or give another --out") from None
+    try:
+        marker = check_output(out, kind)  # again under the lock: another writer may have claimed it meanwhile
+        if marker is None:
+            marker = {"kind": kind, "srlaw_version": __version__}
+            write_json_atomic(out / MARKER, marker)
+    except BaseException:
+        os.close(fd)
+        raise
+    return Claim(out, kind, fd, marker)
