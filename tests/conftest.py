@@ -34,7 +34,8 @@ def repo_copy(tmp_path):
     for name in ("dvc.yaml", "dvc.lock"):  # the law library's own pipeline: the index stands in for its release
         (dst / "library" / name).unlink(missing_ok=True)
     (dst / "artifacts" / "laws").mkdir(parents=True)
-    shutil.copy2(ROOT / "artifacts" / "laws" / "index.json", dst / "artifacts" / "laws" / "index.json")
+    for name in ("index.json", "manifest.json"):  # the index loads only with its manifest
+        shutil.copy2(ROOT / "artifacts" / "laws" / name, dst / "artifacts" / "laws" / name)
     return dst
 
 

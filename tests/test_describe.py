@@ -79,7 +79,7 @@ def test_advise_counts_your_catalogue(monkeypatch, capsys):
     default = law.advise(variant="full").ranked[0]
     assert default["params_total"] == int(total_params(default["n_layers"], default["d_model"], law.doc["n_items"],
                                                        **shape))
-    with pytest.raises(ValueError, match="n_items must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"n_items must be an integer in \[1, "):
         law.advise(variant="full", n_items=0)
 
 

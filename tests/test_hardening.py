@@ -22,7 +22,8 @@ from srlaw.core.atomic import atomic_directory, write_json_atomic
 from srlaw.cli import main
 from srlaw.core.errors import LawFitError
 from srlaw.law.forms import get_form
-from srlaw.law.schema import with_nulls_for_non_finite, write_law
+from srlaw.core.atomic import with_nulls_for_non_finite
+from srlaw.law.schema import write_law
 from srlaw.predictor import Law, LawFileError, LawInputError, LawIntegrityError, LawSchemaError
 from srlaw.predictor.latency import fit_latency_model
 from srlaw.core.provenance import file_entry

@@ -11,6 +11,7 @@ from srlaw.law.settings import LawConfig
 from srlaw.core.errors import LawFitError, SrlawError
 from srlaw.library.shape import fit_library
 from srlaw.library.index import fits_without, load_library, recipe_differences
+from srlaw.library.index import write_index as release_index
 from srlaw.predictor import Law
 from srlaw.train.recipes import recipe
 from srlaw.core.sizing import non_embedding_params
@@ -49,7 +50,7 @@ def write_index(path, names=tuple(LIBRARY)):
     index = {"library": {"recipe_name": "library", "fits": fits(recs), "unstable": [], "collapse": [],
                          "laws": {k: {"content_hash": k * 64} for k in names},
                          "without": {k: fits([r for r in recs if r["variant"] != k]) for k in names}}}
-    path.write_text(json.dumps(index))
+    release_index(path, index)
     return index
 
 

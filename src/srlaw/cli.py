@@ -81,14 +81,23 @@ def _cmd_export(args) -> None:
     print(f"exported {len(manifest['files'])} artifact files; manifest at artifacts/manifest.json", file=sys.stderr)
 
 
+def _entropy_settings(params: str):
+    """The data-quality scores' settings: those of ``params`` (the pipeline's params.yaml), or the defaults when
+    the default params file is not here (srlaw run from outside a project)."""
+    from srlaw.data.settings import EntropyConfig
+    from srlaw.pipeline.params import load_params
+    if params == "params.yaml" and not Path(params).exists():
+        return EntropyConfig()
+    return load_params(params).entropy
+
+
 def _cmd_describe(args) -> None:
     import json
-    from srlaw.pipeline.params import load_params
     from srlaw.data.prepare import user_data
     from srlaw.data.readers import parse_columns
     from srlaw.pipeline.describe import describe, render
     data = user_data(args.input, args.format, parse_columns(args.columns), args.delimiter, args.kcore)
-    desc = describe(load_params(args.params).entropy, data, laws=args.law or None)
+    desc = describe(_entropy_settings(args.params), data, laws=args.law or None)
     print(json.dumps(desc, indent=2, sort_keys=True) if args.json else render(desc))
 
 
@@ -106,9 +115,11 @@ def _cmd_calibrate(args) -> None:
     from srlaw.library.calibrate import calibrate_file
     from srlaw.data.readers import parse_columns
     from srlaw.predictor.law import Law
+    if not (0 <= args.budget_share <= 1):  # NaN fails this too
+        raise SrlawError(f"--budget-share {args.budget_share}: expected a number in [0, 1] (0: no cap)")
     calibrate_file(args.input, args.format, args.out, args.runs, args.recipe, parse_columns(args.columns),
                    args.delimiter, args.kcore, args.max_minutes, None if args.budget_share <= 0 else args.budget_share,
-                   args.library)
+                   args.library, args.library_sha256)
     law = Law.load(args.out)
     lines = [f"wrote {args.out}/law.json (+ manifest.json); predictions for this dataset:",
              f"{'layers':>6} {'d_model':>7} {'ndcg@10':>8} {'95% interval':>19} {'hr@10':>7}"]
@@ -135,17 +146,21 @@ def _cmd_advise(args) -> None:
     import json
     from srlaw.predictor.law import Law
     target = _parse_target(args.target) if args.target else None  # bad input is refused before any file is read
+    if args.describe and args.data is not None:
+        raise SrlawError("--data and --describe both give your data's value; give one")
     law = Law.load(args.law, sha256=args.sha256, verify=not args.no_verify)
+    note = library_note(law.doc)
+    if note:
+        print(note, file=sys.stderr)
     data = args.data
     if args.describe:
         from srlaw.data.prepare import user_data
         from srlaw.data.readers import parse_columns
         from srlaw.pipeline.describe import describe
-        from srlaw.pipeline.params import load_params
         if not args.format:
             raise SrlawError("--describe needs --format (one of " + ", ".join(FORMATS) + ")")
         data = user_data(args.describe, args.format, parse_columns(args.columns), kcore=args.kcore)
-        desc = describe(load_params(args.params).entropy, data, laws=[law])["laws"][0]
+        desc = describe(_entropy_settings(args.params), data, laws=[law])["laws"][0]
         data = desc["D"]
         print(f"{args.describe}: D = {data:.4g} on the law's axis {desc['axis']} "
               f"({'inside' if desc['inside'] else 'outside'} the fitted [{desc['domain'][0]:.4g}, "
@@ -184,8 +199,9 @@ def advice_table(law, advice, law_path, budget) -> str:
                      f"{dom['d_model'][0]:g}–{dom['d_model'][1]:g}, data {dom['data'][0]:.4g}–{dom['data'][1]:.4g}")
     if advice.binding:
         b = advice.best_achievable
+        value = f"{m} {b[m]:.4f}" if b["in_domain"] else f"no prediction ({m} outside the fitted domain)"
         lines.append(f"nothing qualifies: '{advice.binding}' binds; best achievable: {b['n_layers']} layers x "
-                     f"{b['d_model']} -> {m} {b[m]:.4f}, {b['params_total']:,} params")
+                     f"{b['d_model']} -> {value}, {b['params_total']:,} params")
     if advice.optimum:
         lines.append(f"analytic optimum of the form: {advice.optimum}")
     risky = [r for r in advice.ranked if r.get("collapse_risk")]
@@ -202,6 +218,22 @@ def advice_table(law, advice, law_path, budget) -> str:
     if any(r["latency_ms"] is not None and not r["latency_measured"] for r in advice.ranked):
         lines.append("* latency estimated by the latency model in latency.json")
     return "\n".join(lines)
+
+
+def library_note(doc: dict) -> str | None:
+    """For a calibrated law, whether the library it was calibrated on is still the one at its recorded path."""
+    cal = doc.get("calibration", {}) if isinstance(doc.get("calibration"), dict) else {}
+    path, pinned = cal.get("library"), cal.get("library_sha256")
+    if not (isinstance(path, str) and isinstance(pinned, str)):
+        return None
+    from srlaw.core.provenance import sha256_file
+    index = Path(path)
+    if not index.is_file():
+        return f"calibrated on the law library {path} (sha256 {pinned[:12]}…), not found here: not re-checked"
+    if sha256_file(index) != pinned:
+        return (f"warning: the law library {path} has changed since this law was calibrated on it (sha256 "
+                f"{pinned[:12]}…); calibrate again to use the new library")
+    return None
 
 
 def measured_error(doc: dict, metric: str) -> list[str]:
@@ -257,7 +289,7 @@ def _input_args(sp) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from srlaw.library.calibrate import BUDGET_SHARE, DEFAULT_RUNS, MAX_RUNS  # numpy only: fast --help
-    from srlaw.library.index import LIBRARY_ENV, LIBRARY_INDEX
+    from srlaw.library.index import LIBRARY_ENV, LIBRARY_INDEX, PIN_ENV
     p = argparse.ArgumentParser(prog="srlaw", description="Performance laws for sequential recommenders.")
     p.add_argument("--version", action="version", version=f"srlaw {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -348,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--library", type=Path, default=None,
                     help=f"law library index (default: ${LIBRARY_ENV}, else {LIBRARY_INDEX} here, else the one in "
                          "the srlaw checkout)")
+    sp.add_argument("--library-sha256", metavar="HEX",
+                    help=f"refuse a library index whose sha256 is not this (default: ${PIN_ENV}, if set)")
     sp.set_defaults(func=_cmd_calibrate)
 
     sp = sub.add_parser("advise", help="which depth and width to deploy under a target and a budget",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -50,6 +51,30 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 def write_json_atomic(path: str | os.PathLike, obj, allow_nan: bool = True) -> None:
     """Pretty JSON (sorted keys, trailing newline) written atomically; ``allow_nan=False`` for standard JSON only."""
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=allow_nan) + "\n").encode())
+
+
+def with_nulls_for_non_finite(doc: dict) -> dict:
+    """A copy with every NaN/±Infinity replaced by null and listed under ``non_finite_as_null`` (path: value).
+
+    JSON has no non-finite numbers: Python would write ``Infinity`` (a failed form's held-out error), which other
+    languages' parsers refuse.
+    """
+    where = []
+
+    def walk(x, path):
+        if isinstance(x, float) and not math.isfinite(x):
+            where.append(f"{path}: {x}")
+            return None
+        if isinstance(x, dict):
+            return {k: walk(v, f"{path}.{k}" if path else k) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(x)]
+        return x
+
+    out = walk(doc, "")
+    if where:
+        out["non_finite_as_null"] = where
+    return out
 
 
 @contextmanager

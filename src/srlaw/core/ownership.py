@@ -21,6 +21,9 @@ from srlaw.core.atomic import write_json_atomic
 from srlaw.core.errors import SrlawError
 
 MARKER = ".srlaw-output.json"
+# what srlaw wrote into an output folder before it marked them: such a folder is adopted, nothing else is
+LEGACY = {"calibration": ({"law.json", "manifest.json", "work"}, {"data", "runs", "plan.json", "scores.json"}),
+          "run": ({"metrics.json", "run.json", "curve.json", "checkpoints", "dvclive", "work"}, {"data"})}
 LOCK = ".srlaw-output.lock"
 SHOWN = 3  # foreign names shown in a refusal
 
@@ -52,6 +55,14 @@ def _refusal(out: Path) -> str:
     return f"{out}: holds files srlaw did not write ({shown}); give an empty or new --out"
 
 
+def _legacy(out: Path, kind: str) -> bool:
+    """A ``kind`` output written by an srlaw without markers: only its own names, and its prepared data."""
+    top, work = LEGACY.get(kind, (set(), set()))
+    names = {p.name for p in out.iterdir() if p.name != LOCK}
+    return (names <= top and (out / "work" / "data" / "stats.json").is_file()
+            and {p.name for p in (out / "work").iterdir()} <= work)
+
+
 def check_output(out, kind: str) -> dict | None:
     """Whether ``out`` may hold an output of ``kind``, without touching anything: its marker (None: new or
     empty), or :class:`OutputError` naming why not."""
@@ -62,7 +73,7 @@ def check_output(out, kind: str) -> dict | None:
         return None
     marker = _marker(out)
     if marker is None:
-        if any(p.name != LOCK for p in out.iterdir()):
+        if any(p.name != LOCK for p in out.iterdir()) and not _legacy(out, kind):
             raise OutputError(_refusal(out))
         return None
     if marker["kind"] != kind:
@@ -83,8 +94,19 @@ class Claim:
         if held is not None and held != data_hash:
             raise OutputError(f"{self.out}: holds the work of another input (data hash {held[:12]}, this input "
                               f"{data_hash[:12]}); give a new --out")
-        if held is None:
-            self.marker = {**self.marker, "data_hash": data_hash}
+        self._keep("data_hash", data_hash)
+
+    def hold(self, what: str, value: dict) -> None:
+        """Tie the folder to one ``what`` (a run's configuration); refuse another."""
+        held = self.marker.get(what)
+        if held is not None and held != value:
+            shown = ", ".join(f"{k} {v}" for k, v in held.items())
+            raise OutputError(f"{self.out}: holds the work of another {what} ({shown}); give a new --out")
+        self._keep(what, value)
+
+    def _keep(self, key: str, value) -> None:
+        if self.marker.get(key) is None:
+            self.marker = {**self.marker, key: value}
             write_json_atomic(self.out / MARKER, self.marker)
 
     def release(self) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from srlaw.core.errors import ParamsError
 
+MAX_SETTINGS_BYTES = 2**20  # params.yaml is a few KiB
+
 def spec(default=MISSING, *, expect: str, ok=None, factory=MISSING, nested=None):
     """A dataclass field with its rule: ``expect`` says it in words, ``ok(value)`` checks it (after the type).
 
@@ -111,6 +113,10 @@ def read_seed(raw: dict, path: str) -> int:
 def read_yaml(path) -> dict:
     import yaml
     path = Path(path)
+    if path.exists() and not path.is_file():  # a pipe or a device would hang or never end
+        raise ParamsError(f"{path}: not a regular file (a folder, pipe or device); give a params file")
+    if path.is_file() and path.stat().st_size > MAX_SETTINGS_BYTES:
+        raise ParamsError(f"{path}: {path.stat().st_size:,} bytes; a params file is at most {MAX_SETTINGS_BYTES:,}")
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -11,6 +11,17 @@ import numpy as np
 
 SHAPE_KEYS = ("backbone", "ffn_mult", "n_heads", "max_len")  # what sizes a model besides depth, width, catalogue
 JPQ_DEFAULT = {"n_splits": 8, "n_centroids": 256, "assignment": "svd"}  # RecJPQ settings when none are given
+# the largest sizes srlaw sizes or builds: every count below stays an exact int64 (at the caps, a model's
+# parameters are under 10^15), and a size past them is refused before anything is allocated
+MAX_LAYERS, MAX_WIDTH, MAX_HEADS, MAX_FFN_MULT, MAX_SEQ = 256, 16_384, 256, 64, 65_536
+MAX_ITEMS = 10_000_000_000
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
+BYTES_PER_PARAM = 16  # fp32 weights, gradients and Adam's two moments: the floor of a training run's memory
+
+
+def training_bytes(n_params: int) -> int:
+    """The least memory a training run of ``n_params`` parameters needs (activations come on top)."""
+    return int(n_params) * BYTES_PER_PARAM
 
 
 def non_embedding_params(n_layers, d_model, *, backbone: str, ffn_mult: int, n_heads: int, max_len: int):

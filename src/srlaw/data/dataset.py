@@ -16,7 +16,6 @@ on (user, timestamp) — the documented tie-break). Formats without timestamps k
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.core.atomic import atomic_directory, write_json_atomic
+from srlaw.core.state import read_state
 from srlaw.core.errors import DataError
 from srlaw.data.protocol import MIN_ITEMS as MIN_USER_INTERACTIONS
 from srlaw.data.readers import Interactions
@@ -185,7 +185,7 @@ def read_stats(path) -> dict:
     path = Path(path) / "stats.json"
     if not path.is_file():
         raise DataError(f"{path}: missing; run `srlaw prepare` for this variant")
-    return json.loads(path.read_text())
+    return read_state(path, ("content_hash", "n_items", "n_users"))
 
 
 # ---------------------------------------------------------------- variants

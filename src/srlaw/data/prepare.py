@@ -8,13 +8,12 @@ off, users with at least three interactions) unless the user says otherwise, so 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from srlaw.core.errors import DataError
 from srlaw.core.settings import check
 from srlaw.data.dataset import build_dataset, make_variant
 from srlaw.data.quality import entropy_scores
-from srlaw.data.readers import read_interactions
+from srlaw.data.readers import read_interactions, regular_file
 from srlaw.data.settings import DataConfig
 
 
@@ -25,8 +24,10 @@ def user_data(source, fmt: str, columns: dict | None = None, delimiter: str | No
     if kcore is not None:
         data.kcore = kcore
     check(data, "data", "the command line")
-    if not Path(source).is_file():
-        raise DataError(f"--input {source}: no such file")
+    try:
+        regular_file(source)
+    except DataError as e:
+        raise DataError(f"--input {e}") from None
     return data
 
 

@@ -77,7 +77,33 @@ def _parse_float(text: str, path, lineno: int, field: str) -> float:
     return value
 
 
+def max_input_bytes() -> int:
+    """The largest file a reader loads: ``$SRLAW_MAX_INPUT_BYTES``, else a third of this machine's memory (the
+    file, its decoded text and the parsed arrays must fit together)."""
+    env = os.environ.get("SRLAW_MAX_INPUT_BYTES")
+    if env and env.isdigit():
+        return int(env)
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 3
+
+
+def regular_file(path, what: str = "input") -> Path:
+    """``path`` if it is a regular file; a FIFO, a device or a folder is refused (reading one can hang or never
+    end), as is a missing file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFormatError(path, None, "no such file")
+    if not path.is_file():
+        raise InputFormatError(path, None, f"not a regular file (a folder, pipe or device); srlaw reads {what} "
+                                           "from files only")
+    return path
+
+
 def _read_bytes(path) -> bytes:
+    path = regular_file(path)
+    size, cap = path.stat().st_size, max_input_bytes()
+    if size > cap:
+        raise InputFormatError(path, None, f"{size:,} bytes, over the {cap:,} srlaw reads at once (a third of this "
+                                           "machine's memory; set SRLAW_MAX_INPUT_BYTES to raise it)")
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -176,10 +202,23 @@ def read_movielens_100k(path) -> Interactions:
     return _read_fixed_columns(path, "\t", ("user", "item", "rating", "timestamp"))
 
 
+def _csv_rows(path, f, sep):
+    """The rows of a delimited file; a line the csv module cannot parse (a field over its size limit, a stray
+    quote) is named by its line."""
+    reader = csv.reader(f, delimiter=sep)
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise InputFormatError(path, reader.line_num, f"not a valid delimited line ({e})") from None
+
+
 def _read_header_table(path, sep, mapping: dict[str, str | None], header_names=None) -> Interactions:
     """Delimited table with a header row; ``mapping`` maps user/item/timestamp/rating to header names."""
     with io.StringIO(_decode(path, _read_bytes(path)), newline="") as f:
-        reader = csv.reader(f, delimiter=sep)
+        reader = _csv_rows(path, f, sep)
         try:
             header = next(reader)
         except StopIteration:

@@ -16,11 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from srlaw.core.ownership import claim
+from srlaw.core.sizing import MAX_SEED
 from srlaw.data.prepare import user_data
 from srlaw.core.atomic import write_json_atomic
+from srlaw.core.state import read_state
 from srlaw.core.errors import ParamsError, SrlawError
 from srlaw.library.fits import METRICS
-from srlaw.library.index import datasets_with, find_library, load_library
+from srlaw.core.provenance import sha256_file
+from srlaw.library.index import datasets_with, describe_library, find_library, load_library
 from srlaw.train.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
 MAX_RUNS = 6
@@ -72,7 +75,8 @@ def score_dataset(ds, recipe_name: str) -> dict:
 
 def finished(run_dir: Path) -> dict | None:
     path = run_dir / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_state(path, ("n_layers", "d_model", "test", "valid", "epochs", "stopped_by",
+                             "params_non_embedding")) if path.is_file() else None
 
 
 # ---------------------------------------------------------------- srlaw run
@@ -83,6 +87,8 @@ def run_file(source, fmt: str, n_layers: int, d_model: int, out: Path, recipe_na
     recipe_name = recipe_name or DEFAULT_RECIPE
     if recipe_name not in RECIPES:
         raise ParamsError(f"--recipe {recipe_name!r}: unknown; known: {', '.join(sorted(RECIPES))}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ParamsError(f"--seed {seed}: expected an integer in [0, {MAX_SEED}]")
     recipe(recipe_name, seed).model_config(1, n_layers, d_model, "--n-layers/--d-model", "the command line")
     data = user_data(source, fmt, columns, delimiter, kcore)  # every input checked before the folder is touched
     out = Path(out)
@@ -92,6 +98,8 @@ def run_file(source, fmt: str, n_layers: int, d_model: int, out: Path, recipe_na
 
 def _run(data, n_layers: int, d_model: int, out: Path, recipe_name: str, seed: int, max_minutes, held) -> dict:
     stats = prepare_input(data, out / "work" / "data", held)
+    # a checkpoint of another size must never be resumed into this one: the folder holds one configuration
+    held.hold("configuration", {"n_layers": n_layers, "d_model": d_model, "recipe": recipe_name, "seed": seed})
     done = finished(out)
     if done is not None:
         if (done["n_layers"], done["d_model"], done.get("recipe"), done.get("seed")) != (n_layers, d_model,
@@ -138,7 +146,8 @@ def library_dataset(lib: dict, content_hash: str, index: Path) -> dict | None:
 
 def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,
                    columns=None, delimiter=None, kcore: int | None = None, max_minutes: float | None = None,
-                   budget_share: float | None = BUDGET_SHARE, library: Path | None = None) -> dict:
+                   budget_share: float | None = BUDGET_SHARE, library: Path | None = None,
+                   library_sha256: str | None = None) -> dict:
     """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest.
     ``library``: the index (default: :func:`srlaw.library.index.find_library`'s)."""
     if not 0 <= runs <= MAX_RUNS:
@@ -146,7 +155,8 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
     if max_minutes is not None and max_minutes <= 0:
         raise ParamsError(f"--max-minutes {max_minutes}: expected a number > 0")
     library = find_library(library)
-    fits, lib_recipe, lib = load_library(library)
+    fits, lib_recipe, lib = load_library(library, library_sha256)
+    say(describe_library(library, lib, sha256_file(library)))
     recipe_name = recipe_name or lib_recipe
     if recipe_name != lib_recipe:
         raise ParamsError(f"--recipe {recipe_name!r}: the library at {library} was trained with {lib_recipe!r}; a "
@@ -159,7 +169,7 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
 def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: dict, library: Path,
                max_minutes: float | None, budget_share: float | None, held) -> dict:
     """Prepare, score, choose and train the runs, and write ``out/law.json`` + manifest (the folder is held)."""
-    from srlaw.core.provenance import sha256_file, write_manifest
+    from srlaw.core.provenance import write_manifest
     from srlaw.law.schema import write_law
     from srlaw.library.shape import calibrated_document, probe_of
 
@@ -193,7 +203,7 @@ def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: di
 
 def _unchanged(out: Path, doc: dict) -> dict | None:
     """The law already written in ``out`` when ``doc`` says the same but for the seconds it took; else None."""
-    from srlaw.law.schema import with_nulls_for_non_finite
+    from srlaw.core.atomic import with_nulls_for_non_finite
     path = out / "law.json"
     if not (path.is_file() and (out / "manifest.json").is_file()):
         return None
@@ -211,7 +221,7 @@ def _scores(work: Path, recipe_name: str) -> dict:
     from srlaw.data.dataset import load_dataset
     scores_path = work / "scores.json"
     if scores_path.is_file():
-        scores = json.loads(scores_path.read_text())
+        scores = read_state(scores_path, ("markov_ndcg@10", "markov_hr@10"))
     else:
         scores = score_dataset(load_dataset(work / "data"), recipe_name)
         write_json_atomic(scores_path, scores)
@@ -224,9 +234,11 @@ def _plan(work: Path, runs: int, fits: dict, lib: dict, scores: dict, stats: dic
     """The configurations to train, chosen once per work folder and number of runs."""
     from srlaw.library.shape import choose_runs, probe_of
     plan_path = work / "plan.json"
-    if plan_path.is_file() and json.loads(plan_path.read_text()).get("runs_asked") == runs:
-        plan = json.loads(plan_path.read_text())
-    else:
+    plan = read_state(plan_path, ("runs_asked", "configs")) if plan_path.is_file() else None
+    if plan is not None and not (isinstance(plan["configs"], list) and all(
+            isinstance(c, list) and len(c) == 2 and all(type(x) is int and x >= 1 for x in c) for c in plan["configs"])):
+        raise SrlawError(f"{plan_path}: damaged (configs); delete it and run again to recompute it")
+    if plan is None or plan["runs_asked"] != runs:
         chosen = choose_runs(fits["ndcg@10"], probe_of(scores, "ndcg@10"), stats["n_users"], stats["n_items"],
                              max_len, runs, lib["candidates"], lib["targets"], budget_share)
         plan = {"runs_asked": runs, "configs": [list(c) for c in chosen], "budget_share": budget_share}

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.law.forms import mape
-from srlaw.core.atomic import write_json_atomic
 from srlaw.library.shape import (calibrated_document, collapse_counts, collapsed, convergence_table, fit_library,
                                  library_without, probe_of, unstable_sizes)
 from srlaw.law.schema import write_law
@@ -34,6 +33,7 @@ from srlaw.train.recipes import RECIPES
 from srlaw.core.provenance import write_manifest
 from srlaw.library.fits import METRICS
 from srlaw.library.grid import CANDIDATES, TARGET_CONFIGS
+from srlaw.library.index import write_index
 from srlaw.library.store import ROOT, STORE, load_store, store_digest
 
 LAWS = ROOT / "artifacts" / "laws"
@@ -225,7 +225,7 @@ def main(argv=None) -> int:
              "study_laws": {p.parent.name: {"law": p.parent.relative_to(laws).as_posix(),
                                             "note": "the real-data study's law (reports/study.md), its own recipe"}
                             for p in sorted(laws.glob("*/law.json"))}}
-    write_json_atomic(laws / "index.json", index)
+    write_index(laws / "index.json", index)
     for m, f in fits.items():
         print(f"{m}: depth term w={f.w:.3f} gamma={f.gamma:.3f}; misfit sd (1, 2, 3 runs) "
               f"{', '.join(f'{v:.3f}' for v in np.sqrt(f.misfit))}; noise "

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from srlaw import __version__
-from srlaw.core.atomic import write_json_atomic
+from srlaw.core.atomic import with_nulls_for_non_finite, write_json_atomic
 from srlaw.pipeline.params import Params
 from srlaw.data.dataset import load_dataset, make_variant, read_stats, save_dataset
 from srlaw.data.quality import entropy_scores
@@ -38,9 +38,11 @@ def score_variant(params: Params, name: str, out_path: Path | None = None) -> di
     e = params.entropy
     scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=e.m, r=e.r, max_len=e.max_len)
     scores.update({"variant": name, "content_hash": stats["content_hash"], "srlaw_version": __version__})
-    write_json_atomic(out_path or SCORES_DIR / name / "entropy.json", scores)
+    write_json_atomic(out_path or SCORES_DIR / name / "entropy.json", with_nulls_for_non_finite(scores),
+                      allow_nan=False)
     return scores
 
 
 def dumps(obj) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True)
+    """Standard JSON: an undefined score (ApEn of sequences shorter than its template) is null, and listed."""
+    return json.dumps(with_nulls_for_non_finite(obj), indent=2, sort_keys=True, allow_nan=False)

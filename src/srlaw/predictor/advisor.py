@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from srlaw.core.errors import LawInputError
-from srlaw.core.sizing import JPQ_DEFAULT
+from srlaw.core.sizing import JPQ_DEFAULT, MAX_LAYERS, MAX_WIDTH
 
 BUDGET_KEYS = ("params", "params_non_embedding", "latency_ms")
 
@@ -179,9 +179,17 @@ def _goal(target: dict | None, objective: str, metric: str | None) -> tuple[str 
 def _candidates(law, candidates) -> tuple[np.ndarray, np.ndarray]:
     if candidates is None:
         return law.default_candidates()
-    cand = np.asarray(candidates, float)
-    if cand.ndim != 2 or cand.shape[1] != 2:
-        raise LawInputError("candidates must be a sequence of (n_layers, d_model) pairs")
+    try:
+        cand = np.asarray(candidates, float)
+    except (TypeError, ValueError):
+        raise LawInputError("candidates must be a sequence of (n_layers, d_model) pairs of integers") from None
+    if cand.ndim != 2 or cand.shape[1] != 2 or not len(cand):
+        raise LawInputError("candidates must be a non-empty sequence of (n_layers, d_model) pairs")
+    if not np.all(np.isfinite(cand)) or np.any(cand != np.round(cand)):
+        raise LawInputError("candidates must be whole numbers of layers and widths (a model has no 2.5 layers)")
+    if np.any(cand[:, 0] < 1) or np.any(cand[:, 0] > MAX_LAYERS) or np.any(cand[:, 1] < 1) \
+            or np.any(cand[:, 1] > MAX_WIDTH):
+        raise LawInputError(f"candidates must have 1 to {MAX_LAYERS} layers and widths 1 to {MAX_WIDTH:,}")
     return cand[:, 0], cand[:, 1]
 
 
@@ -207,7 +215,8 @@ def _explain_infeasible(advice: Advice, rows, goal, within_budget, pred, ptot, c
         advice.best_achievable = rows([within[np.argmax(pred.value[within])]])[0]
         return
     # the constraint that excludes the most candidates binds; the cheapest candidate shows how far off
-    advice.binding = max((c for c in constraints if c.name != "target"), key=lambda c: (~c.ok).sum()).name
+    others = [c for c in constraints if c.name != "target"]
+    advice.binding = max(others, key=lambda c: (~c.ok).sum()).name if others else "target"
     pool = np.flatnonzero(pred.in_domain) if pred.in_domain.any() else np.arange(len(ptot))
     advice.best_achievable = rows([pool[np.argmin(ptot[pool])]])[0]
 

@@ -19,7 +19,7 @@ import math
 import os
 import time
 
-from srlaw.core.errors import LawFileError, LawIntegrityError, LawSchemaError
+from srlaw.core.errors import LawFileError, LawInputError, LawIntegrityError, LawSchemaError
 from srlaw.law.forms import get_form
 from srlaw.law.schema import SCHEMA_VERSION
 
@@ -108,6 +108,8 @@ def read_artifact(path, sha256: str | None = None, verify: bool = True) -> tuple
     ``sha256`` additionally pins the manifest's own digest. ``verify=False`` loads without either (a law.json
     fetched alone); it cannot be combined with a pin.
     """
+    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+        raise LawInputError(f"a law is loaded from a folder or law.json path, got {type(path).__name__}")
     for attempt in range(TORN_READS):
         try:
             return _read_once(path, sha256, verify)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from srlaw.core.errors import LawFileError, LawInputError
-from srlaw.core.sizing import SHAPE_KEYS, item_embedding_params, non_embedding_params, total_params
+from srlaw.core.sizing import (MAX_ITEMS, MAX_LAYERS, MAX_WIDTH, SHAPE_KEYS, item_embedding_params,
+                               non_embedding_params, total_params)
 
 
 class Sizing:
@@ -81,13 +82,17 @@ class Sizing:
         """Your catalogue size, checked; by default the law's own (0 when the law does not say)."""
         if n_items is None:
             return int(self.doc.get("n_items") or (self.latency or {}).get("n_items") or 0)
-        if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
-            raise LawInputError(f"n_items must be an integer >= 1, got {n_items!r}")
+        if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or not 1 <= n_items <= MAX_ITEMS:
+            raise LawInputError(f"n_items must be an integer in [1, {MAX_ITEMS:,}], got {n_items!r}")
         return int(n_items)
 
     def params_of(self, n_layers, d_model, n_items: int | None = None):
         """(non-embedding, total) parameter counts of candidates; ``n_items`` is your catalogue (default: the law's)."""
         shape = self._shape()
+        for name, v, cap in (("n_layers", n_layers, MAX_LAYERS), ("d_model", d_model, MAX_WIDTH)):
+            a = np.asarray(v, float)
+            if not (np.all(np.isfinite(a)) and np.all(a >= 1) and np.all(a <= cap)):
+                raise LawInputError(f"{name} must be in [1, {cap:,}] to count parameters, got {v!r:.60}")
         return (non_embedding_params(n_layers, d_model, **shape),
                 total_params(n_layers, d_model, self.catalogue(n_items), **shape, **self.item_embedding))
 

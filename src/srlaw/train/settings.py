@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, fields
 
 from srlaw.core.errors import ParamsError
 from srlaw.core.settings import check, is_int, mapping, parse, spec, where_of
-from srlaw.core.sizing import JPQ_DEFAULT
+from srlaw.core.sizing import (JPQ_DEFAULT, MAX_FFN_MULT, MAX_HEADS, MAX_ITEMS, MAX_LAYERS, MAX_SEED, MAX_SEQ,
+                               MAX_WIDTH)
 
 BACKBONES = ("sasrec", "hstu")
 BLOCKS = ("pre_ln", "original")  # SASRec block order (srlaw.train.models.SASRecBlock)
@@ -42,10 +43,12 @@ class ModelSettings:
     """What a recipe may set about the model; the grid sets depth and width, the data the catalogue."""
 
     backbone: str = spec("sasrec", expect=f"one of {', '.join(BACKBONES)}", ok=lambda v: v in BACKBONES)
-    max_len: int = spec(50, expect="an integer >= 2 (longest input sequence)", ok=lambda v: v >= 2)
-    n_heads: int = spec(1, expect="an integer >= 1 that divides d_model", ok=lambda v: v >= 1)
+    max_len: int = spec(50, expect=f"an integer in [2, {MAX_SEQ}] (longest input sequence)",
+                        ok=lambda v: 2 <= v <= MAX_SEQ)
+    n_heads: int = spec(1, expect=f"an integer in [1, {MAX_HEADS}] that divides d_model", ok=lambda v: 1 <= v <= MAX_HEADS)
     dropout: float = spec(0.1, expect="a number in [0, 1)", ok=lambda v: 0 <= v < 1)
-    ffn_mult: int = spec(1, expect="an integer >= 1 (feed-forward width / d_model)", ok=lambda v: v >= 1)
+    ffn_mult: int = spec(1, expect=f"an integer in [1, {MAX_FFN_MULT}] (feed-forward width / d_model)",
+                         ok=lambda v: 1 <= v <= MAX_FFN_MULT)
     # the training recipe of benchmarks/bench_time_to_quality.py (README, "How srlaw trains"): the original SASRec
     # block with ReLU and N(0, 0.02) weights reaches quality in fewer epochs than pre-LN/GELU/xavier
     block: str = spec("original", expect=f"one of {', '.join(BLOCKS)} (SASRec block order)", ok=lambda v: v in BLOCKS)
@@ -71,9 +74,10 @@ class ModelSettings:
 class ModelConfig(ModelSettings):
     """A model's whole shape; every field a plain type, so checkpoints stay ``weights_only``-loadable."""
 
-    n_items: int = spec(expect="an integer >= 1 (catalogue size; is the variant empty?)", ok=lambda v: v >= 1)
-    n_layers: int = spec(2, expect="an integer >= 1", ok=lambda v: v >= 1)
-    d_model: int = spec(64, expect="an integer >= 1", ok=lambda v: v >= 1)
+    n_items: int = spec(expect=f"an integer in [1, {MAX_ITEMS:,}] (catalogue size; is the variant empty?)",
+                        ok=lambda v: 1 <= v <= MAX_ITEMS)
+    n_layers: int = spec(2, expect=f"an integer in [1, {MAX_LAYERS}]", ok=lambda v: 1 <= v <= MAX_LAYERS)
+    d_model: int = spec(64, expect=f"an integer in [1, {MAX_WIDTH:,}]", ok=lambda v: 1 <= v <= MAX_WIDTH)
 
     def validate(self, where: str = "model", path: str = "") -> "ModelConfig":
         check(self, where, path)
@@ -126,7 +130,7 @@ class TrainConfig:
     strategy: str = spec("auto", expect="a Lightning strategy name (auto, ddp, ...)", ok=lambda v: v != "")
     num_nodes: int = spec(1, expect="an integer >= 1", ok=lambda v: v >= 1)
     deterministic: bool = spec(True, expect="true or false")
-    seed: int = spec(42, expect="an integer >= 0", ok=lambda v: v >= 0)
+    seed: int = spec(42, expect=f"an integer in [0, {MAX_SEED}]", ok=lambda v: 0 <= v <= MAX_SEED)
     num_workers: int = spec(0, expect="an integer >= 0", ok=lambda v: v >= 0)
     val_check_interval_epochs: int = spec(1, expect="an integer >= 1", ok=lambda v: v >= 1)
     max_minutes: float | None = spec(None, expect="null or a number > 0 (wall-clock cap)", ok=lambda v: v > 0)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import platform
 import sys
 import time
@@ -359,6 +360,23 @@ def matmul_precision(level: str):
         torch.set_float32_matmul_precision(before)
 
 
+def check_memory(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    """Refuse, before anything is allocated, a model whose weights and optimiser state alone exceed this machine's
+    memory (the GPU's when one trains it)."""
+    from srlaw.core.sizing import total_params, training_bytes
+    n = int(total_params(model_cfg.n_layers, model_cfg.d_model, model_cfg.n_items, backbone=model_cfg.backbone,
+                         ffn_mult=model_cfg.ffn_mult, n_heads=model_cfg.n_heads, max_len=model_cfg.max_len,
+                         item_embedding=model_cfg.item_embedding, jpq=asdict(model_cfg.jpq)))
+    need = training_bytes(n)
+    gpu = torch.cuda.is_available() and train_cfg.accelerator in ("auto", "gpu", "cuda")
+    have = torch.cuda.get_device_properties(0).total_memory if gpu else \
+        os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > have:
+        raise ParamsError(f"a {model_cfg.n_layers} × {model_cfg.d_model} model over {model_cfg.n_items:,} items has "
+                          f"{n:,} parameters: training needs at least {need / 2**30:.1f} GiB for weights, gradients "
+                          f"and optimiser state, and this {'GPU' if gpu else 'machine'} has {have / 2**30:.1f} GiB")
+
+
 def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConfig, meta: dict | None = None,
               callbacks=()) -> dict:
     """Train one configuration, test its best checkpoint, write ``run_dir/metrics.json``; return the metrics.
@@ -373,6 +391,7 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
                             train_cfg.seed, train_cfg.num_workers)
     if model_cfg.n_items != dm.n_items:
         model_cfg = ModelConfig(**{**model_cfg.to_dict(), "n_items": dm.n_items})
+    check_memory(model_cfg, train_cfg)
     module = _module(model_cfg, train_cfg, dm)
     done = _fit_and_test(module, dm, run_dir, train_cfg, callbacks)
     if done is None:  # not the global-zero process of a multi-process run: it writes nothing
