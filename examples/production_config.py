@@ -12,13 +12,16 @@ import json
 import sys
 
 from srlaw.predictor import Law, LawError
+from srlaw.predictor.config import production_config
 
 
 def choose_model_size(law_path: str, target_ndcg: float | None, max_params: float, max_latency_ms: float | None,
-                      variant: str = "full", data: float | None = None, sha256: str | None = None) -> dict:
-    """The deployment's model block: the cheapest (n_layers, d_model) predicted to reach the target within budget.
+                      variant: str | None = None, data: float | None = None, sha256: str | None = None) -> dict:
+    """The deployment's block: the cheapest size predicted to reach the target within budget, with the recipe to
+    train it, the prediction and what its interval measured, and the law pinned by its manifest's sha256.
 
-    ``sha256`` pins the law's manifest (README, "Trusting a law"): any other artifact is refused.
+    Works with every law srlaw writes (pipeline, released, library, calibrated); ``variant`` defaults to the
+    law's own data. ``sha256`` pins the law's manifest (README, "Trusting a law"): any other artifact is refused.
     """
     law = Law.load(law_path, sha256=sha256)
     budget = {"params": max_params}
@@ -30,14 +33,7 @@ def choose_model_size(law_path: str, target_ndcg: float | None, max_params: floa
         best = advice.best_achievable
         return {"status": "infeasible", "binding": advice.binding,
                 "best_achievable": {k: best[k] for k in ("n_layers", "d_model", "ndcg@10", "params_total")}}
-    pick = advice.ranked[0]
-    return {"status": "ok", "model": {"backbone": law.doc["training_protocol"]["backbone"],
-                                      "n_layers": pick["n_layers"], "d_model": pick["d_model"],
-                                      **advice.item_embedding},
-            "expected_ndcg@10": {"value": pick["ndcg@10"], "interval95": [pick["lower"], pick["upper"]]},
-            "params_total": pick["params_total"], "latency_ms": pick["latency_ms"],
-            "law": {"form": law.doc["form"], "srlaw": law.doc["provenance"]["srlaw_version"],
-                    "code_sha256": law.doc["provenance"].get("code_sha256")}}
+    return {"status": "ok", **production_config(law, advice.ranked[0], "ndcg@10")}
 
 
 def main(argv=None) -> int:
@@ -46,7 +42,7 @@ def main(argv=None) -> int:
     p.add_argument("--target-ndcg", type=float, default=None)
     p.add_argument("--max-params", type=float, default=5e6)
     p.add_argument("--max-latency-ms", type=float, default=None)
-    p.add_argument("--variant", default="full")
+    p.add_argument("--variant", default=None, help="a data variant the law knows (default: the law's own data)")
     p.add_argument("--data", type=float, default=None, help="your dataset's data value D (law.json data_axis)")
     p.add_argument("--sha256", default=None, help="pinned sha256 of the law's manifest.json")
     args = p.parse_args(argv)

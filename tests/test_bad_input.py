@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "ml-latest-small" / "ratings.csv"
 INDEX = ROOT / "artifacts" / "laws" / "index.json"
 BASE = ["--input", str(DATA), "--format", "movielens-csv", "--kcore", "5"]
+CAL = ["--no-latency"]  # timed once, in tests/test_example.py
 
 
 def one_line(capsys, *expected) -> str:
@@ -47,7 +48,7 @@ def test_a_tampered_library_is_refused(library, tmp_path, capsys):
     doc = json.loads(library.read_text())
     doc["library"]["fits"]["ndcg@10"]["w"] *= 2
     library.write_text(json.dumps(doc))
-    assert main(["calibrate", *BASE, "--runs", "0", "--library", str(library), "--out", str(tmp_path / "o")]) == 2
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--library", str(library), "--out", str(tmp_path / "o")]) == 2
     one_line(capsys, str(library), "does not match", "manifest.json")
     assert not (tmp_path / "o").exists()
 
@@ -59,7 +60,7 @@ def test_a_library_without_its_manifest_is_refused(library, capsys):
 
 
 def test_the_library_pin(library, tmp_path, monkeypatch, capsys):
-    args = ["calibrate", *BASE, "--runs", "0", "--library", str(library)]
+    args = ["calibrate", *BASE, *CAL, "--runs", "0", "--library", str(library)]
     assert main([*args, "--library-sha256", "0" * 64, "--out", str(tmp_path / "a")]) == 2
     one_line(capsys, "is not the pinned")
     monkeypatch.setenv("SRLAW_LIBRARY_SHA256", "1" * 64)
@@ -82,7 +83,7 @@ def test_a_malformed_library_is_one_line(library, tmp_path, capsys, damage):
     doc = json.loads(library.read_text())
     damage(doc)
     write_index(library, doc)  # released as it is: the manifest matches, the content is wrong
-    assert main(["calibrate", *BASE, "--runs", "0", "--library", str(library), "--out", str(tmp_path / "o")]) == 2
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--library", str(library), "--out", str(tmp_path / "o")]) == 2
     one_line(capsys, str(library), "field library")
 
 
@@ -91,13 +92,13 @@ def test_a_deeply_nested_library_is_one_line(library, tmp_path, capsys):
     library.write_text("[" * 100_000 + "]" * 100_000)  # deeper than any parser recurses
     digest = hashlib.sha256(library.read_bytes()).hexdigest()
     (library.parent / "manifest.json").write_text(json.dumps({"files": {"index.json": {"sha256": digest}}}))
-    assert main(["calibrate", *BASE, "--runs", "0", "--library", str(library), "--out", str(tmp_path / "o")]) == 2
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--library", str(library), "--out", str(tmp_path / "o")]) == 2
     one_line(capsys, str(library), "not valid JSON")
 
 
 def test_advise_says_when_a_calibrated_laws_library_changed(library, tmp_path, capsys):
     out = tmp_path / "law"
-    assert main(["calibrate", *BASE, "--runs", "0", "--library", str(library), "--out", str(out)]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--library", str(library), "--out", str(out)]) == 0
     capsys.readouterr()
     assert main(["advise", "--law", str(out), "--top", "1"]) == 0
     assert "has changed" not in capsys.readouterr().err
@@ -141,7 +142,7 @@ def test_a_data_value_far_outside_the_domain_is_no_prediction(capsys):
     (["--runs", "99"], "--runs 99: expected 0 to"),
 ])
 def test_calibrate_numbers_in_range(tmp_path, capsys, args, expected):
-    assert main(["calibrate", *BASE, *args, "--out", str(tmp_path / "o")]) == 2
+    assert main(["calibrate", *BASE, *CAL, *args, "--out", str(tmp_path / "o")]) == 2
     one_line(capsys, expected)
     assert not (tmp_path / "o").exists()
 
@@ -215,22 +216,22 @@ def test_a_law_is_loaded_from_a_path():
                                            ("scores.json", "[]"), ("data/stats.json", "nul")])
 def test_damaged_resume_state_is_named(tmp_path, capsys, name, content):
     out = tmp_path / "o"
-    assert main(["calibrate", *BASE, "--runs", "0", "--out", str(out)]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--out", str(out)]) == 0
     capsys.readouterr()
     (out / "work" / name).write_text(content)
-    assert main(["calibrate", *BASE, "--runs", "0", "--out", str(out)]) == 2
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--out", str(out)]) == 2
     one_line(capsys, name, "damaged", "delete it")
 
 
 def test_a_damaged_run_record_is_named(tmp_path, capsys, monkeypatch):
     out = tmp_path / "o"
-    assert main(["calibrate", *BASE, "--runs", "0", "--out", str(out)]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--out", str(out)]) == 0
     monkeypatch.setattr(calibration, "_plan", lambda *a, **k: {"configs": [[1, 16]]})
     run = out / "work" / "runs" / "L1-d16"
     run.mkdir(parents=True)
     (run / "metrics.json").write_text('{"n_layers": 1}')
     capsys.readouterr()
-    assert main(["calibrate", *BASE, "--runs", "1", "--out", str(out)]) == 2
+    assert main(["calibrate", *BASE, *CAL, "--runs", "1", "--out", str(out)]) == 2
     one_line(capsys, "metrics.json", "damaged")
 
 

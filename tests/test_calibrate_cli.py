@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "ml-latest-small" / "ratings.csv"
 INDEX = ROOT / "artifacts" / "laws" / "index.json"
 BASE = ["--input", str(DATA), "--format", "movielens-csv", "--kcore", "5"]
+CAL = ["--no-latency"]  # timed once, in tests/test_example.py
 
 
 def fake_train(calls, stopped_by="early_stopping"):
     """Stands in for training: records the call and writes what a finished run writes (metrics.json)."""
-    def train(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes):
+    def train(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes, eta=None):
         calls.append((n_layers, d_model))
         m = {"n_layers": n_layers, "d_model": d_model, "recipe": recipe_name, "seed": seed, "epochs": 9,
              "stopped_by": stopped_by, "params_non_embedding": n_layers * 6 * d_model ** 2,
@@ -49,7 +50,7 @@ def test_calibrate_writes_a_law_that_loads_and_predicts_without_arguments(tmp_pa
     calls = []
     monkeypatch.setattr(calibration, "_train", fake_train(calls))
     out = tmp_path / "law"
-    assert main(["calibrate", *BASE, "--runs", "2", "--out", str(out), "--library", str(INDEX)]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "2", "--out", str(out), "--library", str(INDEX)]) == 0
     assert len(calls) == 2 and all(n <= 2 and d <= 64 for n, d in calls)  # cheap configurations only
     law = Law.load(out)
     p = law.predict(n_layers=2, d_model=128)
@@ -77,7 +78,7 @@ def test_a_calibrated_law_beyond_the_measured_runs_carries_the_largest_measured_
 def test_zero_runs_is_zero_shot_and_wider_than_calibrated(tmp_path, monkeypatch):
     monkeypatch.setattr(calibration, "_train", fake_train([]))
     for k in (0, 3):
-        assert main(["calibrate", *BASE, "--runs", str(k), "--out", str(tmp_path / f"k{k}"),
+        assert main(["calibrate", *BASE, *CAL, "--runs", str(k), "--out", str(tmp_path / f"k{k}"),
                      "--library", str(INDEX)]) == 0
     wide, narrow = (Law.load(tmp_path / f"k{k}").predict(2, 256) for k in (0, 3))
     assert (wide.upper - wide.lower) / wide.value > (narrow.upper - narrow.lower) / narrow.value
@@ -87,7 +88,7 @@ def test_a_run_stopped_by_a_cap_counts_as_its_expected_converged_value(tmp_path,
     laws = {}
     for how in ("early_stopping", "time_cap"):
         monkeypatch.setattr(calibration, "_train", fake_train([], stopped_by=how))
-        assert main(["calibrate", *BASE, "--runs", "1", "--out", str(tmp_path / how), "--library", str(INDEX)]) == 0
+        assert main(["calibrate", *BASE, *CAL, "--runs", "1", "--out", str(tmp_path / how), "--library", str(INDEX)]) == 0
         laws[how] = Law.load(tmp_path / how)
     converged, capped = (laws[h].predict(2, 128) for h in ("early_stopping", "time_cap"))
     assert float(capped.value) > float(converged.value)  # the same number, but from a run that was still learning
@@ -106,7 +107,7 @@ def test_a_failed_calibration_run_is_trained_again_at_the_next_seed(tmp_path, mo
         return m
     monkeypatch.setattr(calibration, "_train", collapses_at_seed_0)
     out = tmp_path / "law"
-    assert main(["calibrate", *BASE, "--runs", "1", "--out", str(out), "--library", str(INDEX)]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "1", "--out", str(out), "--library", str(INDEX)]) == 0
     assert calls == [0, 1]
     assert "a failed optimisation" in capsys.readouterr().err
     doc = Law.load(out).doc
@@ -114,7 +115,7 @@ def test_a_failed_calibration_run_is_trained_again_at_the_next_seed(tmp_path, mo
     assert [r["seed"] for r in doc["calibration"]["failed_runs"]] == [0]
     # resumed in the same folder: both attempts are found, neither is trained again
     calls.clear()
-    assert main(["calibrate", *BASE, "--runs", "1", "--out", str(out), "--library", str(INDEX)]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "1", "--out", str(out), "--library", str(INDEX)]) == 0
     assert calls == []
 
 
@@ -129,11 +130,11 @@ def test_a_killed_calibration_resumes_without_retraining(tmp_path, monkeypatch):
 
     out = tmp_path / "law"
     monkeypatch.setattr(calibration, "_train", dies_on_second)
-    assert main(["calibrate", *BASE, "--runs", "2", "--out", str(out), "--library", str(INDEX)]) == 130
+    assert main(["calibrate", *BASE, *CAL, "--runs", "2", "--out", str(out), "--library", str(INDEX)]) == 130
     assert not (out / "law.json").exists() and len(calls) == 1
     first = calls[0]
     monkeypatch.setattr(calibration, "_train", real)
-    assert main(["calibrate", *BASE, "--runs", "2", "--out", str(out), "--library", str(INDEX)]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "2", "--out", str(out), "--library", str(INDEX)]) == 0
     assert calls[0] == first and len(calls) == 2 and calls[1] != first  # the finished run was not trained again
     assert Law.load(out).doc["calibration"]["n_runs"] == 2
 
@@ -146,7 +147,7 @@ def test_a_killed_calibration_resumes_without_retraining(tmp_path, monkeypatch):
 ])
 def test_calibrate_bad_options_fail_with_one_line(tmp_path, capsys, args, message):
     out = tmp_path / "law"
-    assert main(["calibrate", *BASE, "--out", str(out), *args]) == 2
+    assert main(["calibrate", *BASE, *CAL, "--out", str(out), *args]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
     assert len(err) == 1 and message in err[0]
     assert not out.exists()  # nothing written before the input is validated
@@ -157,7 +158,7 @@ def test_calibrate_finds_the_library_from_any_folder_and_pins_it(tmp_path, monke
     monkeypatch.setattr(calibration, "_train", fake_train([]))
     monkeypatch.delenv("SRLAW_LIBRARY", raising=False)
     monkeypatch.chdir(tmp_path)  # no artifacts/ here: the checkout's library is found
-    assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--out", "law"]) == 0
     cal = Law.load(tmp_path / "law").doc["calibration"]
     assert Path(cal["library"]).resolve() == INDEX.resolve() and cal["library_sha256"] == sha256_file(INDEX)
     # the embedded data is a library dataset: the calibration says so and names its whole-grid law
@@ -170,17 +171,17 @@ def test_calibrate_without_a_library_says_where_it_looked(tmp_path, monkeypatch,
     from srlaw.library import index as library_index
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SRLAW_LIBRARY", str(tmp_path / "gone.json"))
-    assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 2
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--out", "law"]) == 2
     assert capsys.readouterr().err.strip().endswith("gone.json: no law library (from $SRLAW_LIBRARY)")
     monkeypatch.delenv("SRLAW_LIBRARY")
     monkeypatch.setattr(library_index, "CHECKOUT_INDEX", tmp_path / "checkout" / "index.json")
-    assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 2
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--out", "law"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "pass --library FILE or set $SRLAW_LIBRARY" in err
     assert not (tmp_path / "law").exists()
     monkeypatch.setenv("SRLAW_LIBRARY", str(INDEX))  # the variable names a library: it is used
-    assert main(["calibrate", *BASE, "--runs", "0", "--out", "law"]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--out", "law"]) == 0
 
 
 def test_bad_input_file_and_foreign_folder_are_refused(tmp_path, capsys, monkeypatch):
@@ -192,9 +193,9 @@ def test_bad_input_file_and_foreign_folder_are_refused(tmp_path, capsys, monkeyp
     lines = DATA.read_text().splitlines()
     other.write_text("\n".join(lines[:20000]) + "\n")
     out = tmp_path / "law"
-    assert main(["calibrate", *BASE, "--runs", "0", "--out", str(out), "--library", str(INDEX)]) == 0
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--out", str(out), "--library", str(INDEX)]) == 0
     before = (out / "law.json").read_bytes()
-    assert main(["calibrate", "--input", str(other), "--format", "movielens-csv", "--runs", "0", "--out", str(out),
+    assert main(["calibrate", *CAL, "--input", str(other), "--format", "movielens-csv", "--runs", "0", "--out", str(out),
                  "--library", str(INDEX)]) == 2
     assert "holds the work of another input" in capsys.readouterr().err
     assert (out / "law.json").read_bytes() == before  # the earlier law is untouched

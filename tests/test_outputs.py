@@ -23,7 +23,8 @@ from srlaw.predictor import Law
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "ml-latest-small" / "ratings.csv"
 BASE = ["--input", str(DATA), "--format", "movielens-csv", "--kcore", "5"]
-ZERO_SHOT = ["calibrate", *BASE, "--runs", "0"]
+CAL = ["--no-latency"]  # timed once, in tests/test_example.py
+ZERO_SHOT = ["calibrate", *BASE, *CAL, "--runs", "0"]
 
 
 def _tree(folder: Path) -> dict:
@@ -62,7 +63,7 @@ def test_another_inputs_work_is_refused_even_without_its_data(tmp_path, capsys):
     other = tmp_path / "other.csv"
     other.write_text("".join(line for i, line in enumerate(DATA.read_text().splitlines(True)) if i % 2 == 0))
     law = (out / "law.json").read_bytes()
-    assert main(["calibrate", "--input", str(other), "--format", "movielens-csv", "--runs", "0",
+    assert main(["calibrate", *CAL, "--input", str(other), "--format", "movielens-csv", "--runs", "0",
                  "--out", str(out)]) == 2
     assert "holds the work of another input" in capsys.readouterr().err
     assert (out / "law.json").read_bytes() == law

@@ -66,6 +66,8 @@ def _cmd_fit(args) -> None:
 
 
 def _cmd_latency(args) -> None:
+    if args.law is not None:
+        return _law_latency(args)
     from srlaw.pipeline.params import load_params
     from srlaw.pipeline.latency_stage import run_latency_stage
     from srlaw.pipeline.paths import LATENCY_PATH
@@ -89,6 +91,24 @@ def _entropy_settings(params: str):
     if params == "params.yaml" and not Path(params).exists():
         return EntropyConfig()
     return load_params(params).entropy
+
+
+def _law_latency(args) -> None:
+    from srlaw.core.sizing import MAX_ITEMS
+    from srlaw.law.schema import write_law_latency
+    from srlaw.library.latency import measure_latency
+    from srlaw.predictor.law import Law
+    law = Law.load(args.law)  # only a verified srlaw law folder is written into
+    n_items = args.n_items if args.n_items is not None else int(law.doc.get("n_items") or 0)
+    if not 1 <= n_items <= MAX_ITEMS:
+        raise SrlawError(f"--n-items {n_items}: expected your catalogue size in [1, {MAX_ITEMS:,}]"
+                         + ("" if args.n_items is not None else " (this law records none: give --n-items)"))
+    if not 1 <= args.repeats <= 10_000:
+        raise SrlawError(f"--repeats {args.repeats}: expected 1 to 10,000")
+    doc = measure_latency(law.doc, n_items, repeats=args.repeats)
+    write_law_latency(args.law, doc, {"latency": {"n_items": n_items, "repeats": args.repeats}})
+    print(f"latency of {len(doc['configs'])} configurations at {n_items:,} items on this machine "
+          f"({doc['runtime']}, {doc['seconds']:.0f} s); wrote {args.law}/latency.json and its manifest")
 
 
 def _cmd_describe(args) -> None:
@@ -119,7 +139,7 @@ def _cmd_calibrate(args) -> None:
         raise SrlawError(f"--budget-share {args.budget_share}: expected a number in [0, 1] (0: no cap)")
     calibrate_file(args.input, args.format, args.out, args.runs, args.recipe, parse_columns(args.columns),
                    args.delimiter, args.kcore, args.max_minutes, None if args.budget_share <= 0 else args.budget_share,
-                   args.library, args.library_sha256)
+                   args.library, args.library_sha256, args.latency)
     law = Law.load(args.out)
     lines = [f"wrote {args.out}/law.json (+ manifest.json); predictions for this dataset:",
              f"{'layers':>6} {'d_model':>7} {'ndcg@10':>8} {'95% interval':>19} {'hr@10':>7}"]
@@ -173,7 +193,10 @@ def _cmd_advise(args) -> None:
     advice = law.advise(target=target, budget=budget, data=data, variant=args.variant if data is None else None,
                         top=args.top, n_items=args.n_items)
     if args.json:
-        print(json.dumps(advice.to_dict(), indent=2))
+        from srlaw.predictor.config import production_config
+        doc = advice.to_dict()
+        doc["production"] = production_config(law, advice.ranked[0], advice.metric) if advice.ranked else None
+        print(json.dumps(doc, indent=2))
         return
     print(advice_table(law, advice, args.law, budget))
 
@@ -181,16 +204,22 @@ def _cmd_advise(args) -> None:
 def advice_table(law, advice, law_path, budget) -> str:
     """The ranked configurations as an aligned table, with the budget in words and what was excluded why."""
     from srlaw.predictor.advisor import budget_in_words
+    from srlaw.predictor.config import interval_label, validation_figures
     m = advice.metric
     emb = advice.item_embedding
     table = "full item embeddings" if emb["item_embedding"] == "full" else \
         f"RecJPQ item embeddings ({emb['jpq']['n_splits']} splits x {emb['jpq']['n_centroids']} centroids)"
+    label = interval_label(validation_figures(law.doc, m))
     lines = [f"law: {law.doc['form']} ({law_path}); metric {m}; budget: {budget_in_words(budget)}; {table}",
-             f"{'rank':>4} {'layers':>6} {'d_model':>7} {m:>9} {'95% interval':>19} {'params':>10} {'latency ms':>10}"]
+             f"intervals: {label}",
+             f"{'rank':>4} {'layers':>6} {'d_model':>7} {m:>9} {'interval':>19} {'params':>10} {'latency ms':>10} "
+             f"{'collapse':>8}"]
     for i, r in enumerate(advice.ranked, 1):
         lat = "n/a" if r["latency_ms"] is None else f"{r['latency_ms']:.3f}{'' if r['latency_measured'] else '*'}"
+        risk = f"{100 * r['collapse_risk']:.0f} %" + ("" if r.get("collapse_risk_measured", True) else "~")
         lines.append(f"{i:>4} {r['n_layers']:>6} {r['d_model']:>7} {r[m]:>9.4f} [{r['lower']:>8.4f}, {r['upper']:>8.4f}] "
-                     f"{r['params_total']:>10,} {lat:>10}")
+                     f"{r['params_total']:>10,} {lat:>10} {risk:>8}")
+    lines += _honest_notes(advice, m)
     lines.append(f"excluded {advice.excluded_count} candidates: " +
                  ", ".join(f"{k} {v}" for k, v in advice.exclusion_counts.items() if v))
     dom = law.doc["domain"]
@@ -218,6 +247,26 @@ def advice_table(law, advice, law_path, budget) -> str:
     if any(r["latency_ms"] is not None and not r["latency_measured"] for r in advice.ranked):
         lines.append("* latency estimated by the latency model in latency.json")
     return "\n".join(lines)
+
+
+def _honest_notes(advice, m: str) -> list[str]:
+    """What the ranking cannot tell, and the risk a recommendation carries, in words."""
+    from srlaw.predictor.advisor import MATERIAL_RISK, indistinguishable
+    lines = []
+    ties = indistinguishable(advice.ranked, m)
+    if len(ties) > 1:
+        cheapest = min(ties, key=lambda r: r["params_total"])
+        lines.append(f"the law cannot tell the first {len(ties)} apart (each inside the others' intervals): the "
+                     f"cheapest of them is {cheapest['n_layers']} x {cheapest['d_model']} "
+                     f"({cheapest['params_total']:,} params)")
+    if advice.ranked and advice.ranked[0]["collapse_risk"] >= MATERIAL_RISK:
+        first = advice.ranked[0]
+        safe = next((r for r in advice.ranked if r["collapse_risk"] < MATERIAL_RISK), None)
+        lines.append(f"warning: {first['n_layers']} x {first['d_model']} collapsed on "
+                     f"{100 * first['collapse_risk']:.0f} % of the library's runs at that size"
+                     + (f"; the first without material risk is {safe['n_layers']} x {safe['d_model']}" if safe else
+                        "; no listed size is free of material risk"))
+    return lines
 
 
 def library_note(doc: dict) -> str | None:
@@ -332,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Write artifacts/law/latency.json: ONNX Runtime latency of each grid point "
                                     "(shape from params.yaml, catalogue of export.variant) and the latency model.")
     sp.add_argument("--params", default="params.yaml")
+    sp.add_argument("--law", type=Path, help="measure this law's candidate shapes instead, on this machine, and "
+                                               "write DIR/latency.json under its manifest")
+    sp.add_argument("--n-items", type=int, help="with --law: your catalogue size (default: the law's)")
+    sp.add_argument("--repeats", type=int, default=30, help="timed calls per configuration (default 30)")
     sp.set_defaults(func=_cmd_latency)
 
     sp = sub.add_parser("export", help="export the ONNX reference model and the manifests",
@@ -380,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--library", type=Path, default=None,
                     help=f"law library index (default: ${LIBRARY_ENV}, else {LIBRARY_INDEX} here, else the one in "
                          "the srlaw checkout)")
+    sp.add_argument("--no-latency", dest="latency", action="store_false",
+                    help="skip timing the law's candidate shapes on this machine (advise then has no latency)")
     sp.add_argument("--library-sha256", metavar="HEX",
                     help=f"refuse a library index whose sha256 is not this (default: ${PIN_ENV}, if set)")
     sp.set_defaults(func=_cmd_calibrate)

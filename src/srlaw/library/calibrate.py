@@ -56,12 +56,24 @@ def prepare_input(data, out_dir: Path, claim):
 
 
 def _train(data_dir: Path, run_dir: Path, recipe_name: str, n_layers: int, d_model: int, seed: int,
-           n_items: int, max_minutes: float | None) -> dict:
-    from srlaw.train.trainer import train_run
+           n_items: int, max_minutes: float | None, eta: tuple[float, float] | None = None) -> dict:
+    """One run under the recipe; ``eta``: (expected epochs, later work in this run's epochs) for progress lines."""
+    from srlaw.train.trainer import EtaLine, train_run
     r = recipe(recipe_name, seed=seed)
     model = r.model_config(n_items, n_layers, d_model, "--n-layers/--d-model", "the command line")
     train = replace(r.train, progress_bar=False, max_minutes=max_minutes)
-    return train_run(data_dir, run_dir, model, train, meta={"recipe": recipe_name, "seed": seed})
+    return train_run(data_dir, run_dir, model, train, meta={"recipe": recipe_name, "seed": seed},
+                     callbacks=[EtaLine(*eta)] if eta else ())
+
+
+def expected_epochs(lib: dict, n_layers: int, d_model: int, patience: int) -> float:
+    """Epochs a run of this size should take: the library's median there, else its median over all sizes; an
+    index without epochs: the patience of early stopping past a typical best (an estimate either way)."""
+    rows = lib.get("epochs") or []
+    exact = [r["median"] for r in rows if (r["n_layers"], r["d_model"]) == (n_layers, d_model)]
+    if exact:
+        return float(exact[0])
+    return float(sorted(r["median"] for r in rows)[len(rows) // 2]) if rows else float(6 * patience)
 
 
 def score_dataset(ds, recipe_name: str) -> dict:
@@ -147,7 +159,7 @@ def library_dataset(lib: dict, content_hash: str, index: Path) -> dict | None:
 def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,
                    columns=None, delimiter=None, kcore: int | None = None, max_minutes: float | None = None,
                    budget_share: float | None = BUDGET_SHARE, library: Path | None = None,
-                   library_sha256: str | None = None) -> dict:
+                   library_sha256: str | None = None, latency: bool = True) -> dict:
     """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest.
     ``library``: the index (default: :func:`srlaw.library.index.find_library`'s)."""
     if not 0 <= runs <= MAX_RUNS:
@@ -163,7 +175,21 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
                           "calibration run must train as the library did")
     data = user_data(source, fmt, columns, delimiter, kcore)  # every input checked before the folder is touched
     with claim(out, "calibration") as held:
-        return _calibrate(data, Path(out), runs, recipe_name, fits, lib, library, max_minutes, budget_share, held)
+        law = _calibrate(data, Path(out), runs, recipe_name, fits, lib, library, max_minutes, budget_share, held)
+        if latency and not (Path(out) / "latency.json").is_file():
+            _measure_latency(Path(out), law, {"calibrate": {"input": data.source, "runs": runs,
+                                                            "recipe": recipe_name}})
+        return law
+
+
+def _measure_latency(out: Path, law: dict, params_doc: dict) -> None:
+    """The law's candidate shapes timed on this machine for the user's catalogue (no weights needed)."""
+    from srlaw.law.schema import write_law_latency
+    from srlaw.library.latency import measure_latency
+    say("measuring the serving latency of the law's candidate shapes on this machine (--no-latency skips it)")
+    doc = measure_latency(law, int(law["n_items"]), repeats=10)
+    write_law_latency(out, doc, params_doc)
+    say(f"latency of {len(doc['configs'])} shapes at {doc['n_items']:,} items: {out}/latency.json")
 
 
 def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: dict, library: Path,
@@ -243,7 +269,12 @@ def _plan(work: Path, runs: int, fits: dict, lib: dict, scores: dict, stats: dic
                              max_len, runs, lib["candidates"], lib["targets"], budget_share)
         plan = {"runs_asked": runs, "configs": [list(c) for c in chosen], "budget_share": budget_share}
         write_json_atomic(plan_path, plan)
-    say(f"calibration plan: {', '.join(f'{n} × {d}' for n, d in plan['configs']) or 'no runs (zero-shot)'}")
+    patience = RECIPES[lib.get("recipe_name", DEFAULT_RECIPE)]["train"]["patience"] if lib.get("recipe_name") in \
+        RECIPES else 4
+    say("calibration plan: " + (", ".join(f"{n} × {d} (≈ {expected_epochs(lib, n, d, patience):.0f} epochs, the "
+                                          "library's median)" for n, d in plan["configs"]) or "no runs (zero-shot)")
+        + ("; each epoch prints the time left, and --max-minutes caps the whole calibration (a capped run counts "
+           "as its expected converged value)" if plan["configs"] else ""))
     return plan
 
 
@@ -269,7 +300,8 @@ def _calibration_runs(configs, work: Path, recipe_name: str, fits: dict, lib: di
                     left /= n_plan - i + 1  # an equal share of what is left
                 say(f"[{i}/{n_plan}] training {n_layers} × {d_model}" + (f", seed {seed}" if seed else "")
                     + (f" (at most {left:.1f} min)" if left else ""))
-                m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, seed, stats["n_items"], left)
+                m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, seed, stats["n_items"], left,
+                           _eta(configs[i - 1:], lib, stats))
             say(f"[{i}/{n_plan}] {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
                 f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
             run = _as_run(m, n_layers, d_model, seed, lib)
@@ -284,6 +316,16 @@ def _calibration_runs(configs, work: Path, recipe_name: str, fits: dict, lib: di
                 "(the library leaves such runs out too); "
                 + ("training it again at the next seed" if seed < RETRIES else "this size is left out"))
     return cal, failed
+
+
+def _eta(configs, lib: dict, stats: dict) -> tuple[float, float]:
+    """(expected epochs of the first of ``configs``, the rest's expected work in its epochs: FLOPs-weighted)."""
+    from srlaw.library.shape import training_cost
+    patience = RECIPES[DEFAULT_RECIPE]["train"]["patience"]
+    max_len = RECIPES[DEFAULT_RECIPE]["model"]["max_len"]
+    cost = [float(training_cost(n, d, stats["n_items"], stats["n_users"], max_len)) for n, d in configs]
+    epochs = [expected_epochs(lib, n, d, patience) for n, d in configs]
+    return epochs[0], sum(e * c / cost[0] for e, c in zip(epochs[1:], cost[1:]))
 
 
 def _as_run(m: dict, n_layers: int, d_model: int, seed: int, lib: dict) -> dict:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.law.forms import mape
-from srlaw.library.shape import (calibrated_document, collapse_counts, collapsed, convergence_table, fit_library,
+from srlaw.library.shape import (epochs_by_size, calibrated_document, collapse_counts, collapsed, convergence_table, fit_library,
                                  library_without, probe_of, unstable_sizes)
 from srlaw.law.schema import write_law
 from srlaw.train.recipes import RECIPES
@@ -214,6 +214,7 @@ def main(argv=None) -> int:
     index = {"library": {"recipe_name": recipe_name, "recipe": recipe, "fits": {m: f.to_dict() for m, f in fits.items()},
                          "candidates": [list(c) for c in CANDIDATES], "targets": [list(c) for c in TARGET_CONFIGS],
                          "convergence": {m: convergence_table(records, m) for m in METRICS},
+                         "epochs": epochs_by_size(records),
                          "unstable": unstable, "collapse": collapse,
                          "n_runs": len(records),
                          "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),

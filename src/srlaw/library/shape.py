@@ -272,6 +272,14 @@ def convergence_table(records: list[dict], metric: str, max_width: int = SMALL_W
             "sd": [float(np.std(gains[e], ddof=1)) for e in keep], "n": [len(gains[e]) for e in keep]}
 
 
+def epochs_by_size(records: list[dict]) -> list[dict]:
+    """Per size, the median number of epochs the library's runs trained (early stopping included): what a
+    calibration run of that size should expect."""
+    sizes = sorted({(r["n_layers"], r["d_model"]) for r in records})
+    return [{"n_layers": n, "d_model": d, "n": len(e), "median": float(np.median(e))}
+            for n, d in sizes for e in [[r["epochs"] for r in records if (r["n_layers"], r["d_model"]) == (n, d)]]]
+
+
 def unconverged_gain(table: dict, epochs: int) -> tuple[float, float]:
     """(mean, variance) of the log gain a run stopped after ``epochs`` would still have made (interpolated)."""
     mean = float(np.interp(epochs, table["epochs"], table["median"]))

@@ -221,6 +221,18 @@ def _explain_infeasible(advice: Advice, rows, goal, within_budget, pred, ptot, c
     advice.best_achievable = rows([pool[np.argmin(ptot[pool])]])[0]
 
 
+MATERIAL_RISK = 0.1  # a size whose runs collapsed this often is not recommended without saying so
+
+
+def indistinguishable(ranked: list[dict], metric: str) -> list[dict]:
+    """The ranked rows the law cannot tell from the first: each predicted inside the first's interval, and the
+    first inside each one's."""
+    if not ranked:
+        return []
+    top = ranked[0]
+    return [r for r in ranked if top["lower"] <= r[metric] <= top["upper"] and r["lower"] <= top[metric] <= r["upper"]]
+
+
 def expected_value(predicted, collapse_risk) -> np.ndarray:
     """What one training run is expected to reach: the prediction (a run that trained) times the chance that the
     run does not collapse (``Law.collapse_risk``); a collapsed run counts as worthless. ``advise`` ranks by it."""

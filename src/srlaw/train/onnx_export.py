@@ -108,5 +108,5 @@ def latency_table(configs, shape: ModelConfig, batch: int = 1, seq: int | None =
         t = time_call(lambda: sess.run(["scores"], {"item_ids": x}), repeats=repeats)
         rows.append({"n_layers": int(n_layers), "d_model": int(d_model),
                      "params_non_embedding": model.get_num_params(True), "params_total": model.get_num_params(False),
-                     "latency_ms": t["p50_ms"], "latency_ms_p90": t["p90_ms"]})
+                     "latency_ms": t["p50_ms"], "latency_ms_p90": t["p90_ms"], "provider": sess.get_providers()[0]})
     return rows

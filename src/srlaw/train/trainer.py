@@ -238,6 +238,28 @@ class SeqRecModule(L.LightningModule):
 
 # ---------------------------------------------------------------- one run
 
+class EtaLine(L.Callback):
+    """After each epoch, the minutes left in this run and in the whole job, as an estimate: ``expected`` epochs
+    for this run (e.g. the library's median at its size), ``later`` more epochs' worth of work after it (other runs,
+    in this run's epochs), at the seconds per epoch measured here."""
+
+    def __init__(self, expected: float, later: float = 0.0):
+        self.expected, self.later, self.seconds, self._t0 = float(expected), float(later), [], None
+
+    def on_train_epoch_start(self, trainer, module):
+        self._t0 = time.monotonic()
+
+    def on_train_epoch_end(self, trainer, module):
+        if self._t0 is None or not trainer.is_global_zero:
+            return
+        self.seconds.append(time.monotonic() - self._t0)
+        per = float(np.mean(self.seconds[-5:]))
+        left = max(self.expected - (trainer.current_epoch + 1), 1.0) * per
+        print(f"    ≈ {left / 60:.1f} min left in this run, ≈ {(left + self.later * per) / 60:.1f} min in all "
+              f"(estimate: {self.expected:.0f} epochs expected, {per:.1f} s an epoch here)", file=sys.stderr,
+              flush=True)
+
+
 class EpochLine(L.Callback):
     """One line per epoch on stderr (for logs, where a progress bar is noise). The best so far travels in
     checkpoints, so a resumed run's lines name the run's best, not just the best since the resume."""
