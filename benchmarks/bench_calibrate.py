@@ -1,4 +1,4 @@
-"""`srlaw calibrate` on a Beauty-size file on this machine: wall time and peak memory (issue #15's target: `--runs 3`
+"""`srlaw calibrate` on a Beauty-size file on this machine: wall time and peak memory (the calibration target: `--runs 3`
 within 15 minutes on 2 CPU cores), and how close the law it writes comes to the run store's truth.
 
 A fair check needs a library that has never seen the file: the library is released into a temporary folder with

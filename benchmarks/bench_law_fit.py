@@ -1,4 +1,4 @@
-"""Seconds to fit every law form, bootstrap included, on a 50-run table (issue #16's target: ≤ 60 s on 2 cores).
+"""Seconds to fit every law form, bootstrap included, on a 50-run table (the extrapolation study's target: ≤ 60 s on 2 cores).
 
 The table: the first 50 finished runs of the law library's store (``reports/library_runs/``, ML-1M's 33 runs, then
 ML-100K's), each with its test metrics, test loss and validation curve. Per metric (HR@10, NDCG@10) it fits

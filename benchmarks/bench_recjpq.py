@@ -56,7 +56,7 @@ SETTINGS = {  # name: model overrides
 }
 # one recipe for every setting: SASRec+ (full-softmax CE), as in benchmarks/reproduce_sasrec.py, shorter patience
 MODEL = {"n_layers": 2, "d_model": 64, "n_heads": 1, "dropout": 0.5,
-         **LEGACY_RECIPE}  # what the recorded results were trained with (before issue #18)
+         **LEGACY_RECIPE}  # what the recorded results were trained with (before the original SASRec block became the default)
 TRAIN = {"batch_size": 128, "lr": 1e-3, "warmup_epochs": 0.0, "patience": 5, "max_epochs": 60, "loss": "full"}
 
 

@@ -1,9 +1,9 @@
-"""What one training step costs, side by side in one process: the recipe before and after issue #18, the fused
+"""What one training step costs, side by side in one process: srlaw's earlier recipe and today's, the fused
 (chunked) full-catalogue cross-entropy vs the plain one, dropout on attention probabilities or not (today's default:
 not), eager vs ``torch.compile``, fp32 vs bf16 autocast (GPU only), and the data loader's share of an epoch.
 
 Steps alternate between the variants being compared (ABAB…), so a machine that slows down mid-run slows both; the
-table reports each variant's median seconds per step and its ratio to the eager fp32 step of the #18 recipe with
+table reports each variant's median seconds per step and its ratio to the eager fp32 step of today's recipe with
 dropout on attention probabilities and the plain cross-entropy (the base of every recorded result).
 
     python benchmarks/bench_step_cost.py [--raw ../shared/data/ml-1m/ml-1m.txt --max-len 200] [--steps 20]
@@ -32,7 +32,7 @@ from srlaw.train.losses import sequence_loss
 from srlaw.train.trainer import SequenceDataModule
 
 
-BASE = "#18 recipe, plain CE, eager fp32"
+BASE = "today's recipe, plain CE, eager fp32"
 
 
 def make_step(cfg: ModelConfig, device: torch.device, compiled: bool, bf16: bool, fused: bool, tf32: bool = False):
@@ -114,20 +114,20 @@ def main(argv=None) -> int:
     batches = [(x.to(device), y.to(device)) for x, y in list(dm.train_dataloader())[:8]]
     shape = dict(n_items=dm.n_items, max_len=args.max_len, n_layers=args.n_layers, d_model=args.d_model, n_heads=1,
                  dropout=0.1)
-    # the #18 recipe with dropout on attention probabilities is the base every recorded ratio is against;
+    # today's recipe with dropout on attention probabilities is the base every recorded ratio is against;
     # today's default leaves that dropout out
     attn, before = ModelConfig(**shape, attention_dropout=True), ModelConfig(**shape, **LEGACY_RECIPE)
     default = ModelConfig(**shape, attention_dropout=False)
     steps = {BASE: make_step(attn, device, False, False, False),
              "default (no attention dropout), plain CE": make_step(default, device, False, False, False),
-             "#18 recipe, fused CE, eager fp32": make_step(attn, device, False, False, True),
+             "today's recipe, fused CE, eager fp32": make_step(attn, device, False, False, True),
              "default (no attention dropout), fused CE": make_step(default, device, False, False, True),
-             "recipe before #18, eager fp32": make_step(before, device, False, False, False)}
+             "earlier recipe (pre-LN, GELU, xavier), eager fp32": make_step(before, device, False, False, False)}
     if not args.no_compile:
-        steps["#18 recipe, plain CE, torch.compile fp32"] = make_step(attn, device, True, False, False)
+        steps["today's recipe, plain CE, torch.compile fp32"] = make_step(attn, device, True, False, False)
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        steps["#18 recipe, plain CE, eager bf16 autocast"] = make_step(attn, device, False, True, False)
-        steps["#18 recipe, fused CE, bf16 autocast"] = make_step(attn, device, False, True, True)
+        steps["today's recipe, plain CE, eager bf16 autocast"] = make_step(attn, device, False, True, False)
+        steps["today's recipe, fused CE, bf16 autocast"] = make_step(attn, device, False, True, True)
         # what `precision: auto` chooses between on a GPU, at today's default recipe
         steps["default, plain CE, eager bf16 autocast"] = make_step(default, device, False, True, False)
         steps["default, plain CE, eager fp32 with TF32 matmuls"] = make_step(default, device, False, False, False,

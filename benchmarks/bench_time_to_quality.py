@@ -43,7 +43,7 @@ DATASETS = {  # name: file, format, max_len, fixed target (valid NDCG@10) or Non
     "ml-1m": ("ml-1m/ml-1m.txt", "sasrec", 200, 0.173, 0.1821, 0.3152),
     "beauty": ("amazon-beauty-bert4rec/beauty.txt", "sasrec", 50, None, 0.0327, 0.0533),
 }
-# The peer: Klenitskiy & Vasilev's SASRec+ (RecSys 2023 code), measured beside srlaw on ML-1M by issue #18
+# The peer: Klenitskiy & Vasilev's SASRec+ (RecSys 2023 code), measured beside srlaw on ML-1M
 # (same split, size, optimiser, torch, 2 threads): valid NDCG@10 after 3 epochs, its published best epoch, and
 # srlaw's seconds per epoch (with validation) as a share of the peer's.
 PEER = {"ml-1m": {"val_ndcg@10_epoch3": 0.0995, "best_epoch_published": 63, "srlaw_epoch_seconds_share": 0.58}}
@@ -52,12 +52,12 @@ BASE_MODEL = {"n_layers": 2, "d_model": 64, "n_heads": 1, "dropout": 0.1}
 BASE_TRAIN = {"batch_size": 128, "lr": 1e-3, "warmup_epochs": 0.0, "patience": 10}  # SCIENCE.md §5
 # every recipe names all five model keys, so a changed default never changes what a recorded run name means
 V1 = {"block": "pre_ln", "activation": "gelu", "init": "xavier", "scale_embedding": True,
-      "attention_dropout": True}  # srlaw before #18
+      "attention_dropout": True}  # srlaw's earlier recipe
 SASREC = {"block": "original", "activation": "relu", "init": "normal", "scale_embedding": True,
           "attention_dropout": True}
 # name: (what changes, model settings, training settings); each is one step from v1 or from the original block
 RECIPES = {
-    "v1": ("srlaw before #18: pre-LN, GELU, xavier", V1, {}),
+    "v1": ("srlaw's earlier recipe: pre-LN, GELU, xavier", V1, {}),
     "v1+normal-init": ("v1 with N(0, 0.02) weights", {**V1, "init": "normal"}, {}),
     "v1+original-block": ("v1 with the original SASRec block", {**V1, "block": "original"}, {}),
     "v1+relu": ("v1 with a ReLU feed-forward", {**V1, "activation": "relu"}, {}),
@@ -186,7 +186,7 @@ def report(rows: list[dict]) -> None:
         if dataset in PEER:
             p = PEER[dataset]
             print(f"{'peer SASRec+':22} {'':4} {p['val_ndcg@10_epoch3']:7.4f} {'':7} {p['best_epoch_published']:4d}"
-                  f"  (issue #18's side-by-side run; srlaw's s/epoch = {p['srlaw_epoch_seconds_share']} × the peer's)")
+                  f"  (the side-by-side run; srlaw's s/epoch = {p['srlaw_epoch_seconds_share']} × the peer's)")
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The ready script for issue #18's checks on a lent GPU machine.
+# The ready script for the recipe checks on a lent GPU machine.
 #   here:  python -m srlaw.library.train prepare --out .gpu/data    (.gpu/ is git-excluded, carried)
 #   there: bash benchmarks/gpu_checks.sh steps      what a training step costs there, alone on the machine — plain vs
 #                                                   fused cross-entropy, torch.compile, bf16 autocast — on ML-1M
@@ -10,7 +10,7 @@
 #                                                   without attention-probability dropout, seeds 42 and 43, four
 #                                                   runs side by side (their seconds share the machine: epochs are
 #                                                   the measurement); $OUT/ttq_runs.tar.gz comes back
-#          bash benchmarks/gpu_checks.sh recjpq SECONDS   issue #17's RecJPQ benchmark runs (every dataset × setting ×
+#          bash benchmarks/gpu_checks.sh recjpq SECONDS   the RecJPQ benchmark runs (every dataset × setting ×
 #                                                   seed at once, each capped at SECONDS); the prepared data travel
 #                                                   in .gpu/recjpq/<dataset>/data; $OUT/recjpq_runs.tar.gz comes back
 #   here:  tar xzf recjpq_runs.tar.gz -C benchmarks/runs/recjpq_gpu && python benchmarks/bench_recjpq.py \

@@ -2,7 +2,7 @@
 
 Protocol (SCIENCE.md §4–5): leave-one-out, full ranking over all items, seen items filtered; SASRec 2 blocks,
 1 head, d = 64, dropout 0.1, batch 128, Adam 1e-3, early stopping on validation NDCG@10 with patience 10;
-max_len 200 (ML-1M) / 50 (Beauty), no warm-up; the model is srlaw's default (since issue #18 the original SASRec
+max_len 200 (ML-1M) / 50 (Beauty), no warm-up; the model is srlaw's default (now the original SASRec
 block, ReLU, N(0, 0.02) weights — the committed H100 results predate it: pre-LN, GELU, xavier). Prints a table and
 writes JSON. The data are read from ../shared/data and
 never copied into the project; a missing file is skipped with a message.

@@ -243,3 +243,18 @@ def test_a_run_folder_holds_one_configuration(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", *BASE, "--n-layers", "1", "--d-model", "32", "--out", str(out)]) == 2
     one_line(capsys, "holds the work of another configuration")
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, capsys):
+    import errno
+    from srlaw.core import atomic
+
+    def no_space(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", no_space)
+    out = tmp_path / "o"
+    assert main(["calibrate", *BASE, *CAL, "--runs", "0", "--out", str(out)]) == 2
+    line = one_line(capsys, "No space left on device")
+    assert f"{out}/" in line and ": error: : " not in line  # the file is named
+    assert not [p for p in out.rglob("*.tmp")]  # no temporary left behind

@@ -98,7 +98,7 @@ def test_a_run_stopped_by_a_cap_counts_as_its_expected_converged_value(tmp_path,
 def test_a_failed_calibration_run_is_trained_again_at_the_next_seed(tmp_path, monkeypatch, capsys):
     calls, real = [], fake_train([])
 
-    def collapses_at_seed_0(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes):
+    def collapses_at_seed_0(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes, eta=None):
         calls.append(seed)
         m = real(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes)
         if seed == 0:  # a failed optimisation: far under anything the library expects

@@ -94,9 +94,9 @@ def test_embedding_scale_switch():
 
 @pytest.mark.parametrize("change,message", [
     ({"n_heads": 3, "d_model": 16}, "model.n_heads = 3: expected a divisor of d_model \\(16\\)"),
-    ({"max_len": 1}, "model.max_len = 1: expected an integer >= 2"),
+    ({"max_len": 1}, "model.max_len = 1: expected an integer in \\[2, 65536\\]"),
     ({"backbone": "gpt"}, "model.backbone = 'gpt': expected one of sasrec, hstu"),
-    ({"n_items": 0}, "model.n_items = 0: expected an integer >= 1"),
+    ({"n_items": 0}, "model.n_items = 0: expected an integer in \\[1, 10,000,000,000\\]"),
     ({"dropout": True}, "model.dropout = True: expected a number in \\[0, 1\\)"),
     ({"block": "post"}, "model.block = 'post': expected one of pre_ln, original"),
     ({"init": "kaiming"}, "model.init = 'kaiming': expected one of normal, xavier"),

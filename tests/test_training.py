@@ -95,7 +95,7 @@ def test_resume_from_last_checkpoint(rule_dataset, tmp_path, embedding):
 @pytest.mark.parametrize("change,message", [
     ({"n_heads": 3}, "train.n_heads = 3: expected a divisor of d_model \\(16\\)"),
     ({"backbone": "rnn"}, "train.backbone = 'rnn': expected one of sasrec, hstu"),
-    ({"max_len": 1}, "train.max_len = 1: expected an integer >= 2"),
+    ({"max_len": 1}, "train.max_len = 1: expected an integer in \\[2, 65536\\]"),
     ({"loss": "bpr"}, "train.loss = 'bpr': expected one of full, sampled"),
     ({"warmup": 3}, "train.warmup: unknown key"),
 ])

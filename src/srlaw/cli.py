@@ -95,10 +95,14 @@ def _entropy_settings(params: str):
 
 def _law_latency(args) -> None:
     from srlaw.core.sizing import MAX_ITEMS
-    from srlaw.law.schema import write_law_latency
-    from srlaw.library.latency import measure_latency
+    from srlaw.library.latency import measure_latency, write_law_latency
     from srlaw.predictor.law import Law
     law = Law.load(args.law)  # only a verified srlaw law folder is written into
+    import json
+    listed = set(json.loads((Path(args.law) / "manifest.json").read_text()).get("files", {}))
+    if listed - {"law.json", "latency.json"}:  # the pipeline's law: its latency is a DVC stage's output
+        raise SrlawError(f"{args.law}: the pipeline's law (its manifest lists {', '.join(sorted(listed))}); its "
+                         "latency is the latency stage's: run `dvc repro latency` (or copy the law elsewhere)")
     n_items = args.n_items if args.n_items is not None else int(law.doc.get("n_items") or 0)
     if not 1 <= n_items <= MAX_ITEMS:
         raise SrlawError(f"--n-items {n_items}: expected your catalogue size in [1, {MAX_ITEMS:,}]"
@@ -474,7 +478,11 @@ def _terminate(signum, frame):
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting up: nothing was done yet
+        print("srlaw: interrupted", file=sys.stderr)
+        return 130
     previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
         else None
     try:

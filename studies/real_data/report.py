@@ -1,4 +1,4 @@
-"""The real-data study's report (issue #6): from the runs on disk to ``reports/study.md``, its plots, and the
+"""The real-data study's report: from the runs on disk to ``reports/study.md``, its plots, and the
 laws released under ``artifacts/laws/<grid>/``. The `report` stage of ``studies/real_data/dvc.yaml``:
 
     python -m studies.real_data.report          # minutes on a CPU; needs no raw data

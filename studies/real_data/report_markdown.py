@@ -57,9 +57,9 @@ def render_markdown(res: dict, params) -> str:
          "validation and test users, two disjoint evaluations of the same model.", "",
          "These grids are the first study's: one seed per configuration, and on Beauty and Sports a 12-epoch CPU "
          "budget rather than converged models. The law library's converged runs answer what this study left open: "
-         "[`extrapolation.md`](extrapolation.md) (issue #16) measures every law at ≥ 4× and ≥ 10× its fit set "
+         "[`extrapolation.md`](extrapolation.md) measures every law at ≥ 4× and ≥ 10× its fit set "
          "against seed-mean truth, with the seed sd beside each error, interval coverage, the two-stage and "
-         "learning-curve forms and `advise` regret; [`calibration.md`](calibration.md) (issue #15) calibrates a "
+         "learning-curve forms and `advise` regret; [`calibration.md`](calibration.md) calibrates a "
          "dataset left out of the library from 0–3 runs, the answer to this study's unseen-data row.", ""]
     # ---- headline
     L += ["## Headline", "", "| claim | target | best form | HR@10 | NDCG@10 | met |", "|---|---|---|---|---|---|"]

@@ -1,4 +1,4 @@
-"""Train one depth × width grid of the real-data study (``studies/real_data/params.yaml``, issue #6).
+"""Train one depth × width grid of the real-data study (``studies/real_data/params.yaml``).
 
     python -m studies.real_data.train_grid --grid beauty-s3rec      # GPU advised; the `train@<grid>` DVC stage
 

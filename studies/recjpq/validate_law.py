@@ -1,4 +1,4 @@
-"""How a performance law treats RecJPQ item embeddings, validated on held-out runs (issue #17).
+"""How a performance law treats RecJPQ item embeddings, validated on held-out runs.
 
 The law's size axis is non-embedding parameters; the item table is part of the recipe. The question is whether
 the item embedding can be a **categorical of the recipe** — a law fitted on full-embedding runs predicts only

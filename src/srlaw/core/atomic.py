@@ -43,6 +43,9 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a full disk or a closed pipe names nothing: say which file could not be written
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

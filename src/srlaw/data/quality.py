@@ -149,8 +149,12 @@ def _apen_exact_chunked(items, offsets, m, signed, chunk_tokens: int = CHUNK_TOK
     return out
 
 
+PAIRWISE_BLOCK = 1 << 22  # distances held at once by the pairwise ApEn: 32 MiB, whatever a user's length
+
+
 def _apen_pairwise(seq: np.ndarray, m: int, r: float, signed: bool) -> float:
-    """One sequence, any r: vectorised Chebyshev distances between all templates (O(L²) memory)."""
+    """One sequence, any r: Chebyshev distances between all templates, a block of rows at a time (O(L²) time,
+    memory bounded by :data:`PAIRWISE_BLOCK`)."""
     n = len(seq)
     if n < m + 1:
         return float("nan")
@@ -159,10 +163,13 @@ def _apen_pairwise(seq: np.ndarray, m: int, r: float, signed: bool) -> float:
     for mm in (m, m + 1):
         t = n - mm + 1
         tmpl = np.lib.stride_tricks.sliding_window_view(x, mm)
-        d = np.zeros((t, t))
-        for k in range(mm):
-            np.maximum(d, np.abs(tmpl[:, k][:, None] - tmpl[:, k][None, :]), out=d)
-        c = (d <= r).sum(axis=1)
+        c = np.empty(t)
+        rows = max(1, PAIRWISE_BLOCK // t)
+        for a in range(0, t, rows):
+            d = np.zeros((min(rows, t - a), t))
+            for k in range(mm):
+                np.maximum(d, np.abs(tmpl[a:a + rows, k][:, None] - tmpl[:, k][None, :]), out=d)
+            c[a:a + rows] = (d <= r).sum(axis=1)
         phis.append(np.log(c / t).mean())
     return float(_finish_apen(phis[0], phis[1], signed))
 

@@ -30,14 +30,6 @@ def validate_law_document(doc: dict, where: str = "law.json") -> None:
         raise LawFitError(f"{where}: field {field}: {e.message} (schema {SCHEMA_PATH.name})") from None
 
 
-def write_law_latency(folder, latency: dict, params_doc: dict) -> None:
-    """Put ``latency.json`` beside a law and re-issue the folder's manifest so that it lists both files."""
-    from srlaw.core.provenance import write_manifest
-    folder = Path(folder)
-    write_json_atomic(folder / "latency.json", latency, allow_nan=False)
-    write_manifest(folder, params_doc, only=["law.json", "latency.json"])
-
-
 def write_law(path, doc: dict) -> dict:
     """Check ``doc`` against the schema and write it as standard JSON; returns what was written."""
     out = with_nulls_for_non_finite(doc)

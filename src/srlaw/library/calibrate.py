@@ -22,14 +22,11 @@ from srlaw.core.atomic import write_json_atomic
 from srlaw.core.state import read_state
 from srlaw.core.errors import ParamsError, SrlawError
 from srlaw.library.fits import METRICS
+from srlaw.library.grid import BUDGET_SHARE, DEFAULT_RUNS, MAX_RUNS, RETRIES  # noqa: F401  (the CLI's defaults)
 from srlaw.core.provenance import sha256_file
 from srlaw.library.index import datasets_with, describe_library, find_library, load_library
 from srlaw.train.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
-MAX_RUNS = 6
-DEFAULT_RUNS = 2
-RETRIES = 2  # a calibration run that failed to train (law_library.failed_run) is trained again at the next seed
-BUDGET_SHARE = 0.1  # calibration compute: at most this share of one run of the costliest target (per epoch)
 
 
 def say(msg: str) -> None:
@@ -184,8 +181,7 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
 
 def _measure_latency(out: Path, law: dict, params_doc: dict) -> None:
     """The law's candidate shapes timed on this machine for the user's catalogue (no weights needed)."""
-    from srlaw.law.schema import write_law_latency
-    from srlaw.library.latency import measure_latency
+    from srlaw.library.latency import measure_latency, write_law_latency
     say("measuring the serving latency of the law's candidate shapes on this machine (--no-latency skips it)")
     doc = measure_latency(law, int(law["n_items"]), repeats=10)
     write_law_latency(out, doc, params_doc)

@@ -23,6 +23,12 @@ EXTRA_SEEDS = (1, 2)
 # what they are chosen to predict: the wide end of the grid
 CANDIDATES = [(n, d) for n in DEPTHS if n <= 2 for d in WIDTHS if d <= 64]
 TARGET_CONFIGS = [(n, d) for n in DEPTHS for d in WIDTHS if d >= 128]
+# calibration: how many runs a user may ask for, the default, how often a failed run is trained again at the next
+# seed (srlaw.library.shape.failed_run), and the compute cap: one run of the costliest target (per epoch)
+MAX_RUNS = 6
+DEFAULT_RUNS = 2
+RETRIES = 2
+BUDGET_SHARE = 0.1
 # a library law's domain: predictions outside the trained grid are flagged
 DOMAIN = {"n_layers": [float(min(DEPTHS)), float(max(DEPTHS))], "d_model": [float(min(WIDTHS)), float(max(WIDTHS))]}
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
+from srlaw.core.atomic import write_json_atomic
 from srlaw.core.errors import SrlawError
+from srlaw.core.provenance import write_manifest
 from srlaw.predictor.latency import fit_latency_model
 
 SHAPE_SETTINGS = ("backbone", "max_len", "n_heads", "dropout", "ffn_mult", "block", "activation", "init",
@@ -43,3 +46,10 @@ def measure_latency(doc: dict, n_items: int, batch: int = 1, repeats: int = 30) 
             "n_items": int(n_items), "item_embedding": shape.item_embedding,
             "runtime": f"onnxruntime {rows[0]['provider']}" if rows and "provider" in rows[0] else "onnxruntime",
             "machine": f"{platform.machine()} {platform.processor()}".strip(), "seconds": time.perf_counter() - t0}
+
+
+def write_law_latency(folder, latency: dict, params_doc: dict) -> None:
+    """Put ``latency.json`` beside a law and re-issue the folder's manifest so that it lists both files."""
+    folder = Path(folder)
+    write_json_atomic(folder / "latency.json", latency, allow_nan=False)
+    write_manifest(folder, params_doc, only=["law.json", "latency.json"])

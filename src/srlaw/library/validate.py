@@ -22,7 +22,6 @@ from collections import Counter
 
 import numpy as np
 
-from srlaw.library.calibrate import BUDGET_SHARE, RETRIES
 from srlaw.law.fit import sampling_se_bound
 from srlaw.report.format import pct
 from srlaw.library.shape import (calibrated_document, choose_runs, collapse_counts, collapsed, convergence_table,
@@ -30,7 +29,8 @@ from srlaw.library.shape import (calibrated_document, choose_runs, collapse_coun
                                  unstable_sizes)
 from srlaw.predictor.law import Law
 from srlaw.train.curves import best_so_far
-from srlaw.library.grid import CANDIDATES, DEPTHS, SOURCES, TARGET_CONFIGS, WIDTHS, same_source
+from srlaw.library.grid import (BUDGET_SHARE, CANDIDATES, DEPTHS, RETRIES, SOURCES, TARGET_CONFIGS, WIDTHS,
+                                same_source)
 from srlaw.library.fits import METRICS
 from srlaw.library.store import ROOT, report_main, store_digest
 
