@@ -204,7 +204,7 @@ def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: di
         say(f"this is the library's dataset {known['name']!r} (the same prepared data): its law from the whole grid "
             f"is {known['law']}; this calibration, as for new data, reads its scores and K runs (the library's "
             "shape has seen its grid)")
-    plan = _plan(work, runs, fits, lib, scores, stats, RECIPES[recipe_name]["model"]["max_len"], budget_share)
+    plan = _plan(work, runs, fits, lib, scores, stats, recipe_name, budget_share)
     cal, failed = _calibration_runs(plan["configs"], work, recipe_name, fits, lib, scores, stats, max_minutes, t0)
     dataset = {"name": Path(data.source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
                "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
@@ -251,7 +251,7 @@ def _scores(work: Path, recipe_name: str) -> dict:
     return scores
 
 
-def _plan(work: Path, runs: int, fits: dict, lib: dict, scores: dict, stats: dict, max_len: int,
+def _plan(work: Path, runs: int, fits: dict, lib: dict, scores: dict, stats: dict, recipe_name: str,
           budget_share: float | None) -> dict:
     """The configurations to train, chosen once per work folder and number of runs."""
     from srlaw.library.shape import choose_runs, probe_of
@@ -262,11 +262,10 @@ def _plan(work: Path, runs: int, fits: dict, lib: dict, scores: dict, stats: dic
         raise SrlawError(f"{plan_path}: damaged (configs); delete it and run again to recompute it")
     if plan is None or plan["runs_asked"] != runs:
         chosen = choose_runs(fits["ndcg@10"], probe_of(scores, "ndcg@10"), stats["n_users"], stats["n_items"],
-                             max_len, runs, lib["candidates"], lib["targets"], budget_share)
+                             RECIPES[recipe_name]["model"]["max_len"], runs, lib["candidates"], lib["targets"], budget_share)
         plan = {"runs_asked": runs, "configs": [list(c) for c in chosen], "budget_share": budget_share}
         write_json_atomic(plan_path, plan)
-    patience = RECIPES[lib.get("recipe_name", DEFAULT_RECIPE)]["train"]["patience"] if lib.get("recipe_name") in \
-        RECIPES else 4
+    patience = RECIPES[recipe_name]["train"]["patience"]
     say("calibration plan: " + (", ".join(f"{n} × {d} (≈ {expected_epochs(lib, n, d, patience):.0f} epochs, the "
                                           "library's median)" for n, d in plan["configs"]) or "no runs (zero-shot)")
         + ("; each epoch prints the time left, and --max-minutes caps the whole calibration (a capped run counts "
@@ -297,7 +296,7 @@ def _calibration_runs(configs, work: Path, recipe_name: str, fits: dict, lib: di
                 say(f"[{i}/{n_plan}] training {n_layers} × {d_model}" + (f", seed {seed}" if seed else "")
                     + (f" (at most {left:.1f} min)" if left else ""))
                 m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, seed, stats["n_items"], left,
-                           _eta(configs[i - 1:], lib, stats))
+                           _eta(configs[i - 1:], lib, stats, recipe_name))
             say(f"[{i}/{n_plan}] {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
                 f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
             run = _as_run(m, n_layers, d_model, seed, lib)
@@ -314,11 +313,10 @@ def _calibration_runs(configs, work: Path, recipe_name: str, fits: dict, lib: di
     return cal, failed
 
 
-def _eta(configs, lib: dict, stats: dict) -> tuple[float, float]:
+def _eta(configs, lib: dict, stats: dict, recipe_name: str) -> tuple[float, float]:
     """(expected epochs of the first of ``configs``, the rest's expected work in its epochs: FLOPs-weighted)."""
     from srlaw.library.shape import training_cost
-    patience = RECIPES[DEFAULT_RECIPE]["train"]["patience"]
-    max_len = RECIPES[DEFAULT_RECIPE]["model"]["max_len"]
+    patience, max_len = (RECIPES[recipe_name][s][k] for s, k in (("train", "patience"), ("model", "max_len")))
     cost = [float(training_cost(n, d, stats["n_items"], stats["n_users"], max_len)) for n, d in configs]
     epochs = [expected_epochs(lib, n, d, patience) for n, d in configs]
     return epochs[0], sum(e * c / cost[0] for e, c in zip(epochs[1:], cost[1:]))

@@ -1,4 +1,4 @@
-"""The library's run store (``reports/library_runs/*.json``, written by ``train_library collect``) as records."""
+"""The library's run store (``reports/library_runs/*.json``, written by ``python -m srlaw.library.train collect``) as records."""
 
 from __future__ import annotations
 

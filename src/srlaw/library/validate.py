@@ -242,8 +242,7 @@ def _md_summary(doc: dict) -> list[str]:
 
 def _md_budgets(doc: dict) -> list[str]:
     """What other compute budgets buy."""
-    lines = []
-    lines += ["## What compute buys (`srlaw calibrate --budget-share`)", "",
+    lines = ["## What compute buys (`srlaw calibrate --budget-share`)", "",
               "The same leave-one-dataset-out check with `choose_runs` capped at other shares of one run of the "
               "costliest target (estimated FLOPs per epoch; none: no cap). The compute column is what the chosen runs "
               "cost as trained (their epochs), against one run of the costliest scored configuration.", "",
@@ -266,9 +265,8 @@ def _md_budgets(doc: dict) -> list[str]:
 
 def _md_cut(doc: dict) -> list[str]:
     """Runs cut to a share of one wide run."""
-    lines = []
     cut = doc["cut"]
-    lines += [f"## Runs cut to {pct(cut['share'])} of one wide run (`--max-minutes`)", "",
+    lines = [f"## Runs cut to {pct(cut['share'])} of one wide run (`--max-minutes`)", "",
               "The default budget's runs, each stopped after an equal share of what is left of that compute (the "
               "recipe's learning rate is constant after warm-up, so a cut run is the first epochs of the recorded "
               "one; its test metrics scaled by its best validation value so far) and counted as `srlaw calibrate` "
@@ -295,9 +293,8 @@ def _md_cut(doc: dict) -> list[str]:
 
 def _md_source_out(doc: dict) -> list[str]:
     """The whole source left out."""
-    lines = []
     src = doc["source_out"]
-    lines += ["## The whole source left out", "",
+    lines = ["## The whole source left out", "",
               "The check above leaves one dataset out, but a cut of the same raw data may stay in the library "
               "(ML-1M's quarter when ML-1M is held out; the other Amazon Beauty cuts when one is). Here every cut of "
               "the held-out dataset's source leaves with it (" + "; ".join(
@@ -320,9 +317,8 @@ def _md_source_out(doc: dict) -> list[str]:
 
 def _md_subsamples(doc: dict) -> list[str]:
     """Why a user subsample does not buy the compute."""
-    lines = []
     subs = doc["subsamples"]
-    lines += ["## Why a user subsample does not buy the compute", "",
+    lines = ["## Why a user subsample does not buy the compute", "",
               "A calibration run on a quarter of the users would cost a quarter of the FLOPs. Over every configuration "
               "trained on both (collapsed runs left out), the whole data's NDCG@10 over its quarter's, and the "
               "quarter's training seconds over the whole data's:", "",
