@@ -12,7 +12,8 @@ committed): a finished run is read back, a killed one resumes from its last chec
     python benchmarks/bench_recjpq.py --workers 16 --deadline-s 470 --step-rounds 0 --latency-repeats 0   # a GPU
     python benchmarks/bench_recjpq.py --runs DIR --finished-only          # runs trained elsewhere: speed measured here
 
-``--workers`` trains runs in that many processes at once (small models leave a GPU idle between kernel launches);
+``--workers`` trains that many runs at once on Ray (srlaw.grid.engine; small models leave a GPU idle between kernel
+launches, so they share it);
 ``--deadline-s`` caps every run at that wall-clock deadline (a capped run says ``stopped_by: time_cap``).
 Data are read from ../shared/data and never copied into the project; a missing file is skipped with a message.
 """
@@ -34,11 +35,11 @@ OUT = ROOT / "benchmarks" / "results" / "bench_recjpq.json"
 
 from srlaw.train.settings import LEGACY_RECIPE
 
-DATASETS = {  # name: (file under ../shared/data, format, max_len)
-    "beauty": ("amazon-s3rec-5core/Beauty.txt", "s3rec", 50),
-    "ml-1m": ("ml-1m/ml-1m.txt", "sasrec", 50),  # len 50, not the paper's 200: 4× cheaper epochs on 2 CPU cores
+DATASETS = {  # name: (its entry of the catalogue, srlaw.library.catalogue, max_len)
+    "beauty": ("beauty-s3rec", 50),
+    "ml-1m": ("ml-1m", 50),  # len 50, not the paper's 200: 4× cheaper epochs on 2 CPU cores
     # the BERT4Rec paper's Beauty file: 54,542 items for 40,226 users, a catalogue large relative to its data
-    "beauty-bert4rec": ("amazon-beauty-bert4rec/beauty.txt", "sasrec", 50),
+    "beauty-bert4rec": ("beauty-bert4rec", 50),
 }
 SETTINGS = {  # name: model overrides
     "full": {"item_embedding": "full"},
@@ -65,8 +66,9 @@ def prepared(name: str, data_root: Path, runs: Path = RUNS) -> Path | None:
     from srlaw.data.dataset import build_dataset, save_dataset
     from srlaw.data.readers import read_interactions
 
-    rel, fmt, _ = DATASETS[name]
-    src, out = data_root / rel, runs / name / "data"
+    from srlaw.library.catalogue import CATALOGUE
+    entry = CATALOGUE[DATASETS[name][0]]
+    src, fmt, out = data_root / entry.file, entry.format, runs / name / "data"
     if (out / "stats.json").is_file():  # prepared here before, or carried to a machine without the raw files
         return out
     if not src.is_file():
@@ -80,7 +82,7 @@ def prepared(name: str, data_root: Path, runs: Path = RUNS) -> Path | None:
 def model_config(name: str, setting: str, n_items: int):
     from srlaw.train.settings import ModelConfig
 
-    return ModelConfig(n_items=n_items, max_len=DATASETS[name][2], **{**MODEL, **SETTINGS[setting]})
+    return ModelConfig(n_items=n_items, max_len=DATASETS[name][1], **{**MODEL, **SETTINGS[setting]})
 
 
 def run_one(runs: Path, name: str, setting: str, seed: int, data_dir: Path, deadline: float | None = None) -> dict:
@@ -134,13 +136,16 @@ def _train_task(task) -> str:
 
 
 def train_all(tasks: list, workers: int) -> None:
-    """Train the runs of ``tasks`` on ``workers`` processes (spawned: CUDA does not survive a fork)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Train the runs of ``tasks``, ``workers`` at a time, on the grid engine (Ray: a worker that dies is retried;
+    on a GPU the runs share it)."""
+    import os
+    import torch
+    from srlaw.grid.engine import map_tasks
 
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        for f in as_completed([pool.submit(_train_task, t) for t in tasks]):
-            print(f.result(), flush=True)
+    gpus = 1.0 / workers if torch.cuda.is_available() else 0.0
+    cpus = max(1.0, (os.cpu_count() or 1) / workers)
+    for line in map_tasks(_train_task, [(t,) for t in tasks], cpus=cpus, gpus=gpus):
+        print(line, flush=True)
 
 
 def paired_latency(name: str, data_dir: Path, settings: list[str], repeats: int) -> dict:
@@ -160,7 +165,7 @@ def paired_latency(name: str, data_dir: Path, settings: list[str], repeats: int)
     for s in settings:
         torch.manual_seed(0)
         sessions[s] = ort_session(onnx_bytes(SequentialRecommender(model_config(name, s, n_items)).eval()))
-    x = np.random.default_rng(0).integers(1, n_items + 1, (1, DATASETS[name][2])).astype(np.int64)
+    x = np.random.default_rng(0).integers(1, n_items + 1, (1, DATASETS[name][1])).astype(np.int64)
     times = {s: [] for s in sessions}
     for r in range(repeats + 10):
         for s, sess in sessions.items():
@@ -186,7 +191,7 @@ def paired_step_times(name: str, data_dir: Path, settings: list[str], rounds: in
     from srlaw.train.recjpq import assign_codes
     from srlaw.train.trainer import SequenceDataModule
 
-    dm = SequenceDataModule(data_dir, DATASETS[name][2], TRAIN["batch_size"], 256, seed=0)
+    dm = SequenceDataModule(data_dir, DATASETS[name][1], TRAIN["batch_size"], 256, seed=0)
     batches = [b for _, b in zip(range(rounds + 2), dm.train_dataloader())]
     users = next(iter(dm.eval_dataloader("valid")))[0]
     models, opts = {}, {}

@@ -29,7 +29,7 @@ def repo_copy(tmp_path):
     writes)."""
     dst = tmp_path / "repo"
     ignore = shutil.ignore_patterns(".venv", ".git", "runs", "prepared", "__pycache__", ".pytest_cache", "artifacts",
-                                    ".devdata", "*.egg-info", "tmp", "cache", ".gpu", "calibrated")
+                                    ".devdata", "*.egg-info", "tmp", "cache", ".gpu", "calibrated", "mlruns")
     shutil.copytree(ROOT, dst, ignore=ignore)
     for name in ("dvc.yaml", "dvc.lock"):  # the law library's own pipeline: the index stands in for its release
         (dst / "library" / name).unlink(missing_ok=True)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "ml-latest-small" / "ratings.csv"
 INDEX = ROOT / "artifacts" / "laws" / "index.json"
 BASE = ["--input", str(DATA), "--format", "movielens-csv", "--kcore", "5"]
-CAL = ["--no-latency"]  # timed once, in tests/test_example.py
+CAL = ["--no-latency", "--parallel", "1"]  # latency timed once, in tests/test_example.py; Ray in test_grid.py
 
 
 def one_line(capsys, *expected) -> str:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "ml-latest-small" / "ratings.csv"
 INDEX = ROOT / "artifacts" / "laws" / "index.json"
 BASE = ["--input", str(DATA), "--format", "movielens-csv", "--kcore", "5"]
-CAL = ["--no-latency"]  # timed once, in tests/test_example.py
+CAL = ["--no-latency", "--parallel", "1"]  # latency timed once, in tests/test_example.py; Ray in test_grid.py
 
 
 def fake_train(calls, stopped_by="early_stopping"):
@@ -211,3 +211,41 @@ def test_library_index_and_released_laws_load():
         law = Law.load(INDEX.parent / entry["law"])
         assert law.doc["default_variant"] == name
         assert 0 < float(law.predict(2, 64).value) < 1
+
+
+def test_the_plan_states_minutes_per_run_in_all_and_a_cap_that_covers_them():
+    from srlaw.library.shape import epoch_seconds_model
+    import re
+    released = json.loads(INDEX.read_text())["library"]
+    assert released["epoch_seconds"]["n_runs"] >= 3  # the release measured it on the library's CPU runs
+    lib = {**released, "epoch_seconds": {"intercept": -15.2, "slope": 0.64, "n_runs": 52, "error_median": 0.2,
+                                         "error_p90": 0.5, "devices": ["cpu (x86_64, 1 threads)"]}}
+    stats = {"n_users": 6040, "n_items": 3416}
+    line = calibration.plan_line([[1, 16], [2, 32]], lib, stats, lib["recipe_name"])
+    per_run = [float(x) for x in re.findall(r"≈ (\d+) min\)", line)]
+    total = float(re.search(r"≈ (\d+) min in all", line).group(1))
+    cap = int(re.search(r"--max-minutes (\d+) would cap it", line).group(1))
+    assert len(per_run) == 2 and per_run[0] <= per_run[1] and abs(sum(per_run) - total) <= 1 and cap >= total
+    assert "no runs (zero-shot)" in calibration.plan_line([], lib, stats, lib["recipe_name"])
+    assert " min" not in calibration.plan_line([[1, 16]], {**lib, "epoch_seconds": None}, stats, "library")
+    # the timing model recovers seconds that grow as a power of the work, from CPU runs only
+    datasets = {"a": {"n_users": 1000, "n_items": 500}}
+    records = [{"variant": "a", "n_layers": n, "d_model": d, "epochs": 10, "device": dev,
+                "train_seconds": 10 * 3e-6 * (n * d * d) ** 0.5} for n in (1, 2, 4) for d in (16, 64, 256)
+               for dev in ("cpu (x86_64, 1 threads)", "NVIDIA H100")]
+    model = epoch_seconds_model(records, datasets, 50)
+    assert model["n_runs"] == 9 and model["devices"] == ["cpu (x86_64, 1 threads)"] and 0 < model["slope"] < 1
+    assert epoch_seconds_model([r for r in records if r["device"] != "cpu (x86_64, 1 threads)"], datasets, 50) is None
+
+
+def test_a_recalibrated_folder_keeps_its_latency_listed_so_the_law_still_loads(tmp_path, monkeypatch):
+    from srlaw.library.latency import write_law_latency
+    monkeypatch.setattr(calibration, "_train", fake_train([]))
+    out = tmp_path / "law"
+    assert main(["calibrate", *BASE, *CAL, "--runs", "1", "--out", str(out), "--library", str(INDEX)]) == 0
+    latency = json.loads((INDEX.parents[1] / "law" / "latency.json").read_text())  # a real measurement's shape
+    write_law_latency(out, latency, {"test": True})
+    assert main(["calibrate", *BASE, *CAL, "--runs", "2", "--out", str(out), "--library", str(INDEX)]) == 0
+    listed = json.loads((out / "manifest.json").read_text())["files"]
+    assert listed.keys() == {"law.json", "latency.json"}  # the law was rewritten (two runs), the latency kept
+    assert Law.load(out).doc["calibration"]["n_runs"] == 2

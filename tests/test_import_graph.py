@@ -19,8 +19,9 @@ def run_blocked(code, blocked):
 
 
 def test_import_srlaw_without_torch_lightning_dvc():
-    proc = run_blocked("import srlaw, srlaw.data.quality, srlaw.data.dataset, srlaw.data.readers, srlaw.cli; print('ok')",
-                       ["torch", "lightning", "pytorch_lightning", "dvc", "dvclive", "onnx", "onnxruntime"])
+    proc = run_blocked("import srlaw, srlaw.data.quality, srlaw.data.dataset, srlaw.data.readers, srlaw.cli, "
+                       "srlaw.grid, srlaw.grid.engine, srlaw.grid.command, srlaw.predictor; print('ok')",
+                       ["torch", "lightning", "pytorch_lightning", "dvc", "dvclive", "onnx", "onnxruntime", "ray"])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
 
@@ -33,7 +34,7 @@ from pathlib import Path  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "srlaw"
 # a wing may import from wings above it in this list, never from one below it (docs/layout.md)
-ROLES = ("core", "data", "train", "law", "predictor", "report", "library", "pipeline", "cli")
+ROLES = ("core", "data", "train", "grid", "law", "predictor", "report", "integrations", "library", "pipeline", "cli")
 MAX_DEPTH = 8
 
 
@@ -97,3 +98,11 @@ def test_small_rooms():
                 if lines > limit and node.name != "build_parser":
                     big.append(f"{path.relative_to(PACKAGE)}:{node.name} {lines} lines")
     assert not big, big
+
+
+def test_one_builder_writes_every_law_document():
+    """law.json is assembled in one place (srlaw.law.schema.law_json): no other module spells its header."""
+    from pathlib import Path
+    src = Path(__file__).resolve().parents[1] / "src" / "srlaw"
+    spelled = [p.relative_to(src).as_posix() for p in src.rglob("*.py") if '"schema_version":' in p.read_text()]
+    assert spelled == ["law/schema.py"]

@@ -32,7 +32,8 @@ def test_todo_orders_by_need_and_skips_finished_runs_and_unprepared_data(tmp_pat
         (data / variant / "stats.json").write_text("{}")
     done = store / "runs" / "sports-s3rec" / "L1-d16-s0"
     done.mkdir(parents=True)
-    (done / "metrics.json").write_text(json.dumps({"stopped_by": "early_stopping"}))
+    (done / "metrics.json").write_text(json.dumps({"n_layers": 1, "d_model": 16, "test": {}, "valid": {}, "epochs": 3,
+                                                   "stopped_by": "early_stopping", "params_non_embedding": 1}))
     todo = todo_tasks(data, store, ["beauty-bert4rec", "sports-s3rec", "ml-1m"], grid_only=True)
     assert [t.variant for t in todo] == ["beauty-bert4rec"] * 15 + ["sports-s3rec"] * 14
     assert todo[0] == Task("beauty-bert4rec", 1, 16, 0) and all(t.seed == 0 for t in todo)
@@ -89,6 +90,7 @@ def test_collect_keeps_a_finished_run_over_an_unfinished_one(tmp_path):
     assert train_main(["collect", "--store", str(store), "--out", str(out)]) == 0
     run_doc = json.loads((out / "ml-100k.json").read_text())["runs"][0]
     assert run_doc["finished"] and run_doc["stopped_by"] == "early_stopping" and run_doc["device"] == "cpu"
+    assert run_doc["best_epoch"] == 2  # from the curve, counted from 1 (as the log), whatever metrics.json counted
 
 
 def _close(a, b, path=""):
@@ -109,26 +111,44 @@ def _close(a, b, path=""):
         assert a == b, path
 
 
-def test_release_and_validation_regenerate_the_committed_library_and_report(tmp_path):
+def test_release_regenerates_the_committed_library(tmp_path):
     assert release.main(["--laws", str(tmp_path / "laws")]) == 0
     committed = json.loads((ROOT / "artifacts" / "laws" / "index.json").read_text())["library"]
     fresh = json.loads((tmp_path / "laws" / "index.json").read_text())["library"]
     _close(fresh["fits"], committed["fits"])
     _close(fresh["without"], committed["without"])  # each dataset's leave-one-out fit (srlaw.library.form)
+    _close(fresh["epoch_seconds"], committed["epoch_seconds"])
     assert fresh["laws"].keys() == committed["laws"].keys()
-    assert validate.main(["--out", str(tmp_path / "calibration.md")]) == 0
-    report = json.loads((tmp_path / "calibration.json").read_text())
-    committed_report = json.loads((ROOT / "reports" / "calibration.json").read_text())
-    _close(report["summary"], committed_report["summary"])
-    _close(report["budgets"], committed_report["budgets"])  # what each --budget-share buys
-    assert [b["budget_share"] for b in report["budgets"]] == list(validate.BUDGET_SHARES)
-    _close(report["cut"], committed_report["cut"])  # runs cut to a compute cap
-    _close(report["subsamples"], committed_report["subsamples"])  # whole data over a quarter of its users
-    _close(report["source_out"], committed_report["source_out"])  # every cut of a held-out source left out
-    assert {tuple(r["left_out"]) for r in report["source_out"]["results"] if r["dataset"] == "ml-1m"} == {
+
+
+def test_validation_regenerates_one_held_out_dataset_and_its_summaries():
+    """The calibration report's numbers for one dataset left out, recomputed (the whole study is `make library`,
+    whose outputs tests/test_artifacts_current.py holds to its inputs), and every summary from its rows."""
+    from srlaw.library.fits import METRICS
+    from srlaw.library.release import library_without
+    from srlaw.library.shape import convergence_table
+    from srlaw.library.store import load_store
+    records, datasets = load_store()
+    committed = json.loads((ROOT / "reports" / "calibration.json").read_text())
+    hold = "ml-100k"
+    fits = library_without(records, datasets, hold)
+    mine = [r for r in committed["results"] if r["dataset"] == hold]
+    assert [r["k"] for r in mine] == list(validate.KS)
+    for row in mine:
+        _close(validate.evaluate(records, datasets, hold, row["k"], fits), row)
+    curves = {m: convergence_table([r for r in records if r["variant"] != hold], m) for m in METRICS}
+    for row in (r for r in committed["cut"]["results"] if r["dataset"] == hold):
+        got = validate.evaluate(records, datasets, hold, row["k"], fits, convergence=curves)
+        _close({f"{m}_mape": got["metrics"][m]["mape"] for m in METRICS}, {f"{m}_mape": row[f"{m}_mape"] for m in METRICS})
+        assert got["metrics"]["ndcg@10"]["compute_share_flops"] <= validate.CUT_SHARE * 1.01
+    _close(validate.summarise(committed["results"]), committed["summary"])
+    budget = next(b for b in committed["budgets"] if b["budget_share"] == validate.BUDGET_SHARE)
+    _close(budget["summary"], committed["summary"])
+    assert [b["budget_share"] for b in committed["budgets"]] == list(validate.BUDGET_SHARES)
+    _close(validate.subsample_levels(records), committed["subsamples"])  # whole data over a quarter of its users
+    assert {tuple(r["left_out"]) for r in committed["source_out"]["results"] if r["dataset"] == "ml-1m"} == {
         ("ml-1m", "ml-1m/users25")}
-    assert all(r["compute_share_flops"] <= validate.CUT_SHARE * 1.01 for r in report["cut"]["results"])
-    assert np.isfinite([row["mape_median"] for row in report["summary"].values()]).all()
+    assert np.isfinite([row["mape_median"] for row in committed["summary"].values()]).all()
 
 
 def test_each_released_law_carries_its_datasets_numbers_from_both_studies():
@@ -347,49 +367,36 @@ def test_extrapolation_figures_draw_every_point_even_far_off(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_run_is_trained_by_one_job_at_a_time_and_a_dead_jobs_claim_is_taken_over(tmp_path):
-    import os
-    import subprocess
+def test_library_training_runs_the_plan_on_the_grid_engine(tmp_path, monkeypatch):
+    """`train` hands the plan's unfinished runs to the grid engine (srlaw.grid.engine: locks, retries, Ray
+    resources; tested in tests/test_grid.py) with the deadline as each run's cap; a capped run trains on."""
+    import time
+    from srlaw.grid import engine
     from srlaw.library import train as tl
-    task = Task("sports-s3rec", 4, 32, 1)
-    assert tl.claim(tmp_path, task) is None  # free: taken
-    lock = tmp_path / "locks" / f"{task.name}.lock"
-    assert lock.read_text() == str(os.getpid())
-    sleeper = subprocess.Popen(["sleep", "30"])
-    try:
-        lock.write_text(str(sleeper.pid))  # another live job holds it
-        assert tl.claim(tmp_path, task) == sleeper.pid
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-    assert tl.claim(tmp_path, task) is None  # its holder died (killed, crashed): the claim is stale
-    assert lock.read_text() == str(os.getpid())
-    tl.release(tmp_path, task)
-    assert not lock.exists()
-    assert tl.stored_tasks(tmp_path) == []  # locks are not runs
-
-
-def test_killing_train_stops_its_workers(tmp_path):
-    import os
-    import subprocess
-    import sys
-    script = tmp_path / "job.py"
-    script.write_text(
-        "import multiprocessing as mp, os, signal, sys, time\n"
-        "from srlaw.library.train import stop_workers_on_sigterm\n"
-        "if __name__ == '__main__':\n"
-        "    p = mp.get_context('spawn').Process(target=time.sleep, args=(60,))\n"
-        "    p.start()\n"
-        "    stop_workers_on_sigterm([p])\n"
-        "    print(p.pid, flush=True)\n"
-        "    os.kill(os.getpid(), signal.SIGTERM)\n"
-        "    time.sleep(60)\n")
-    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
-    assert done.returncode == 128 + 15, done.stderr
-    worker = int(done.stdout.split()[0])
-    with pytest.raises(ProcessLookupError):  # gone, not training on as an orphan
-        os.kill(worker, 0)
+    data, store = tmp_path / "data", tmp_path / "store"
+    (data / "ml-100k").mkdir(parents=True)
+    (data / "ml-100k" / "stats.json").write_text(json.dumps({"n_items": 1682}))
+    done = store / "runs" / "ml-100k" / "L1-d16-s0"
+    capped = store / "runs" / "ml-100k" / "L1-d32-s0"
+    for run, how in ((done, "early_stopping"), (capped, "time_cap")):
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({"n_layers": 1, "d_model": 16, "test": {}, "valid": {},
+                                                      "epochs": 3, "stopped_by": how, "params_non_embedding": 1}))
+    seen = {}
+    monkeypatch.setattr(engine, "run_jobs", lambda jobs, recipe, *a: seen.update(jobs=jobs, recipe=recipe, a=a)
+                        or ({}, {}))
+    assert train_main(["train", "--data", str(data), "--store", str(store), "--only", "ml-100k", "--grid-only",
+                       "--gpus-per-run", "0.25", "--deadline-s", "600"]) == 0
+    labels = [j.label for j in seen["jobs"]]
+    assert "ml-100k/L1-d16-s0" not in labels and "ml-100k/L1-d32-s0" in labels  # finished skipped, capped again
+    assert len(labels) == len(set(labels)) == 14  # the rest of the seed-0 grid, in the plan's order
+    job = seen["jobs"][labels.index("ml-100k/L1-d32-s0")]
+    assert job.run_dir == capped and job.data_dir == data / "ml-100k" and job.n_items == 1682
+    max_minutes, max_epochs, address, cpus, gpus, where, policy = seen["a"]
+    assert (gpus, cpus, address, where) == (0.25, 1.0, None, store)
+    assert policy["resume_capped"] and policy["drop_checkpoints"] and policy["train"] == {"deterministic": False}
+    assert 590 < policy["deadline"] - time.time() <= 600
+    assert tl.stored_tasks(store)[0] == Task("ml-100k", 1, 16, 0)
 
 
 def test_the_larger_fit_set_scores_only_models_above_it_and_regenerates_its_committed_numbers():

@@ -66,7 +66,7 @@ def test_an_early_stopped_run_says_so(rule_dataset, tmp_path):
     m = train_run(rule_dataset, tmp_path / "run", ModelConfig(n_items=N_ITEMS, max_len=10, n_layers=1, d_model=16,
                                                               dropout=0.0), small(max_epochs=40, patience=1))
     assert m["epochs"] < 40 and m["stopped_by"] == "early_stopping", (m["epochs"], m["best_epoch"])
-    assert m["epochs"] == m["best_epoch"] + 1 + 1  # best epoch (0-based), then `patience` epochs without a gain
+    assert m["epochs"] == m["best_epoch"] + 1  # the best epoch (from 1), then `patience` (1) epochs without a gain
 
 
 def test_hstu_and_sampled_softmax_train(rule_dataset, tmp_path):
@@ -204,7 +204,7 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
     # the best so far travels in the checkpoint, so a resume after the best epoch still names it
     saved = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]
     line_state = next(v for k, v in saved.items() if k.startswith("EpochLine"))
-    assert line_state["best_epoch"] == whole["best_epoch"] + 1  # the log counts epochs from 1, metrics.json from 0
+    assert line_state["best_epoch"] == whole["best_epoch"]  # the log and metrics.json both count epochs from 1
 
 
 def test_log_is_one_line_per_epoch_and_says_when_the_cap_stopped_it(rule_dataset, tmp_path):
@@ -319,3 +319,24 @@ def test_evaluation_is_exact_fp32_while_training_steps_use_tf32(rule_dataset, mo
     with pytest.raises(RuntimeError), training.matmul_precision("high"):
         raise RuntimeError("a failed fit")
     assert torch.get_float32_matmul_precision() == before  # restored on the way out of a failure too
+
+
+def test_the_run_eta_is_a_bar_on_a_terminal_and_a_line_in_a_log():
+    import io
+    from types import SimpleNamespace
+    from srlaw.train.trainer import EtaLine
+    for bar in (True, False):
+        out = io.StringIO()
+        eta = EtaLine(expected=5, later=10, bar=bar, file=out)
+        for epoch in range(7):  # past the expected epochs: the bar grows instead of claiming the run is done
+            trainer = SimpleNamespace(current_epoch=epoch, is_global_zero=True)
+            eta.on_train_epoch_start(trainer, None)
+            eta.on_train_epoch_end(trainer, None)
+        eta.on_train_end(trainer, None)
+        text = out.getvalue()
+        assert "min in all" in text
+        if bar:
+            assert "this run" in text and text.rstrip().endswith("(estimate)]") and "| 7/7 [" in text
+            assert "| 5/5 [" not in text  # at the expected count with the run going on, the bar grew instead
+        else:
+            assert text.count("min left in this run") == 7

@@ -135,6 +135,15 @@ def _cmd_run(args) -> None:
           f"wrote {args.out}/metrics.json")
 
 
+def _cmd_grid(args) -> None:
+    from srlaw.data.readers import parse_columns
+    from srlaw.grid.command import grid_file
+    doc = grid_file(args.input, args.format, args.depths, args.widths, args.seeds, args.out, args.recipe,
+                    parse_columns(args.columns), args.delimiter, args.kcore, args.max_epochs, args.max_minutes,
+                    args.address, args.cpus_per_run, args.gpus_per_run)
+    print(f"{doc['n_finished']} of {doc['n_runs']} runs finished; wrote {args.out}/grid.json")
+
+
 def _cmd_calibrate(args) -> None:
     from srlaw.library.calibrate import calibrate_file
     from srlaw.data.readers import parse_columns
@@ -143,7 +152,7 @@ def _cmd_calibrate(args) -> None:
         raise SrlawError(f"--budget-share {args.budget_share}: expected a number in [0, 1] (0: no cap)")
     calibrate_file(args.input, args.format, args.out, args.runs, args.recipe, parse_columns(args.columns),
                    args.delimiter, args.kcore, args.max_minutes, None if args.budget_share <= 0 else args.budget_share,
-                   args.library, args.library_sha256, args.latency)
+                   args.library, args.library_sha256, args.latency, args.parallel, args.address)
     law = Law.load(args.out)
     lines = [f"wrote {args.out}/law.json (+ manifest.json); predictions for this dataset:",
              f"{'layers':>6} {'d_model':>7} {'ndcg@10':>8} {'95% interval':>19} {'hr@10':>7}"]
@@ -203,6 +212,51 @@ def _cmd_advise(args) -> None:
         print(json.dumps(doc, indent=2))
         return
     print(advice_table(law, advice, args.law, budget))
+
+
+def _cmd_report(args) -> None:
+    from srlaw.predictor.law import Law
+    from srlaw.report.page import write_page
+    law = Law.load(args.law, sha256=args.sha256)
+    library = None
+    if law.doc.get("data_axis", {}).get("score") == "markov_ndcg@10":  # a library-shaped law: place its data
+        from srlaw.library.index import find_library, read_verified
+        try:
+            stored = law.doc.get("calibration", {}).get("library")
+            path = find_library(args.library or (stored if isinstance(stored, str) and os.path.isfile(stored) else None))
+            lib = read_verified(path)[0]["library"]
+            library = {name: {"probe": e["probe_ndcg@10"], "n_users": e["n_users"]}
+                       for name, e in lib.get("laws", {}).items()}
+        except (SrlawError, OSError, KeyError, TypeError) as e:
+            print(f"srlaw report: the library's datasets are left off the page ({e})", file=sys.stderr)
+    out = write_page(law, args.out, library)
+    print(f"wrote {out} (one file, opens without a network)")
+
+
+def _cmd_mlflow(args) -> None:
+    from srlaw.integrations.mlflow import log_law, mlflow_module
+    mlflow = mlflow_module()
+    if args.tracking_uri:
+        mlflow.set_tracking_uri(args.tracking_uri)
+    if args.experiment:
+        mlflow.set_experiment(args.experiment)
+    info = log_law(args.law, artifact_path=args.artifact_path, registered_model_name=args.registered_model,
+                   sha256=args.sha256)
+    version = info.registered_model_version
+    if version is not None and args.alias:
+        mlflow.MlflowClient().set_registered_model_alias(args.registered_model, args.alias, version)
+    print(f"logged {args.law} as {info.model_uri} (run {info.run_id})"
+          + (f"; registered {args.registered_model!r} version {version}" if version is not None else "")
+          + (f" as @{args.alias}" if version is not None and args.alias else ""))
+
+
+def _cmd_check_onnx(args) -> None:
+    import json
+    from srlaw.pipeline.onnx_check import check_onnx, describe
+    out = check_onnx(args.model, args.runs, args.require_gpu, args.repeats)
+    print(json.dumps(out, indent=2) if args.json else describe(out))
+    if not out["ok"]:
+        raise SrlawError(f"{args.model}: the providers disagree beyond tolerance (see above)")
 
 
 def advice_table(law, advice, law_path, budget) -> str:
@@ -420,6 +474,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-minutes", type=float, help="wall-clock cap of the run")
     sp.set_defaults(func=_cmd_run)
 
+    sp = sub.add_parser("grid", help="train every depth × width × seed on Ray (this machine or a cluster)",
+                        description="Prepare FILE (as run does) into STORE/data and train each (depth, width, seed) "
+                                    "as a Ray task into STORE/L{depth}-d{width}-s{seed}/ (metrics.json as srlaw run "
+                                    "writes it; run.json with seconds, device and Ray node); STORE/grid.json sums "
+                                    "it up. A finished run is never retrained; a killed one resumes its checkpoint; "
+                                    "two grids on one store train each run once. Exit 0 when every run finished.")
+    _input_args(sp)
+    sp.add_argument("--depths", type=int, nargs="+", required=True, metavar="L")
+    sp.add_argument("--widths", type=int, nargs="+", required=True, metavar="D")
+    sp.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="S")
+    sp.add_argument("--out", required=True, type=Path, help="the run store (on a cluster: on shared storage)")
+    sp.add_argument("--recipe", default="library", help="a recipe of srlaw.train.recipes (default: library)")
+    sp.add_argument("--max-epochs", type=int, help="cap the recipe's epochs (every run)")
+    sp.add_argument("--max-minutes", type=float, help="wall-clock cap of each run")
+    sp.add_argument("--address", help="join this Ray cluster (default: a local Ray instance on this machine)")
+    sp.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs each run reserves (default 1)")
+    sp.add_argument("--gpus-per-run", type=float, default=0.0,
+                    help="GPUs each run reserves; a share below 1 packs several small runs on one GPU (e.g. 0.25)")
+    sp.set_defaults(func=_cmd_grid)
+
     sp = sub.add_parser("calibrate", help="a law for your dataset from the law library and K cheap runs",
                         description="Prepare FILE (as describe and run do), score it, train the K most informative "
                                     "cheap configurations under the library's recipe (K = 0: zero-shot), and "
@@ -441,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip timing the law's candidate shapes on this machine (advise then has no latency)")
     sp.add_argument("--library-sha256", metavar="HEX",
                     help=f"refuse a library index whose sha256 is not this (default: ${PIN_ENV}, if set)")
+    sp.add_argument("--parallel", type=int, help="runs trained at once on Ray (default: as many as the runs and "
+                                                 "CPUs allow when Ray is installed; 1: one after another here)")
+    sp.add_argument("--address", help="train the runs on this Ray cluster (docs/grid.md)")
     sp.set_defaults(func=_cmd_calibrate)
 
     sp = sub.add_parser("advise", help="which depth and width to deploy under a target and a budget",
@@ -463,10 +540,50 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top", type=int, default=10)
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp.set_defaults(func=_cmd_advise)
+
+    sp = sub.add_parser("mlflow", help="log a law into MLflow (the model registry)",
+                        description="MLflow integration (pip install 'srlaw[mlflow]').")
+    msub = sp.add_subparsers(dest="mlflow_command", required=True)
+    lp = msub.add_parser("log", help="log a law folder as an MLflow pyfunc model, optionally registered",
+                         description="Verify the law folder, log it as a pyfunc model (predict: a table of n_layers, "
+                                     "d_model[, data] → prediction, interval, in-domain flag per metric), its "
+                                     "manifest's sha256 as a tag, its validation figures as metrics, and the ONNX "
+                                     "reference model beside it when there is one.")
+    lp.add_argument("--law", required=True, help="the law folder")
+    lp.add_argument("--registered-model", help="register the logged model under this name")
+    lp.add_argument("--alias", help="with --registered-model: point this alias at the new version (e.g. champion)")
+    lp.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlruns)")
+    lp.add_argument("--experiment", help="MLflow experiment name (default: MLflow's default experiment)")
+    lp.add_argument("--artifact-path", default="law", help="the logged model's name in the run (default: law)")
+    lp.add_argument("--sha256", help="pin: refuse the law unless its manifest.json has this sha256")
+    lp.set_defaults(func=_cmd_mlflow)
+
+    sp = sub.add_parser("check-onnx", help="which ONNX Runtime provider runs a model here; parity; latency",
+                        description="Ask ONNX Runtime for CUDA first (where this build has it), name the provider "
+                                    "that really runs (a silent CPU fallback is a warning, or an error with "
+                                    "--require-gpu), compare its scores with the CPU provider's (and torch's, where "
+                                    "the run's checkpoint is under --runs) and time batch-1 calls.")
+    sp.add_argument("--model", default="artifacts/model", type=Path, help="folder with model.onnx and model.json")
+    sp.add_argument("--runs", default="runs", type=Path, help="where the pipeline's runs (checkpoints) are")
+    sp.add_argument("--require-gpu", action="store_true", help="fail unless the CUDA provider runs the model")
+    sp.add_argument("--repeats", type=int, default=50)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_cmd_check_onnx)
+
+    sp = sub.add_parser("report", help="one self-contained HTML page about a law",
+                        description="The law's curves and intervals against every measured run, the sizing frontier "
+                                    "under budgets, its validation figures and, for a library-shaped law, where its "
+                                    "data sits among the library's datasets: one file, no network needed.")
+    sp.add_argument("--law", default="artifacts/law", help="law.json or the folder holding it")
+    sp.add_argument("--sha256", help="pin: the expected sha256 of the law folder's manifest.json")
+    sp.add_argument("--library", help="the library index whose datasets the page places the data among "
+                                      "(default: the one the law was calibrated with, else as calibrate finds it)")
+    sp.add_argument("--out", required=True, help="the page's file, e.g. law.html")
+    sp.set_defaults(func=_cmd_report)
     return p
 
 
-RESUMABLE = {"calibrate", "run", "train"}  # a rerun of the same command picks up the finished work
+RESUMABLE = {"calibrate", "grid", "run", "train"}  # a rerun of the same command picks up the finished work
 
 
 class Terminated(Exception):

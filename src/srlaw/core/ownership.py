@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from pathlib import Path
 
 from srlaw import __version__
@@ -121,17 +122,24 @@ class Claim:
         self.release()
 
 
-def claim(out, kind: str) -> Claim:
-    """Check ``out`` (:func:`check_output`), then create it with srlaw's marker and lock it for this process."""
+def claim(out, kind: str, wait_s: float = 0.0) -> Claim:
+    """Check ``out`` (:func:`check_output`), then create it with srlaw's marker and lock it for this process,
+    waiting up to ``wait_s`` seconds while another process holds it."""
     out = Path(out)
     marker = check_output(out, kind)
     out.mkdir(parents=True, exist_ok=True)
     fd = os.open(out / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise OutputError(f"{out}: another srlaw process is writing it; wait for it or give another --out") from None
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise OutputError(f"{out}: another srlaw process is writing it; wait for it or give another "
+                                  "--out") from None
+            time.sleep(0.2)
     try:
         marker = check_output(out, kind)  # again under the lock: another writer may have claimed it meanwhile
         if marker is None:

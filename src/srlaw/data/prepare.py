@@ -8,8 +8,10 @@ off, users with at least three interactions) unless the user says otherwise, so 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 
-from srlaw.core.errors import DataError
+from srlaw.core.errors import DataError, SrlawError
 from srlaw.core.settings import check
 from srlaw.data.dataset import build_dataset, make_variant
 from srlaw.data.quality import entropy_scores
@@ -59,3 +61,21 @@ def score_file(path, fmt: str, m: int, r: float, max_len: int | None, columns=No
     out = entropy_scores(ds.items, ds.offsets, ds.n_items, m=m, r=r, max_len=max_len)
     out.update({"input": str(path), "format": fmt, "content_hash": ds.content_hash(), "dropped": dropped})
     return out
+
+
+def prepare_input(data, out_dir: Path, claim) -> dict:
+    """Prepare the user's file (``data``: :func:`user_data`) into ``out_dir`` (reused when it already holds this
+    file's data) and bind the claimed output folder to it (:class:`srlaw.core.ownership.Claim`); returns its stats."""
+    from srlaw.data.dataset import read_stats, save_dataset
+    ds, dropped = prepare(data)
+    print(preparation_line(data, ds.n_users, ds.n_items, len(ds.items)), file=sys.stderr, flush=True)
+    digest = ds.content_hash()
+    claim.bind(digest)  # the folder holds one input's work: scores and runs of another are never reused
+    if (out_dir / "stats.json").is_file():
+        stats = read_stats(out_dir)
+        if stats["content_hash"] != digest:
+            raise SrlawError(f"{out_dir.parent.parent}: holds the work of another input (data hash "
+                             f"{stats['content_hash'][:12]}, this file {digest[:12]}); give a new --out")
+        return stats
+    return save_dataset(ds, out_dir, extra_stats={"source": data.source, "format": data.format, "kcore": data.kcore,
+                                                  "dropped": dropped})

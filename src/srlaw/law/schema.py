@@ -30,6 +30,21 @@ def validate_law_document(doc: dict, where: str = "law.json") -> None:
         raise LawFitError(f"{where}: field {field}: {e.message} (schema {SCHEMA_PATH.name})") from None
 
 
+def law_json(form, metrics, params: dict, bootstrap: dict, noise: dict, domain: dict, data_axis: dict,
+             validation: dict, variants: dict, default_variant: str, n_items: int, runs: list[dict],
+             training_protocol: dict, provenance: dict, runner_up: str | None = None, **extra) -> dict:
+    """The one builder of a law.json document: every law srlaw writes (the pipeline's fit, the library's release,
+    a calibration) is assembled here, so each field has one source. ``form``: a :class:`srlaw.law.forms.LawForm`;
+    ``extra``: the fields one kind of law adds (a library law's ``calibration``, ``unstable``, ``collapse``; a fitted
+    form's ``params_ci95``)."""
+    return {"schema_version": SCHEMA_VERSION, "form": form.name, "form_version": form.version,
+            "form_description": form.description, "formula": form.formula, "runner_up": runner_up,
+            "param_names": list(form.param_names), "metric": list(metrics), "params": params, "bootstrap": bootstrap,
+            "noise": noise, "domain": domain, "n_items": int(n_items), "data_axis": data_axis,
+            "validation": validation, "variants": variants, "default_variant": default_variant, "runs": runs,
+            "training_protocol": training_protocol, "provenance": provenance, **extra}
+
+
 def write_law(path, doc: dict) -> dict:
     """Check ``doc`` against the schema and write it as standard JSON; returns what was written."""
     out = with_nulls_for_non_finite(doc)

@@ -12,12 +12,12 @@ import json
 import math
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from srlaw.core.ownership import claim
 from srlaw.core.sizing import MAX_SEED
-from srlaw.data.prepare import user_data
+from srlaw.data.prepare import prepare_input, user_data
+from srlaw.grid.engine import finished
 from srlaw.core.atomic import write_json_atomic
 from srlaw.core.state import read_state
 from srlaw.core.errors import ParamsError, SrlawError
@@ -33,33 +33,13 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def prepare_input(data, out_dir: Path, claim):
-    """Prepare the user's file (``data``: :func:`srlaw.data.prepare.user_data`) into ``out_dir`` (reused when it
-    already holds this file's data) and bind the claimed output folder to it; returns its stats."""
-    from srlaw.data.dataset import read_stats, save_dataset
-    from srlaw.data.prepare import preparation_line, prepare
-    ds, dropped = prepare(data)
-    say(preparation_line(data, ds.n_users, ds.n_items, len(ds.items)))
-    digest = ds.content_hash()
-    claim.bind(digest)  # the folder holds one input's work: scores and runs of another are never reused
-    if (out_dir / "stats.json").is_file():
-        stats = read_stats(out_dir)
-        if stats["content_hash"] != digest:
-            raise SrlawError(f"{out_dir.parent.parent}: holds the work of another input (data hash "
-                             f"{stats['content_hash'][:12]}, this file {digest[:12]}); give a new --out")
-        return stats
-    return save_dataset(ds, out_dir, extra_stats={"source": data.source, "format": data.format, "kcore": data.kcore,
-                                                  "dropped": dropped})
-
-
 def _train(data_dir: Path, run_dir: Path, recipe_name: str, n_layers: int, d_model: int, seed: int,
            n_items: int, max_minutes: float | None, eta: tuple[float, float] | None = None) -> dict:
-    """One run under the recipe; ``eta``: (expected epochs, later work in this run's epochs) for progress lines."""
-    from srlaw.train.trainer import EtaLine, train_run
-    r = recipe(recipe_name, seed=seed)
-    model = r.model_config(n_items, n_layers, d_model, "--n-layers/--d-model", "the command line")
-    train = replace(r.train, progress_bar=False, max_minutes=max_minutes)
-    return train_run(data_dir, run_dir, model, train, meta={"recipe": recipe_name, "seed": seed},
+    """One run under the recipe (:func:`srlaw.grid.engine.train_one`); ``eta``: (expected epochs, later work in this
+    run's epochs) for the progress bar or lines."""
+    from srlaw.grid.engine import train_one
+    from srlaw.train.trainer import EtaLine
+    return train_one(data_dir, run_dir, recipe_name, n_layers, d_model, seed, n_items, max_minutes,
                      callbacks=[EtaLine(*eta)] if eta else ())
 
 
@@ -80,12 +60,6 @@ def score_dataset(ds, recipe_name: str) -> dict:
     from srlaw.data.quality import entropy_scores
     e = EntropyConfig(max_len=RECIPES[recipe_name]["model"]["max_len"])
     return entropy_scores(ds.items, ds.offsets, ds.n_items, m=e.m, r=e.r, max_len=e.max_len)
-
-
-def finished(run_dir: Path) -> dict | None:
-    path = run_dir / "metrics.json"
-    return read_state(path, ("n_layers", "d_model", "test", "valid", "epochs", "stopped_by",
-                             "params_non_embedding")) if path.is_file() else None
 
 
 # ---------------------------------------------------------------- srlaw run
@@ -118,12 +92,8 @@ def _run(data, n_layers: int, d_model: int, out: Path, recipe_name: str, seed: i
         say(f"{out}/metrics.json: already trained")
         return done
     say(f"training {n_layers} × {d_model} ({recipe_name}) on {stats['n_users']:,} users, {stats['n_items']:,} items")
-    m = _train(out / "work" / "data", out, recipe_name, n_layers, d_model, seed, stats["n_items"], max_minutes)
-    # the user's record of this run: what it found and what it cost (train_run keeps times out of metrics.json)
-    record = {**json.loads((out / "metrics.json").read_text()), "train_seconds": m["train_seconds"],
-              "device": m["device"]}
-    write_json_atomic(out / "metrics.json", record)
-    return record
+    _train(out / "work" / "data", out, recipe_name, n_layers, d_model, seed, stats["n_items"], max_minutes)
+    return finished(out)
 
 
 # ---------------------------------------------------------------- srlaw calibrate
@@ -156,11 +126,16 @@ def library_dataset(lib: dict, content_hash: str, index: Path) -> dict | None:
 def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe_name: str | None = None,
                    columns=None, delimiter=None, kcore: int | None = None, max_minutes: float | None = None,
                    budget_share: float | None = BUDGET_SHARE, library: Path | None = None,
-                   library_sha256: str | None = None, latency: bool = True) -> dict:
+                   library_sha256: str | None = None, latency: bool = True, parallel: int | None = None,
+                   address: str | None = None) -> dict:
     """Prepare, score, choose and train ``runs`` cheap configurations, and write ``out/law.json`` + manifest.
-    ``library``: the index (default: :func:`srlaw.library.index.find_library`'s)."""
+    ``library``: the index (default: :func:`srlaw.library.index.find_library`'s); ``parallel``: runs trained at
+    once (:func:`parallel_runs`; above 1 on the grid engine, at ``address`` when given)."""
     if not 0 <= runs <= MAX_RUNS:
         raise ParamsError(f"--runs {runs}: expected 0 to {MAX_RUNS}")
+    if parallel is not None and not 1 <= parallel <= MAX_RUNS:
+        raise ParamsError(f"--parallel {parallel}: expected 1 to {MAX_RUNS}")
+    parallel = parallel_runs(parallel, runs, address)
     if max_minutes is not None and max_minutes <= 0:
         raise ParamsError(f"--max-minutes {max_minutes}: expected a number > 0")
     library = find_library(library)
@@ -172,7 +147,8 @@ def calibrate_file(source, fmt: str, out: Path, runs: int = DEFAULT_RUNS, recipe
                           "calibration run must train as the library did")
     data = user_data(source, fmt, columns, delimiter, kcore)  # every input checked before the folder is touched
     with claim(out, "calibration") as held:
-        law = _calibrate(data, Path(out), runs, recipe_name, fits, lib, library, max_minutes, budget_share, held)
+        law = _calibrate(data, Path(out), runs, recipe_name, fits, lib, library, max_minutes, budget_share, held,
+                         parallel, address)
         if latency and not (Path(out) / "latency.json").is_file():
             _measure_latency(Path(out), law, {"calibrate": {"input": data.source, "runs": runs,
                                                             "recipe": recipe_name}})
@@ -189,7 +165,8 @@ def _measure_latency(out: Path, law: dict, params_doc: dict) -> None:
 
 
 def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: dict, library: Path,
-               max_minutes: float | None, budget_share: float | None, held) -> dict:
+               max_minutes: float | None, budget_share: float | None, held, parallel: int = 1,
+               address: str | None = None) -> dict:
     """Prepare, score, choose and train the runs, and write ``out/law.json`` + manifest (the folder is held)."""
     from srlaw.core.provenance import write_manifest
     from srlaw.law.schema import write_law
@@ -205,21 +182,30 @@ def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: di
             f"is {known['law']}; this calibration, as for new data, reads its scores and K runs (the library's "
             "shape has seen its grid)")
     plan = _plan(work, runs, fits, lib, scores, stats, recipe_name, budget_share)
-    cal, failed = _calibration_runs(plan["configs"], work, recipe_name, fits, lib, scores, stats, max_minutes, t0)
+    if parallel > 1 or address:
+        cal, failed = _parallel_runs(plan["configs"], work, recipe_name, fits, lib, scores, stats, max_minutes, t0,
+                                     parallel, address)
+    else:
+        cal, failed = _calibration_runs(plan["configs"], work, recipe_name, fits, lib, scores, stats, max_minutes,
+                                        t0)
     dataset = {"name": Path(data.source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
                "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
     doc = calibrated_document(fits, dataset, recipe_name, cal, unstable=lib.get("unstable", []),
-                              collapse=lib.get("collapse", []), validation=library_check(lib, len(cal)))
-    doc["calibration"].update({"input": data.source, "format": data.format, "kcore": data.kcore,
-                               "library": str(library), "library_sha256": sha256_file(library),
-                               "library_dataset": known, "seconds": time.monotonic() - t0, "failed_runs": failed})
+                              collapse=lib.get("collapse", []), validation=library_check(lib, len(cal)),
+                              calibration={"input": data.source, "format": data.format, "kcore": data.kcore,
+                                           "library": str(library), "library_sha256": sha256_file(library),
+                                           "library_dataset": known, "seconds": time.monotonic() - t0,
+                                           "failed_runs": failed})
     unchanged = _unchanged(out, doc)
     if unchanged is not None:  # finished work asked again: every byte stays (a pinned hash still names it)
         say(f"{out}/law.json: unchanged (every run was already done)")
         return unchanged
     law = write_law(out / "law.json", doc)
+    # a latency.json measured here before timed the same catalogue's candidate shapes (the folder holds one input's
+    # work): it stays, and the new manifest lists it (an unlisted file would make the law refuse to load)
+    kept = ["latency.json"] if (out / "latency.json").is_file() else []
     write_manifest(out, {"calibrate": {"input": data.source, "runs": runs, "recipe": recipe_name}},
-                   only=["law.json"])
+                   only=["law.json", *kept])
     return law
 
 
@@ -265,25 +251,71 @@ def _plan(work: Path, runs: int, fits: dict, lib: dict, scores: dict, stats: dic
                              RECIPES[recipe_name]["model"]["max_len"], runs, lib["candidates"], lib["targets"], budget_share)
         plan = {"runs_asked": runs, "configs": [list(c) for c in chosen], "budget_share": budget_share}
         write_json_atomic(plan_path, plan)
-    patience = RECIPES[recipe_name]["train"]["patience"]
-    say("calibration plan: " + (", ".join(f"{n} × {d} (≈ {expected_epochs(lib, n, d, patience):.0f} epochs, the "
-                                          "library's median)" for n, d in plan["configs"]) or "no runs (zero-shot)")
-        + ("; each epoch prints the time left, and --max-minutes caps the whole calibration (a capped run counts "
-           "as its expected converged value)" if plan["configs"] else ""))
+    say(plan_line(plan["configs"], lib, stats, recipe_name))
     return plan
+
+
+def plan_line(configs, lib: dict, stats: dict, recipe_name: str) -> str:
+    """The plan in words: each run's expected epochs and minutes (estimates from the library's runs), the total,
+    and a --max-minutes that would cap it."""
+    from srlaw.library.shape import epoch_seconds, training_cost
+    if not configs:
+        return "calibration plan: no runs (zero-shot)"
+    patience, max_len = (RECIPES[recipe_name][s][k] for s, k in (("train", "patience"), ("model", "max_len")))
+    model = lib.get("epoch_seconds")
+    parts, total = [], 0.0
+    for n, d in configs:
+        epochs = expected_epochs(lib, n, d, patience)
+        part = f"{n} × {d} (≈ {epochs:.0f} epochs"
+        if model:
+            minutes = epochs * epoch_seconds(model, float(training_cost(n, d, stats["n_items"], stats["n_users"],
+                                                                         max_len))) / 60
+            total += minutes
+            part += f", ≈ {minutes:.0f} min"
+        parts.append(part + ")")
+    line = "calibration plan: " + ", ".join(parts)
+    if model:
+        line += (f"; ≈ {total:.0f} min in all on one CPU thread (estimate from {model['n_runs']} library runs, "
+                 f"half of them within {100 * model['error_median']:.0f} %, 9 in 10 within {100 * model['error_p90']:.0f} %; "
+                 f"a GPU or more threads is faster); --max-minutes {math.ceil(1.5 * total + 1)} would cap it")
+    return line + ("; each epoch prints the time left; a run capped by --max-minutes counts as its expected "
+                   "converged value")
+
+
+def _run_dir(work: Path, n_layers: int, d_model: int, seed: int) -> Path:
+    # seed 0's folder keeps its old name, so a calibration resumed across versions finds its run
+    return work / "runs" / (f"L{n_layers}-d{d_model}" + (f"-s{seed}" if seed else ""))
+
+
+def _judge(m: dict, where: str, n_layers: int, d_model: int, seed: int, fits: dict, lib: dict, scores: dict,
+           stats: dict, cal: list, failed: list) -> bool:
+    """Report a trained run and keep it for the law (True), or list it as failed (False: train the next seed)."""
+    from srlaw.library.shape import failed_run, probe_of
+    say(f"{where} {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
+        f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
+    run = _as_run(m, n_layers, d_model, seed, lib)
+    # a run cut by a cap is low for want of time (its gain accounts for it), not a failed optimisation
+    share = failed_run(fits["ndcg@10"], probe_of(scores, "ndcg@10"), stats["n_users"], run) \
+        if m["stopped_by"] == "early_stopping" else None
+    if share is None:
+        cal.append(run)
+        return True
+    failed.append({**run, "share_of_expected": share})
+    say(f"    {share:.2f}× what the library expects at this size before any run: a failed optimisation "
+        "(the library leaves such runs out too); "
+        + ("training it again at the next seed" if seed < RETRIES else "this size is left out"))
+    return False
 
 
 def _calibration_runs(configs, work: Path, recipe_name: str, fits: dict, lib: dict, scores: dict, stats: dict,
                       max_minutes: float | None, t0: float) -> tuple[list[dict], list[dict]]:
-    """Train (or read back) each planned configuration; a run that failed to train is trained again at the next
-    seed. Returns (runs the law is calibrated on, failed runs)."""
-    from srlaw.library.shape import failed_run, probe_of
+    """Train (or read back) each planned configuration in this process, one after another; a run that failed to
+    train is trained again at the next seed. Returns (runs the law is calibrated on, failed runs)."""
     cal, failed = [], []
     n_plan = len(configs)
     for i, (n_layers, d_model) in enumerate(configs, 1):
         for seed in range(1 + RETRIES):
-            # seed 0's folder keeps its old name, so a calibration resumed across versions finds its run
-            run_dir = work / "runs" / (f"L{n_layers}-d{d_model}" + (f"-s{seed}" if seed else ""))
+            run_dir = _run_dir(work, n_layers, d_model, seed)
             m = finished(run_dir)
             if m is None:
                 left = None
@@ -297,20 +329,58 @@ def _calibration_runs(configs, work: Path, recipe_name: str, fits: dict, lib: di
                     + (f" (at most {left:.1f} min)" if left else ""))
                 m = _train(work / "data", run_dir, recipe_name, n_layers, d_model, seed, stats["n_items"], left,
                            _eta(configs[i - 1:], lib, stats, recipe_name))
-            say(f"[{i}/{n_plan}] {n_layers} × {d_model}: valid NDCG@10 {m['valid']['ndcg@10']:.4f}, "
-                f"test {m['test']['ndcg@10']:.4f} ({m['epochs']} epochs, {m['stopped_by']})")
-            run = _as_run(m, n_layers, d_model, seed, lib)
-            # a run cut by a cap is low for want of time (its gain accounts for it), not a failed optimisation
-            share = failed_run(fits["ndcg@10"], probe_of(scores, "ndcg@10"), stats["n_users"], run) \
-                if m["stopped_by"] == "early_stopping" else None
-            if share is None:
-                cal.append(run)
+            if _judge(m, f"[{i}/{n_plan}]", n_layers, d_model, seed, fits, lib, scores, stats, cal, failed):
                 break
-            failed.append({**run, "share_of_expected": share})
-            say(f"    {share:.2f}× what the library expects at this size before any run: a failed optimisation "
-                "(the library leaves such runs out too); "
-                + ("training it again at the next seed" if seed < RETRIES else "this size is left out"))
     return cal, failed
+
+
+def _parallel_runs(configs, work: Path, recipe_name: str, fits: dict, lib: dict, scores: dict, stats: dict,
+                   max_minutes: float | None, t0: float, parallel: int,
+                   address: str | None) -> tuple[list[dict], list[dict]]:
+    """As :func:`_calibration_runs`, with the runs trained ``parallel`` at a time on the grid engine (Ray; a
+    cluster at ``address``): every configuration at once, then the failed ones again at the next seed."""
+    import os
+    from srlaw.grid.engine import Job, Run, run_jobs
+    kept, failed = {}, []
+    pending = [(i, n, d, 0) for i, (n, d) in enumerate(configs, 1)]
+    cpus = 1.0 if address else max(1.0, (os.cpu_count() or 1) / parallel)
+    while pending:
+        cap = None
+        if max_minutes is not None:
+            left = max_minutes - (time.monotonic() - t0) / 60
+            if left <= 0.2:
+                say(f"{len(pending)} run(s) skipped: --max-minutes spent")
+                break
+            cap = left / math.ceil(len(pending) / parallel)  # each wave of runs an equal share of what is left
+        jobs = [Job(work / "data", _run_dir(work, n, d, s), Run(n, d, s), stats["n_items"],
+                    f"[{i}/{len(configs)}] {n} × {d}" + (f", seed {s}" if s else "")) for i, n, d, s in pending]
+        say(f"training {len(jobs)} run(s), up to {parallel} at a time on Ray"
+            + (f" (each at most {cap:.1f} min)" if cap else ""))
+        _, errors = run_jobs(jobs, recipe_name, cap, None, address, cpus, 0.0, work)
+        if errors:
+            raise SrlawError(f"calibration runs failed on Ray: {'; '.join(f'{k}: {v}' for k, v in errors.items())}")
+        nxt = []
+        for (i, n, d, seed), job in zip(pending, jobs):
+            mine = []
+            if _judge(finished(job.run_dir), f"[{i}/{len(configs)}]", n, d, seed, fits, lib, scores, stats, mine,
+                      failed):
+                kept[i] = mine[0]
+            elif seed < RETRIES:
+                nxt.append((i, n, d, seed + 1))
+        pending = nxt
+    return [kept[i] for i in sorted(kept)], failed
+
+
+def parallel_runs(asked: int | None, runs: int, address: str | None) -> int:
+    """How many calibration runs train at once: ``asked``, else (auto) as many as the runs and this machine's CPUs
+    allow when Ray is installed (1: in this process, one after another, with a progress bar)."""
+    import importlib.util
+    import os
+    if asked is not None:
+        return asked
+    if importlib.util.find_spec("ray") is None or runs < 2:
+        return 1
+    return runs if address else max(1, min(runs, os.cpu_count() or 1))
 
 
 def _eta(configs, lib: dict, stats: dict, recipe_name: str) -> tuple[float, float]:

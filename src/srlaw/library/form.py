@@ -61,11 +61,13 @@ def open_library(variants: dict, train: dict, split: str, path: Path = LIBRARY_I
     return Library(without or fits, recipe_name, index, left_out, Path(path))
 
 
-def calibrated_law(lib: Library, name: str, info: dict, runs: list[dict], metrics) -> dict:
+def calibrated_law(lib: Library, name: str, info: dict, runs: list[dict], metrics, note: str | None = None,
+                   **kw) -> dict:
     """The law.json document of variant ``name`` (``info``: its entry of the fit stage's variants) calibrated on
     ``runs`` (no runs: from its data scores alone). A run under half of what the library expects at its size
     (``failed_run``: a false plateau or a diverged stack) is left out, as ``srlaw calibrate`` leaves it out, and
-    listed in ``calibration.failed_runs``."""
+    listed in ``calibration.failed_runs``; ``note`` ends the calibration's note; ``kw`` go to
+    :func:`srlaw.library.shape.law_document`."""
     scores = info["scores"]
     fits = {m: lib.fits[m] for m in metrics}
     n_users = int(scores["n_users"])
@@ -80,10 +82,13 @@ def calibrated_law(lib: Library, name: str, info: dict, runs: list[dict], metric
             failed.append({**r, "share_of_expected": share})
     dataset = {"name": name, "content_hash": info["content_hash"], "probe": probe_of(scores, "ndcg@10"),
                "n_users": n_users, "n_items": int(info["n_items"]), "scores": scores}
-    doc = calibrated_document(fits, dataset, lib.recipe_name, used, metrics, unstable=lib.index.get("unstable", []),
-                              collapse=lib.index.get("collapse", []))
-    doc["calibration"]["failed_runs"] = failed
-    return doc
+    calibration = {"failed_runs": failed}
+    if note is not None:
+        calibration["note"] = (f"variant {name!r} calibrated on its {len(used)} runs"
+                               + (f" ({len(failed)} under half of what the library expects left out)" if failed
+                                  else "") + f"; {note}")
+    return calibrated_document(fits, dataset, lib.recipe_name, used, metrics, unstable=lib.index.get("unstable", []),
+                               collapse=lib.index.get("collapse", []), calibration=calibration, **kw)
 
 
 def _predictions(lib: Library, table: RunTable, records: list[dict], variants: dict, metrics, fit_rows) -> dict:

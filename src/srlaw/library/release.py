@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.law.forms import mape
-from srlaw.library.shape import (epochs_by_size, calibrated_document, collapse_counts, collapsed, convergence_table, fit_library,
+from srlaw.library.shape import (epochs_by_size, epoch_seconds_model, calibrated_document, collapse_counts, collapsed,
+                                 convergence_table, fit_library,
                                  library_without, probe_of, unstable_sizes)
 from srlaw.law.schema import write_law
 from srlaw.train.recipes import RECIPES
@@ -193,7 +194,7 @@ def main(argv=None) -> int:
     differ = [v for v, d in datasets.items() if (d["recipe_name"], d["recipe"]) != (recipe_name, RECIPES[recipe_name])]
     if differ:  # a law library describes one recipe: a run store of another is retrained, never mixed
         print(f"release: {differ} were trained with another recipe than srlaw.train.recipes.{recipe_name} now says; "
-              "retrain them (library/gpu.sh)", file=sys.stderr)
+              "retrain them (python -m srlaw.library.train)", file=sys.stderr)
         return 2
     unstable, collapse = unstable_sizes(records), collapse_counts(records)
     entries = {}
@@ -215,6 +216,8 @@ def main(argv=None) -> int:
                          "candidates": [list(c) for c in CANDIDATES], "targets": [list(c) for c in TARGET_CONFIGS],
                          "convergence": {m: convergence_table(records, m) for m in METRICS},
                          "epochs": epochs_by_size(records),
+                         "epoch_seconds": epoch_seconds_model(records, datasets,
+                                                              RECIPES[recipe_name]["model"]["max_len"]),
                          "unstable": unstable, "collapse": collapse,
                          "n_runs": len(records),
                          "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),

@@ -371,6 +371,29 @@ def training_cost(n_layers, d_model, n_items: int, n_users: int, max_len: int) -
     return 6.0 * n_users * max_len * (P + np.asarray(d_model, float) * (n_items + 1))
 
 
+def epoch_seconds_model(records: list[dict], datasets: dict, max_len: int) -> dict | None:
+    """How long an epoch took on the library's CPU runs, as a power of its :func:`training_cost`:
+    log seconds = intercept + slope · log cost (small models are overhead-bound, so seconds grow slower than
+    FLOPs), with its median and 90th-percentile relative error on those runs. None without CPU runs."""
+    rows = [(r["train_seconds"] / r["epochs"], float(training_cost(r["n_layers"], r["d_model"],
+                                                                     datasets[r["variant"]]["n_items"],
+                                                                     datasets[r["variant"]]["n_users"], max_len)))
+            for r in records if r["device"].startswith("cpu") and r["epochs"] and r["variant"] in datasets]
+    if len(rows) < 3:
+        return None
+    seconds, cost = np.log(np.array(rows)).T
+    slope, intercept = np.polyfit(cost, seconds, 1)
+    err = np.abs(np.exp(intercept + slope * cost - seconds) - 1)
+    devices = sorted({r["device"] for r in records if r["device"].startswith("cpu")})
+    return {"intercept": float(intercept), "slope": float(slope), "n_runs": len(rows), "devices": devices,
+            "error_median": float(np.median(err)), "error_p90": float(np.percentile(err, 90))}
+
+
+def epoch_seconds(model: dict, cost: float) -> float:
+    """Seconds one epoch of ``cost`` (:func:`training_cost`) is expected to take (:func:`epoch_seconds_model`)."""
+    return float(np.exp(model["intercept"] + model["slope"] * np.log(cost)))
+
+
 def choose_runs(fit: LibraryFit, probe: float, n_users: int, n_items: int, max_len: int, k: int,
                 candidates, targets, budget_share: float | None) -> list[tuple[int, int]]:
     """The ``k`` calibration configurations that most shrink the predictive variance at ``targets``.
@@ -416,57 +439,64 @@ def choose_runs(fit: LibraryFit, probe: float, n_users: int, n_items: int, max_l
 
 
 def calibrated_document(fits: dict, dataset: dict, recipe_name: str, runs: list[dict], metrics=METRICS,
-                        validation: dict | None = None, unstable: list[dict] = (), collapse: list[dict] = ()) -> dict:
+                        validation: dict | None = None, unstable: list[dict] = (), collapse: list[dict] = (),
+                        **kw) -> dict:
     """The one assembly of a calibrated law: each metric's library fit calibrated on ``dataset``'s ``runs`` (its
-    scores and user count set the prior and the noise), then its ``law.json`` document (:func:`law_document`)."""
+    scores and user count set the prior and the noise), then its ``law.json`` document (:func:`law_document`,
+    which takes ``kw``)."""
     calibs = {m: calibrate(fits[m], probe_of(dataset["scores"], m), int(dataset["n_users"]), runs) for m in metrics}
     return law_document({m: fits[m] for m in metrics}, calibs, dataset, recipe_name, runs, validation=validation,
-                        unstable=unstable, collapse=collapse)
+                        unstable=unstable, collapse=collapse, **kw)
 
 
 def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str, runs: list[dict],
-                 validation: dict | None = None, unstable: list[dict] = (), collapse: list[dict] = ()) -> dict:
-    """A ``law.json`` document for one dataset (``Law.load`` reads it as it reads any law).
+                 validation: dict | None = None, unstable: list[dict] = (), collapse: list[dict] = (),
+                 calibration: dict | None = None, protocol: dict | None = None, provenance: dict | None = None,
+                 runner_up: str | None = None) -> dict:
+    """A ``law.json`` document for one dataset (``Law.load`` reads it as it reads any law), built by
+    :func:`srlaw.law.schema.law_json`.
 
     ``fits``/``calibrations``: per metric, the :class:`LibraryFit` and :func:`calibrate`'s result; ``dataset``:
     name, content_hash, probe (its Markov-probe NDCG@10), n_users, n_items, scores; ``recipe_name``: the recipe
     every run trained with (:mod:`srlaw.train.recipes`); ``runs``: the calibration runs; ``unstable``: sizes ``advise``
     leaves out (:func:`unstable_sizes` of the library); ``collapse``: the library's collapse counts per size
-    (:func:`collapse_counts`), which ``advise`` ranks with.
+    (:func:`collapse_counts`), which ``advise`` ranks with. ``calibration``: what the caller adds to the
+    calibration record (its input, failed runs, a note); ``protocol``: to the training protocol; ``provenance``:
+    in place of versions alone.
     """
     from srlaw import __version__
     from srlaw.core.provenance import package_versions
+    from srlaw.law.schema import law_json
     from srlaw.train.recipes import recipe
     metrics = list(fits)
     name = dataset["name"]
     P = [r["params_non_embedding"] for r in runs if "params_non_embedding" in r]
-    return {
-        "schema_version": "1.0", "form": FORM.name, "form_version": FORM.version, "form_description": FORM.description,
-        "formula": FORM.formula, "runner_up": None, "metric": metrics, "param_names": list(FORM.param_names),
-        "params": {m: calibrations[m]["params"] for m in metrics},
-        "bootstrap": {m: calibrations[m]["samples"].tolist() for m in metrics},
-        "noise": {m: {"sigma": calibrations[m]["sigma"], "relative": True,
-                      "note": "seed scatter and user-sampling error at this dataset's size (library noise model)"}
-                  for m in metrics},
-        "domain": {**DOMAIN, "data": [dataset["probe"], dataset["probe"]],
-                   **({"params_non_embedding": [float(min(P)), float(max(P))]} if P else {})},
-        "data_axis": {"score": "markov_ndcg@10", "description": "the dataset's Markov-probe NDCG@10 (the prior's input)"},
-        "validation": validation or {"scale_extrapolation": {}, "leave_one_variant_out": {}, "in_sample_r2": {}},
-        "default_variant": name, "n_items": int(dataset["n_items"]),
-        "variants": {name: {"content_hash": dataset["content_hash"], "data": dataset["probe"],
-                            "n_users": int(dataset["n_users"]), "n_items": int(dataset["n_items"]),
-                            "scores": dataset.get("scores", {})}},
-        "runs": [{"variant": name, "data": dataset["probe"], **r} for r in runs],
-        "unstable": [dict(u) for u in unstable],
-        "collapse": [dict(c) for c in collapse],
-        "calibration": {"n_runs": len(runs), "level_sd": {m: calibrations[m]["level_sd"] for m in metrics},
-                        "curvature_weights": {m: dict(zip([f"{b:.4g}" for b in calibrations[m]["betas"]],
-                                                          calibrations[m]["weights"])) for m in metrics},
-                        "library": {m: fits[m].to_dict() for m in metrics}},
-        "training_protocol": {"recipe": recipe_name, "train": recipe(recipe_name).to_dict(), "split": "test",
-                              "evaluation": "full ranking over all items, seen items filtered, leave-one-out"},
-        "provenance": {"srlaw_version": __version__, "versions": package_versions()},
-    }
+    return law_json(
+        FORM, metrics, runner_up=runner_up,
+        params={m: calibrations[m]["params"] for m in metrics},
+        bootstrap={m: calibrations[m]["samples"].tolist() for m in metrics},
+        noise={m: {"sigma": calibrations[m]["sigma"], "relative": True,
+                   "note": "seed scatter and user-sampling error at this dataset's size (library noise model)"}
+               for m in metrics},
+        domain={**DOMAIN, "data": [dataset["probe"], dataset["probe"]],
+                **({"params_non_embedding": [float(min(P)), float(max(P))]} if P else {})},
+        data_axis={"score": "markov_ndcg@10", "description": "the dataset's Markov-probe NDCG@10 (the prior's input)"},
+        validation=validation or {"scale_extrapolation": {}, "leave_one_variant_out": {}, "in_sample_r2": {}},
+        default_variant=name, n_items=int(dataset["n_items"]),
+        variants={name: {"content_hash": dataset["content_hash"], "data": dataset["probe"],
+                         "n_users": int(dataset["n_users"]), "n_items": int(dataset["n_items"]),
+                         "scores": dataset.get("scores", {})}},
+        runs=[{"variant": name, "data": dataset["probe"], **r} for r in runs],
+        unstable=[dict(u) for u in unstable],
+        collapse=[dict(c) for c in collapse],
+        calibration={"n_runs": len(runs), "level_sd": {m: calibrations[m]["level_sd"] for m in metrics},
+                     "curvature_weights": {m: dict(zip([f"{b:.4g}" for b in calibrations[m]["betas"]],
+                                                       calibrations[m]["weights"])) for m in metrics},
+                     "library": {m: fits[m].to_dict() for m in metrics}, **(calibration or {})},
+        training_protocol={"recipe": recipe_name, "train": recipe(recipe_name).to_dict(), "split": "test",
+                           "evaluation": "full ranking over all items, seen items filtered, leave-one-out",
+                           **(protocol or {})},
+        provenance=provenance or {"srlaw_version": __version__, "versions": package_versions()})
 
 
 def library_without(records: list[dict], datasets: dict, hold: str, also=()) -> dict:

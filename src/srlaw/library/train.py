@@ -1,34 +1,30 @@
-"""Train the law library's runs (``plan.py``) on one machine, many at a time, and gather them into the run store.
+"""Train the law library's runs (:mod:`srlaw.library.grid`) and gather them into the run store.
 
     python -m srlaw.library.train prepare --data-root ../shared/data --out .gpu/data
-    python -m srlaw.library.train train --data .gpu/data --store .gpu/store --workers 12 --deadline-s 500
+    python -m srlaw.library.train train --data .gpu/data --store .gpu/store --gpus-per-run 0.125 --deadline-s 500
     python -m srlaw.library.train collect --store .gpu/store --out reports/library_runs
 
 ``prepare`` builds each variant once from the raw files (the machine that trains need not hold them); ``train``
-runs the plan's tasks in order on ``--workers`` processes sharing one GPU (small models leave it idle between
-kernel launches), skips tasks already finished, and gives every run still going at the deadline a wall-clock cap
-(it stops, tests its best epoch and says ``stopped_by: time_cap``). A run is claimed before it trains
-(``store/locks/``, the owner's pid), so two jobs on one store never train the same run into one folder; killing
-``train`` (SIGTERM) stops its workers too. Each run keeps ``metrics.json``, ``run.json``
-and its per-epoch ``curve.json``; checkpoints are deleted once a run ends. ``collect`` writes one JSON per variant
-(every run: size, seed, metrics, curve, device, seconds, how it stopped) — the run store that laws are fitted on.
+runs the plan's tasks, most needed first, on Ray (:mod:`srlaw.grid.engine`: a local instance, or ``--address`` of
+a cluster), each reserving ``--cpus-per-run`` CPUs and ``--gpus-per-run`` of a GPU, so small models share one
+device. It skips runs already finished and caps every run at what is left before the deadline (it stops, tests its
+best epoch and says ``stopped_by: time_cap``; the next ``train`` resumes it from its checkpoint). A run trains under
+its folder's lock, so two jobs on one store never train one run; a killed ``train`` leaves its runs to resume.
+Each run keeps ``metrics.json``, ``run.json`` and its per-epoch ``curve.json``; checkpoints are deleted once a run
+ends. ``collect`` writes one JSON per variant (every run: size, seed, metrics, curve, device, seconds, how it
+stopped) — the run store that laws are fitted on.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
-import os
-import shutil
-import signal
 import sys
+import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from srlaw.core.atomic import write_json_atomic
-from srlaw.train.recipes import DEFAULT_RECIPE, RECIPES, recipe
+from srlaw.train.recipes import DEFAULT_RECIPE, RECIPES
 from srlaw.data.prepare import prepare_cut
 from srlaw.library.catalogue import CATALOGUE, DATA_ROOT
 from srlaw.library.grid import LIBRARY, Task, tasks
@@ -65,103 +61,10 @@ def cmd_prepare(args) -> int:
     return 0
 
 
-def claim(store: Path, task: Task) -> int | None:
-    """Take ``task`` for this process: None when taken, else the pid of the live process that holds it. A claim
-    whose process is gone (killed, crashed) is stale and taken over."""
-    lock = Path(store) / "locks" / f"{task.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                holder = int(lock.read_text() or 0)
-            except (OSError, ValueError):
-                holder = 0
-            if holder and holder != os.getpid() and _alive(holder):
-                return holder
-            lock.unlink(missing_ok=True)  # stale: its owner is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        return None
-    return -1  # another job took it over between our two tries
-
-
-def release(store: Path, task: Task) -> None:
-    (Path(store) / "locks" / f"{task.name}.lock").unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        pass
-    return True
-
-
-def stop_workers_on_sigterm(procs) -> None:
-    """Killing ``train`` (SIGTERM) stops its workers: spawned processes would otherwise train on, orphaned, and a
-    second job started on the same store would race them."""
-    def stop(signum, frame):
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(5)
-        sys.exit(128 + signum)
-    signal.signal(signal.SIGTERM, stop)
-
-
 def finished(run_dir: Path) -> bool:
-    m = run_dir / "metrics.json"
-    return m.is_file() and json.loads(m.read_text()).get("stopped_by") != "time_cap"
-
-
-def _worker(queue, data: str, store: str, recipe_name: str, deadline: float, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    while True:
-        task = queue.get()
-        if task is None or time.time() > deadline - 20:
-            return
-        run_dir = Path(store) / "runs" / task.name
-        holder = claim(store, task)
-        if holder is not None:
-            print(f"skip {task.name}: another job{f' (pid {holder})' if holder > 0 else ''} is training it",
-                  flush=True)
-            continue
-        try:
-            _train_task(task, run_dir, data, recipe_name, deadline)
-        finally:
-            release(store, task)
-
-
-def _train_task(task: Task, run_dir: Path, data: str, recipe_name: str, deadline: float) -> None:
-    from srlaw.train.trainer import train_run
-
-    if finished(run_dir):  # another job finished it while this one waited in the queue
-        return
-    if run_dir.exists() and not (run_dir / "checkpoints" / "last.ckpt").is_file():
-        shutil.rmtree(run_dir)  # a time-capped or broken attempt: start again (there is nothing to resume)
-    ddir = data_dir(Path(data), task.variant)
-    n_items = json.loads((ddir / "stats.json").read_text())["n_items"]
-    r = recipe(recipe_name, seed=task.seed)
-    minutes = max(0.2, (deadline - time.time()) / 60)
-    train_cfg = replace(r.train, deterministic=False, progress_bar=False, max_minutes=minutes)
-    t0 = time.time()
-    try:
-        m = train_run(ddir, run_dir, r.model_config(n_items, task.n_layers, task.d_model), train_cfg,
-                      meta={"variant": task.variant, "recipe": recipe_name, "seed": task.seed})
-    except Exception as e:  # one broken run must not take the others down; the log says which and why
-        print(f"FAILED {task.name}: {type(e).__name__}: {e}", flush=True)
-        return
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-    print(f"{task.name}: valid ndcg@10 {m['valid']['ndcg@10']:.4f}, test {m['test']['ndcg@10']:.4f}, "
-          f"{m['epochs']} epochs ({m['stopped_by']}), {time.time() - t0:.0f} s", flush=True)
+    """A run the library counts: finished, and not stopped by a deadline's time cap (that one trains on)."""
+    from srlaw.grid.engine import to_train
+    return not to_train(run_dir, {"resume_capped": True})
 
 
 def todo_tasks(data: Path, store: Path, only=None, grid_only: bool = False, seeds_only: bool = False,
@@ -194,30 +97,23 @@ def size(text: str) -> tuple[int, int]:
 
 
 def cmd_train(args) -> int:
+    """The plan's runs still to train, on Ray (:func:`srlaw.grid.engine.run_jobs`): every run reserves
+    ``--cpus-per-run`` CPUs and ``--gpus-per-run`` of a GPU, so small runs share one device; each is capped at what
+    is left before the deadline (a capped run trains on from its checkpoint next time)."""
+    from srlaw.grid.engine import Job, Run, run_jobs
     store, data = Path(args.store), Path(args.data)
-    store.mkdir(parents=True, exist_ok=True)
-    deadline = time.time() + args.deadline_s
+    (store / "runs").mkdir(parents=True, exist_ok=True)
     todo = todo_tasks(data, store, args.only, args.grid_only, args.seeds_only, args.configs, args.seeds)
-    print(f"{len(todo)} runs to train on {args.workers} workers, deadline in {args.deadline_s:.0f} s", flush=True)
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    for t in todo:
-        queue.put(t)
-    for _ in range(args.workers):
-        queue.put(None)
-    procs = [ctx.Process(target=_worker, args=(queue, str(data), str(store), args.recipe, deadline, args.threads))
-             for _ in range(args.workers)]
-    for p in procs:
-        p.start()
-    stop_workers_on_sigterm(procs)
-    for p in procs:  # runs cap themselves at the deadline; their final test needs a little more
-        p.join(max(1.0, deadline + args.grace_s - time.time()))
-    for p in procs:
-        if p.is_alive():
-            p.kill()
+    jobs = [Job(data_dir(data, t.variant), store / "runs" / t.name, Run(t.n_layers, t.d_model, t.seed),
+                json.loads((data_dir(data, t.variant) / "stats.json").read_text())["n_items"], t.name) for t in todo]
+    policy = {"deadline": time.time() + args.deadline_s, "resume_capped": True, "drop_checkpoints": True,
+              "train": {"deterministic": False}}
+    results, failed = run_jobs(jobs, args.recipe, None, None, args.address, args.cpus_per_run, args.gpus_per_run,
+                               store, policy)
     done = sum(finished(store / "runs" / t.name) for t in todo)
-    print(f"finished {done} of {len(todo)} runs", flush=True)
-    return 0
+    print(f"finished {done} of {len(todo)} runs" + (f"; {len(failed)} failed: {', '.join(sorted(failed))}"
+                                                     if failed else ""), flush=True)
+    return 0 if not failed else 1
 
 
 def _run_row(run_dir: Path, task_name: str) -> dict | None:
@@ -232,7 +128,15 @@ def _run_row(run_dir: Path, task_name: str) -> dict | None:
     if info_path.is_file():
         info = json.loads(info_path.read_text())
         row.update({k: info[k] for k in ("device", "train_seconds", "eval_seconds")})
+    if "best_epoch" in row:  # read off the curve (from 1): older runs' metrics.json counted from 0
+        row["best_epoch"] = best_of_curve(row["curve"], row["best_epoch"] + 1)
     return row
+
+
+def best_of_curve(rows: list[dict], default: int) -> int:
+    """The epoch (from 1) of a curve's best validation NDCG@10; ``default`` for a curve without validation."""
+    scored = [(r["valid"]["ndcg@10"], -r["epoch"]) for r in rows if "valid" in r]
+    return -max(scored)[1] if scored else default
 
 
 def stored_tasks(store: Path) -> list[Task]:
@@ -285,10 +189,10 @@ def main(argv=None) -> int:
     a = sub.add_parser("train")
     a.add_argument("--data", type=Path, required=True)
     a.add_argument("--store", type=Path, required=True)
-    a.add_argument("--workers", type=int, default=1)
-    a.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker")
+    a.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs each run reserves (its torch threads)")
+    a.add_argument("--gpus-per-run", type=float, default=0.0, help="a GPU's share each run reserves (e.g. 0.125)")
+    a.add_argument("--address", help="a Ray cluster to join (default: a local Ray instance)")
     a.add_argument("--deadline-s", type=float, default=3600.0)
-    a.add_argument("--grace-s", type=float, default=45.0)
     a.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES))
     a.add_argument("--only", nargs="*", help="variants to train, most needed first (default: all prepared)")
     a.add_argument("--grid-only", action="store_true", help="each variant's seed-0 grid, no extra seeds")

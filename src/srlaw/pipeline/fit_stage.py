@@ -14,7 +14,7 @@ from srlaw.data.quality import data_score
 from srlaw.core.errors import DataError, LawFitError
 from srlaw.law.fit import PerformanceLaw, RunTable, noise_floor, select_form
 from srlaw.law.forms import get_form
-from srlaw.law.schema import SCHEMA_VERSION, write_law
+from srlaw.law.schema import law_json, write_law
 from srlaw.library.form import LIBRARY_FORM, calibrated_law, judge
 from srlaw.library.index import LIBRARY_INDEX
 from srlaw.data.protocol import PROTOCOL
@@ -132,50 +132,34 @@ def _fitted_law(winner: str, table: RunTable, records: list[dict], variants: dic
         noise[m] = {"residual_std": laws[m].residual_std_, "heldout_rmse": held_rmse,
                     "sigma": max(laws[m].residual_std_, held_rmse if np.isfinite(held_rmse) else 0.0)}
     pne = np.array([r["params_non_embedding"] for r in records], float)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "form": winner,
-        "form_version": form.version,
-        "form_description": form.description,
-        "runner_up": selection["runner_up"],
-        "param_names": list(form.param_names),
-        "metric": list(metrics),
-        "params": {m: dict(zip(form.param_names, map(float, laws[m].params_))) for m in metrics},
-        "bootstrap": {m: laws[m].bootstrap_.tolist() for m in metrics},
-        "params_ci95": {m: {k: [float(lo), float(hi)] for k, lo, hi in zip(
+    return law_json(
+        form, metrics, runner_up=selection["runner_up"],
+        params={m: dict(zip(form.param_names, map(float, laws[m].params_))) for m in metrics},
+        bootstrap={m: laws[m].bootstrap_.tolist() for m in metrics},
+        params_ci95={m: {k: [float(lo), float(hi)] for k, lo, hi in zip(
             form.param_names, *np.nanpercentile(laws[m].bootstrap_, [2.5, 97.5], axis=0))}
             for m in metrics if len(laws[m].bootstrap_) > 1},
-        "noise": noise,
-        "domain": {**laws[metrics[0]].domain_, "params_non_embedding": [float(pne.min()), float(pne.max())]},
+        noise=noise,
+        domain={**laws[metrics[0]].domain_, "params_non_embedding": [float(pne.min()), float(pne.max())]},
         # the catalogue the runs were sized with: total parameter counts of candidates use it
-        "n_items": max((int(v["n_items"]) for v in variants.values() if v.get("n_items")), default=0),
-        "data_axis": {"score": law.data_score,
-                      "description": "D in the law: this key of each variant's entropy.json"},
-        "validation": validation,
-        "variants": variants,
-        "default_variant": default_variant,
-        "runs": records,
-        "training_protocol": {"backbone": recipe["backbone"], "split": law.split, "evaluation": PROTOCOL,
-                              "train": recipe, "seed": seed},
-        "provenance": provenance_record(params_doc),
-    }
+        n_items=max((int(v["n_items"]) for v in variants.values() if v.get("n_items")), default=0),
+        data_axis={"score": law.data_score, "description": "D in the law: this key of each variant's entropy.json"},
+        validation=validation, variants=variants, default_variant=default_variant, runs=records,
+        training_protocol={"backbone": recipe["backbone"], "split": law.split, "evaluation": PROTOCOL,
+                           "train": recipe, "seed": seed},
+        provenance=provenance_record(params_doc))
 
 
 def library_law(lib, records: list[dict], variants: dict, law: LawConfig, validation: dict, selection: dict,
                 variant: str, seed: int, params_doc: dict | None) -> dict:
     """The winning library form's law.json: ``variant`` calibrated on all of its runs. The library form describes
     one dataset, so the other variants' runs took part in the selection only."""
-    doc = calibrated_law(lib, variant, variants[variant], [r for r in records if r["variant"] == variant], law.metrics)
-    doc["training_protocol"].update({"split": law.split, "evaluation": PROTOCOL, "seed": seed})
-    failed = len(doc["calibration"]["failed_runs"])
-    doc["calibration"]["note"] = (f"variant {variant!r} calibrated on its {doc['calibration']['n_runs']} runs"
-                                  + (f" ({failed} under half of what the library expects left out)" if failed else "")
-                                  + "; "
-                                  f"the runs of {', '.join(sorted(set(variants) - {variant})) or 'no other variant'} "
-                                  "took part in the form's selection only")
-    doc.update({"schema_version": SCHEMA_VERSION, "runner_up": selection["runner_up"], "validation": validation,
-                "provenance": provenance_record(params_doc)})
-    return doc
+    others = ", ".join(sorted(set(variants) - {variant})) or "no other variant"
+    return calibrated_law(lib, variant, variants[variant], [r for r in records if r["variant"] == variant],
+                          law.metrics, note=f"the runs of {others} took part in the form's selection only",
+                          runner_up=selection["runner_up"], validation=validation,
+                          provenance=provenance_record(params_doc),
+                          protocol={"split": law.split, "evaluation": PROTOCOL, "seed": seed})
 
 
 def heldout_coverage(doc: dict, table: RunTable, metric: str, fraction: float, n_bootstrap: int,

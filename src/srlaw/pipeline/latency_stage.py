@@ -32,7 +32,7 @@ def run_latency_stage(params: Params, out: Path = LATENCY_PATH) -> dict:
     rows = latency_table(params.grid.points(), shape, batch=export.latency_batch, repeats=export.latency_repeats)
     doc = {"configs": rows, "model": fit_latency_model(rows, n_items), "batch": export.latency_batch,
            "seq": shape.max_len, "n_items": n_items, "item_embedding": shape.item_embedding,
-           "runtime": "onnxruntime CPUExecutionProvider",
+           "runtime": f"onnxruntime {rows[0]['provider']}",  # the provider that ran, not the one asked for
            "machine": f"{platform.machine()} {platform.processor()}".strip(), "seconds": time.perf_counter() - t0}
     write_json_atomic(out, doc)
     return doc

@@ -56,13 +56,40 @@ def export_onnx(model: SequentialRecommender, path, fallback=None) -> Path:
     return Path(path)
 
 
-def ort_session(model_bytes_or_path, threads: int | None = None, providers=None):
+class ProviderFallback(RuntimeError):
+    """ONNX Runtime runs on another execution provider than the one asked for (``--require-gpu``)."""
+
+
+def wanted_providers(require_gpu: bool = False) -> list[str]:
+    """The providers srlaw asks for: CUDA first where this ONNX Runtime build has it (onnxruntime-gpu), then CPU."""
+    import onnxruntime as ort
+    gpu = "CUDAExecutionProvider" in ort.get_available_providers()
+    if require_gpu and not gpu:
+        raise ProviderFallback("--require-gpu: this ONNX Runtime has no CUDAExecutionProvider (install the gpu extra, "
+                               "onnxruntime-gpu, on a machine with CUDA)")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else ["CPUExecutionProvider"]
+
+
+def ort_session(model_bytes_or_path, threads: int | None = None, providers=None, require_gpu: bool = False):
+    """An ONNX Runtime session on ``providers`` (default :func:`wanted_providers`), checked: when the first one
+    asked for is not the one that runs (onnxruntime-gpu falls back to the CPU silently on a CUDA/cuDNN mismatch), a
+    warning names both — or :class:`ProviderFallback` with ``require_gpu``."""
+    import warnings
     import onnxruntime as ort
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
     src = model_bytes_or_path if isinstance(model_bytes_or_path, (bytes, str)) else str(model_bytes_or_path)
-    return ort.InferenceSession(src, opts, providers=providers or ["CPUExecutionProvider"])
+    asked = list(providers or wanted_providers(require_gpu))
+    session = ort.InferenceSession(src, opts, providers=asked)
+    running = session.get_providers()[0]
+    if running != asked[0]:
+        msg = (f"ONNX Runtime was asked for {asked[0]} and runs on {running}: latency and parity measured here are "
+               f"{running}'s (a CUDA/cuDNN version mismatch falls back silently)")
+        if require_gpu:
+            raise ProviderFallback(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    return session
 
 
 def parity(model: SequentialRecommender, session, inputs: np.ndarray, fallback=None) -> dict:
@@ -76,7 +103,8 @@ def parity(model: SequentialRecommender, session, inputs: np.ndarray, fallback=N
     top_ref = np.argsort(-ref, axis=1, kind="stable")[:, :10]
     top_got = np.argsort(-got, axis=1, kind="stable")[:, :10]
     return {"max_abs_diff": max_abs, "top10_identical": bool(np.array_equal(np.sort(top_ref, 1), np.sort(top_got, 1))),
-            "padding_masked": same_inf and bool(np.all(np.isneginf(got[:, 0]))), "rows": int(len(inputs))}
+            "padding_masked": same_inf and bool(np.all(np.isneginf(got[:, 0]))), "rows": int(len(inputs)),
+            "provider": session.get_providers()[0]}
 
 
 def time_call(fn, repeats: int = 50, warmup: int = 5) -> dict:

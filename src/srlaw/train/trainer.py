@@ -241,10 +241,18 @@ class SeqRecModule(L.LightningModule):
 class EtaLine(L.Callback):
     """After each epoch, the minutes left in this run and in the whole job, as an estimate: ``expected`` epochs
     for this run (e.g. the library's median at its size), ``later`` more epochs' worth of work after it (other runs,
-    in this run's epochs), at the seconds per epoch measured here."""
+    in this run's epochs), at the seconds per epoch measured here. On a terminal a progress bar over the run's
+    expected epochs (below Lightning's bar of the epoch's steps); in a log, one line per epoch."""
 
-    def __init__(self, expected: float, later: float = 0.0):
+    def __init__(self, expected: float, later: float = 0.0, bar: bool | None = None, file=None):
         self.expected, self.later, self.seconds, self._t0 = float(expected), float(later), [], None
+        self.file = file
+        self.bar = (self.out.isatty() if hasattr(self.out, "isatty") else False) if bar is None else bar
+        self._bar = None
+
+    @property
+    def out(self):
+        return self.file or sys.stderr
 
     def on_train_epoch_start(self, trainer, module):
         self._t0 = time.monotonic()
@@ -254,10 +262,26 @@ class EtaLine(L.Callback):
             return
         self.seconds.append(time.monotonic() - self._t0)
         per = float(np.mean(self.seconds[-5:]))
-        left = max(self.expected - (trainer.current_epoch + 1), 1.0) * per
-        print(f"    ≈ {left / 60:.1f} min left in this run, ≈ {(left + self.later * per) / 60:.1f} min in all "
-              f"(estimate: {self.expected:.0f} epochs expected, {per:.1f} s an epoch here)", file=sys.stderr,
-              flush=True)
+        done = trainer.current_epoch + 1
+        left = max(self.expected - done, 1.0) * per
+        in_all = f"≈ {(left + self.later * per) / 60:.1f} min in all"
+        if not self.bar:
+            print(f"    ≈ {left / 60:.1f} min left in this run, {in_all} (estimate: {self.expected:.0f} epochs "
+                  f"expected, {per:.1f} s an epoch here)", file=self.out, flush=True)
+            return
+        from tqdm import tqdm
+        if self._bar is None:  # the run's bar: expected epochs, its ETA at this machine's measured epoch time
+            self._bar = tqdm(total=round(self.expected), initial=done - 1, unit="epoch", desc="this run",
+                             file=self.out, position=2, leave=True, dynamic_ncols=True)
+        self._bar.total = max(self._bar.total, done + 1)  # early stopping decides; the bar never claims 100 % early
+        self._bar.update(done - self._bar.n)
+        self._bar.set_postfix_str(f"{in_all} (estimate)")
+
+    def on_train_end(self, trainer, module):
+        if self._bar is not None:
+            self._bar.total = self._bar.n
+            self._bar.refresh()
+            self._bar.close()
 
 
 class EpochLine(L.Callback):
@@ -400,10 +424,11 @@ def check_memory(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
 
 
 def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConfig, meta: dict | None = None,
-              callbacks=()) -> dict:
+              callbacks=(), execution: dict | None = None) -> dict:
     """Train one configuration, test its best checkpoint, write ``run_dir/metrics.json``; return the metrics.
 
-    ``callbacks``: extra Lightning callbacks (custom logging, a fault injected by a test).
+    ``callbacks``: extra Lightning callbacks (custom logging, a fault injected by a test); ``execution``: where and
+    how this run executed (a grid's node id), recorded in ``run.json``.
     """
     model_cfg.validate()
     train_cfg.validate()
@@ -433,6 +458,7 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
         "device": done["device"],
         "versions": package_versions(),
         "git": git_commit(),
+        **(execution or {}),
     }
     write_json_atomic(run_dir / "run.json", run_info)
     write_json_atomic(run_dir / "metrics.json", metrics)
@@ -498,8 +524,9 @@ def _fit_and_test(module, dm, run_dir: Path, train_cfg: TrainConfig, callbacks) 
         eval_seconds = time.perf_counter() - t1
     if not trainer.is_global_zero:
         return None
-    best_epoch = int(torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["epoch"]) \
-        if checkpoint.best_model_path else epochs - 1
+    # counted from 1, as the log and curve.json count epochs (a checkpoint's "epoch" counts from 0)
+    best_epoch = int(torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["epoch"]) + 1 \
+        if checkpoint.best_model_path else epochs
     device = trainer.strategy.root_device
     return {"resumed": resumed, "train_seconds": train_seconds, "eval_seconds": eval_seconds, "epochs": epochs,
             "best_epoch": best_epoch, "stopped_by": stop, "precision": precision, "epoch_seconds": clock.seconds,
