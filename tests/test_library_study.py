@@ -440,3 +440,23 @@ def test_every_cut_of_a_source_leaves_the_library_with_it_and_the_strict_check_r
     committed = json.loads((ROOT / "reports" / "extrapolation.json").read_text())["datasets"][name]["source_out"]
     _close(got, committed)
     assert "source_out" not in json.loads((ROOT / "reports" / "extrapolation.json").read_text())["datasets"]["ml-100k"]
+
+
+def test_a_capped_library_run_trains_on_from_its_checkpoint_or_afresh_without_one(tmp_path):
+    from srlaw.grid.engine import LOCK, reopen_capped
+    metrics = {"n_layers": 1, "d_model": 16, "test": {}, "valid": {}, "epochs": 3, "params_non_embedding": 1}
+    runs = {}
+    for name, how, ckpt in (("done", "early_stopping", False), ("resume", "time_cap", True),
+                            ("afresh", "time_cap", False)):
+        run = runs[name] = tmp_path / name
+        (run / "checkpoints").mkdir(parents=True)
+        if ckpt:
+            (run / "checkpoints" / "last.ckpt").write_bytes(b"state")
+        (run / LOCK).touch()
+        (run / "curve.json").write_text("{}")
+        (run / "metrics.json").write_text(json.dumps({**metrics, "stopped_by": how}))
+    assert reopen_capped(runs["done"])["stopped_by"] == "early_stopping"  # finished: kept as it is
+    assert reopen_capped(runs["resume"]) is None and (runs["resume"] / "checkpoints" / "last.ckpt").is_file()
+    assert not (runs["resume"] / "metrics.json").exists() and (runs["resume"] / "curve.json").exists()
+    assert reopen_capped(runs["afresh"]) is None  # capped by older code, checkpoints gone: start again
+    assert sorted(p.name for p in runs["afresh"].iterdir()) == [LOCK]  # the lock its caller holds stays

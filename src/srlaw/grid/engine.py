@@ -132,11 +132,7 @@ def train_task(data_dir: str, run_dir: str, recipe_name: str, run: tuple, n_item
     t0 = time.monotonic()
     run_path = Path(run_dir)
     with run_lock(run_path):
-        done = finished(run_path)
-        if done is not None and done["stopped_by"] == "time_cap" and policy.get("resume_capped") \
-                and (run_path / "checkpoints" / "last.ckpt").is_file():
-            (run_path / "metrics.json").unlink()
-            done = None
+        done = reopen_capped(run_path) if policy.get("resume_capped") else finished(run_path)
         trained = done is None
         if trained:
             if policy.get("deadline"):
@@ -150,6 +146,22 @@ def train_task(data_dir: str, run_dir: str, recipe_name: str, run: tuple, n_item
                 shutil.rmtree(run_path / "checkpoints", ignore_errors=True)
     return {"trained": trained, "node_id": node if trained else None, "seconds": time.monotonic() - t0,
             **{k: done[k] for k in REPORTED if k in done}}
+
+
+def reopen_capped(run_dir: Path) -> dict | None:
+    """A run's metrics, or None when it is to train: unfinished, or stopped by a time cap — then it trains on from
+    its checkpoint, or afresh where it has none (its folder emptied but for the lock its caller holds)."""
+    import shutil
+    done = finished(run_dir)
+    if done is None or done["stopped_by"] != "time_cap":
+        return done
+    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        (run_dir / "metrics.json").unlink()
+        return None
+    for path in run_dir.iterdir():
+        if path.name != LOCK:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return None
 
 
 def to_train(run_dir: Path, policy: dict | None = None) -> bool:
