@@ -18,6 +18,8 @@ NOT_RUN = {
     "make test": "this test suite itself",
     "dvc remote add": "needs S3 credentials; tests/test_pipeline_dvc.py pushes and pulls through a local remote",
     "dvc pull": "see dvc remote add",
+    "srlaw check-onnx": "needs the exported model, which `make repro` writes and DVC (not git) keeps; "
+                        "tests/test_mlflow.py runs check-onnx on a model it exports",
 }
 
 
