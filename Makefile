@@ -13,7 +13,7 @@ $(BIN)/python:
 # Pin torch first: an unpinned torch resolves to a multi-GB CUDA build on CPU machines.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[train,cpu,dev,grid,mlflow]' torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[train,cpu,dev,grid,mlflow,parquet]' torch==2.13.0
 	touch $@
 
 venv: $(VENV)/.installed

@@ -62,16 +62,27 @@ class SequenceDataset:
         return h.hexdigest()
 
 
+def _dense(ids: np.ndarray) -> tuple[np.ndarray, int]:
+    """Ids renumbered 0..n-1 (one sort), and n."""
+    uniq, inverse = np.unique(ids, return_inverse=True)
+    return inverse.astype(np.int64, copy=False), len(uniq)
+
+
 def _iterative_kcore(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:
-    """Mask of rows that survive repeated removal of users and items with fewer than ``k`` interactions."""
+    """Mask of rows that survive repeated removal of users and items with fewer than ``k`` interactions.
+
+    Ids are made dense once; each round then counts with ``bincount`` over the rows still kept, so a round is
+    linear in the rows (the rounds stop when nothing is removed; each round removes at least one row)."""
+    u, n_users = _dense(user)
+    i, n_items = _dense(item)
     keep = np.ones(len(user), dtype=bool)
     while True:
-        _, uinv, ucount = np.unique(user[keep], return_inverse=True, return_counts=True)
-        _, iinv, icount = np.unique(item[keep], return_inverse=True, return_counts=True)
-        ok = (ucount[uinv] >= k) & (icount[iinv] >= k)
+        ucount = np.bincount(u[keep], minlength=n_users)
+        icount = np.bincount(i[keep], minlength=n_items)
+        idx = np.flatnonzero(keep)
+        ok = (ucount[u[idx]] >= k) & (icount[i[idx]] >= k)
         if ok.all():
             return keep
-        idx = np.flatnonzero(keep)
         keep[idx[~ok]] = False
 
 
@@ -93,46 +104,65 @@ def build_dataset(raw: Interactions, rating_threshold: float | None = None, kcor
             raise DataError(f"{raw.source}: rating_threshold={rating_threshold} but the format has no rating column")
         keep &= raw.rating >= rating_threshold
     dropped["below_rating_threshold"] = int((~keep).sum())
-    if kcore and kcore > 1:
+    if kcore and kcore > 1:  # ahead of the sort: it only removes rows
         idx = np.flatnonzero(keep)
         core = _iterative_kcore(user[idx], item[idx], kcore)
         before = keep.sum()
         keep[idx[~core]] = False
         dropped["kcore_removed"] = int(before - keep.sum())
+    # user, then timestamp, then file row: stable sorts keep the file order of equal keys
+    rows = None if keep.all() else np.flatnonzero(keep)
+    u = user if rows is None else user[rows]
+    if raw.timestamp is None:
+        order = np.argsort(u, kind="stable")
+    else:
+        order = np.lexsort((raw.timestamp if rows is None else raw.timestamp[rows], u))
+    u = u[order]
+    it = item[order] if rows is None else item[rows][order]
+    del order, rows
+
     # Users too short for leave-one-out are dropped (and counted), not crashed on.
-    _, uinv, ucount = np.unique(user[keep], return_inverse=True, return_counts=True)
-    idx = np.flatnonzero(keep)
-    short = ucount[uinv] < min_user_interactions
-    dropped["short_users"] = int((ucount < min_user_interactions).sum())
-    dropped["short_user_interactions"] = int(short.sum())
-    keep[idx[short]] = False
-
-    rows = np.flatnonzero(keep)
-    if len(rows) == 0:
+    first = np.flatnonzero(np.concatenate([[True], u[1:] != u[:-1]])) if len(u) else np.zeros(0, dtype=np.int64)
+    counts = np.diff(np.append(first, len(u)))
+    short = counts < min_user_interactions
+    dropped["short_users"] = int(short.sum())
+    dropped["short_user_interactions"] = int(counts[short].sum())
+    if short.any():
+        long_rows = np.repeat(~short, counts)
+        u, it = u[long_rows], it[long_rows]
+        first, counts = first[~short], counts[~short]
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else first
+    if len(u) == 0:
         raise DataError(f"{raw.source}: no user has >= {min_user_interactions} interactions after filtering")
-    u, it = user[rows], item[rows]
-    ts = raw.timestamp[rows] if raw.timestamp is not None else np.zeros(len(rows))
-    order = np.lexsort((rows, ts, u))  # user, then timestamp, then file row
-    u, it = u[order], it[order]
 
-    users, uidx, counts = np.unique(u, return_index=True, return_counts=True)
-    item_raw, item_canon = np.unique(it, return_inverse=True)
-    offsets = np.zeros(len(users) + 1, dtype=np.int64)
+    item_raw, item_canon = _canonical_items(it)
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     ds = SequenceDataset(
-        items=(item_canon + 1).astype(np.int32),
+        items=item_canon,
         offsets=offsets,
         n_items=int(len(item_raw)),
-        users=users.astype(np.int64),
+        users=u[first].astype(np.int64),
         item_map=np.concatenate([[-1], item_raw]).astype(np.int64),
     )
     return ds, dropped
 
 
+def _canonical_items(raw_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct raw ids, canonical id 1..n of each row as int32): by a count over the id range when ids are
+    compact (linear), else by a sort."""
+    if len(raw_items) and 0 <= raw_items.min() and raw_items.max() < 4 * len(raw_items) + 1024:
+        present = np.bincount(raw_items).astype(bool)
+        canon = np.cumsum(present, dtype=np.int64).astype(np.int32)  # canonical id of each raw id that occurs
+        return np.flatnonzero(present).astype(np.int64), canon[raw_items]
+    item_raw, inverse = np.unique(raw_items, return_inverse=True)
+    return item_raw, (inverse + 1).astype(np.int32)
+
+
 def dataset_stats(ds: SequenceDataset) -> dict:
     """Counts, length quantiles and density of a dataset (items counted as those that occur)."""
     lengths = ds.lengths
-    n_present = int(len(np.unique(ds.items)))
+    n_present = int(np.count_nonzero(np.bincount(ds.items, minlength=ds.n_items + 1)[1:]))
     q = np.quantile(lengths, [0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0])
     return {
         "n_users": int(ds.n_users),

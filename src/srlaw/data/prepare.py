@@ -15,7 +15,7 @@ from srlaw.core.errors import DataError, SrlawError
 from srlaw.core.settings import check
 from srlaw.data.dataset import build_dataset, make_variant
 from srlaw.data.quality import entropy_scores
-from srlaw.data.readers import read_interactions, regular_file
+from srlaw.data.readers import input_path, read_interactions
 from srlaw.data.settings import DataConfig
 
 
@@ -27,7 +27,7 @@ def user_data(source, fmt: str, columns: dict | None = None, delimiter: str | No
         data.kcore = kcore
     check(data, "data", "the command line")
     try:
-        regular_file(source)
+        input_path(source, fmt)
     except DataError as e:
         raise DataError(f"--input {e}") from None
     return data

@@ -26,8 +26,7 @@ import numpy as np
 
 from srlaw.data.dataset import gather_slices
 from srlaw.core.errors import ParamsError
-from srlaw.data.protocol import (filter_seen_, left_pad, ranking_metric_sums, target_positions, target_ranks,
-                            training_ends)
+from srlaw.data.protocol import MISS_RANK, ranking_metric_sums, target_positions, training_ends
 
 APEN_CONVENTION = "published: |Phi^(m+1) - Phi^m| (signed=True gives Phi^m - Phi^(m+1), as antropy)"
 D_PRIME_NORMALISATION = "D' = n_tokens * score / ln(n_items): an entropy in nats divided by the entropy of a uniform next item"
@@ -105,14 +104,17 @@ def _gram_keys(items: np.ndarray, offsets: np.ndarray, m: int, group: np.ndarray
 
 def _sum_c_log_c_by_group(keys: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
     """Per group, Σ over templates of ln(count of the template's key) = Σ over distinct keys c·ln c."""
-    order = np.argsort(keys, kind="stable")
-    sk = keys[order]
-    if len(sk) == 0:
+    if len(keys) == 0:
         return np.zeros(n_groups)
+    if n_groups == 1:  # one group: the keys alone, sorted in place of an argsort (half the time)
+        order, sk = None, np.sort(keys)
+    else:
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
     edges = np.flatnonzero(np.diff(sk)) + 1
     run_starts = np.concatenate([[0], edges])
     counts = np.diff(np.concatenate([run_starts, [len(sk)]]))
-    run_groups = groups[order[run_starts]]
+    run_groups = np.zeros(len(run_starts), dtype=np.int64) if order is None else groups[order[run_starts]]
     return np.bincount(run_groups, weights=counts * np.log(counts), minlength=n_groups)
 
 
@@ -291,31 +293,51 @@ def conditional_entropy(items, offsets, order: int = 1, correction: str = "none"
     return float(h)
 
 
+LZ_BLOCK_TOKENS = 1 << 20  # items turned into Python ints at a time: the trie, not the stream, takes the memory
+
+
 def lz_entropy_rate(items, offsets) -> float:
     """LZ78 entropy-rate estimate c·ln(c)/n (nats per item) over the pooled stream of all users.
 
     One phrase dictionary is shared by all users (so common patterns are learned across users); a phrase never
     crosses a user boundary. Converges to the entropy rate of a stationary ergodic source (Ziv & Lempel 1978),
     slowly (bias O(1/ln n)): compare it across variants, not to an absolute truth.
+
+    The parse is sequential by nature (each phrase extends one seen before), so it stays a Python loop — one dict
+    lookup per item, keyed by one integer (node · (V + 1) + item) — over blocks of users, linear in the items.
     """
-    items = np.asarray(items).tolist()
-    offsets = np.asarray(offsets).tolist()
-    trie: dict = {}
-    phrases = 0
-    for u in _progress(range(len(offsets) - 1), len(offsets) - 1, "LZ78"):
-        node = 0
-        for x in items[offsets[u]:offsets[u + 1]]:
-            nxt = trie.get((node, x))
-            if nxt is None:
-                trie[(node, x)] = len(trie) + 1
-                phrases += 1
-                node = 0
-            else:
-                node = nxt
-        if node:
-            phrases += 1  # an unfinished phrase at the end of the user
+    items = np.asarray(items)
+    offsets = np.asarray(offsets, dtype=np.int64)
     n = len(items)
-    if n == 0 or phrases < 2:
+    if n == 0 or len(offsets) < 2 or offsets[-1] == offsets[0]:
+        return 0.0
+    width = int(items[offsets[0]:offsets[-1]].max()) + 1
+    trie: dict[int, int] = {}
+    get = trie.get
+    phrases = 0
+    n_users = len(offsets) - 1
+    bounds = np.searchsorted(offsets, np.arange(offsets[0], offsets[-1], LZ_BLOCK_TOKENS), side="right") - 1
+    cuts = np.unique(np.concatenate([bounds, [n_users]]))
+    for a, b in _progress(list(zip(cuts[:-1], cuts[1:])), len(cuts) - 1, "LZ78"):
+        lo = int(offsets[a])
+        block = items[lo:offsets[b]].tolist()
+        ends = (offsets[a + 1:b + 1] - lo).tolist()
+        pos = 0
+        for end in ends:
+            node = 0
+            while pos < end:
+                key = node * width + block[pos]
+                nxt = get(key)
+                if nxt is None:
+                    phrases += 1
+                    trie[key] = phrases
+                    node = 0
+                else:
+                    node = nxt
+                pos += 1
+            if node:
+                phrases += 1  # an unfinished phrase at the end of the user
+    if phrases < 2:
         return 0.0
     return float(phrases * math.log(phrases) / n)
 
@@ -339,24 +361,31 @@ def entropy_scores(items, offsets, n_items: int, m: int = 2, r: float = 0.2, max
                    signed: bool = False) -> dict:
     """Every data-quality score of one dataset (last ``max_len`` items per user), with the parameters used."""
     t0 = time.perf_counter()
+    seconds = {}
+
+    def timed(name, fn, *args, **kwargs):  # where the time goes, recorded beside the scores
+        t = time.perf_counter()
+        out = fn(*args, **kwargs)
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t
+        return out
+
     trunc_items, trunc_off = truncate_to_last(items, offsets, max_len)
-    per_user = apen_per_sequence(trunc_items, trunc_off, m=m, r=r, signed=signed)
+    per_user = timed("apen", apen_per_sequence, trunc_items, trunc_off, m=m, r=r, signed=signed)
     apen_mean = float(np.nanmean(per_user)) if np.isfinite(per_user).any() else float("nan")
-    t_apen = time.perf_counter() - t0
     n_tokens = int(len(trunc_items))
     scores = {
         "apen_mean": apen_mean,
         "apen_std": float(np.nanstd(per_user)) if np.isfinite(per_user).any() else float("nan"),
         "apen_undefined_users": int((~np.isfinite(per_user)).sum()),
-        "pooled_apen": pooled_apen(trunc_items, trunc_off, m=m),
-        "conditional_entropy": conditional_entropy(trunc_items, trunc_off, order=1),
-        "conditional_entropy_miller_madow": conditional_entropy(trunc_items, trunc_off, order=1,
-                                                                correction="miller-madow"),
-        "lz_entropy_rate": lz_entropy_rate(trunc_items, trunc_off),
+        "pooled_apen": timed("pooled_apen", pooled_apen, trunc_items, trunc_off, m=m),
+        "conditional_entropy": timed("conditional_entropy", conditional_entropy, trunc_items, trunc_off, order=1),
+        "conditional_entropy_miller_madow": timed("conditional_entropy", conditional_entropy, trunc_items, trunc_off,
+                                                  order=1, correction="miller-madow"),
+        "lz_entropy_rate": timed("lz_entropy_rate", lz_entropy_rate, trunc_items, trunc_off),
     }
     lengths = np.diff(trunc_off)
-    probe = markov_probe(items, offsets, n_items)  # on full histories: the data a model trains on
-    scores.update(probe)
+    # on full histories: the data a model trains on
+    scores.update(timed("markov_probe", markov_probe, items, offsets, n_items))
     return {
         "n_users": int(len(trunc_off) - 1),
         "n_items": int(n_items),
@@ -372,7 +401,7 @@ def entropy_scores(items, offsets, n_items: int, m: int = 2, r: float = 0.2, max
                    "apen_convention": APEN_CONVENTION, "conditional_entropy_order": 1,
                    "d_prime_normalisation": D_PRIME_NORMALISATION},
         "length_mean": float(lengths.mean()) if len(lengths) else 0.0,
-        "seconds": {"apen": t_apen, "total": time.perf_counter() - t0},
+        "seconds": {**seconds, "total": time.perf_counter() - t0},
     }
 
 
@@ -395,7 +424,106 @@ def _transition_csr(items, offsets, n_items):
     return indptr, cols, counts.astype(np.float64), unigram, row_totals
 
 
-def markov_probe(items, offsets, n_items: int, ks=(10,), batch: int = 1024) -> dict:
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """The distinct values of ``a``, sorted (a sort and a mask: faster than ``np.unique``'s hash table here)."""
+    a = np.sort(a)
+    return a[np.concatenate([[True], a[1:] != a[:-1]])] if len(a) else a
+
+
+def _count_at_least(values_sorted: np.ndarray, score, threshold: np.ndarray) -> np.ndarray:
+    """Per query q, #{v in values_sorted : score(v, q) >= threshold[q]} for a ``score`` non-decreasing in v:
+    one vectorised binary search (each step evaluates ``score`` exactly as the dense ranking did)."""
+    n = len(values_sorted)
+    lo = np.zeros(len(threshold), dtype=np.int64)
+    return n - _first_at_least(lambda at: score(values_sorted[np.minimum(at, max(n - 1, 0))]), lo,
+                               np.full(len(threshold), n, dtype=np.int64), threshold)
+
+
+def _first_at_least(value_at, lo: np.ndarray, hi: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """Per query, the first position in [lo, hi) whose non-decreasing ``value_at(position)`` is >= the threshold
+    (hi where none is): a binary search over every query at once."""
+    lo, hi = lo.copy(), hi.copy()
+    while (lo < hi).any():
+        open_ = lo < hi
+        mid = (lo + hi) // 2
+        reach = value_at(mid) >= threshold
+        hi = np.where(open_ & reach, mid, hi)
+        lo = np.where(open_ & ~reach, mid + 1, lo)
+    return lo
+
+
+MARKOV_BLOCK_TOKENS = 1 << 22  # users' histories are filtered a block of about this many items at a time
+
+
+def markov_ranks(items, offsets, n_items: int, block_tokens: int = MARKOV_BLOCK_TOKENS):
+    """The Markov probe's validation targets: (users scored, 0-based rank of each target, its probability) —
+    see :func:`markov_probe`."""
+    items = np.asarray(items, dtype=np.int64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    users = np.flatnonzero(np.diff(offsets) >= 3)
+    indptr, cols, counts, unigram, c_row = _transition_csr(items, offsets, n_items)
+    width = n_items + 1
+    p1 = (unigram + 1.0) / (unigram[1:].sum() + n_items)
+    p1[0] = 0.0
+    t_row = np.diff(indptr).astype(np.float64)
+    target_at = target_positions(offsets, "valid")[users]
+    ctx, tgt = items[target_at - 1], items[target_at]
+    denom = c_row[ctx] + t_row[ctx]
+    smoothed = denom > 0
+    safe = np.maximum(denom, 1e-300)
+
+    def base(p, who=slice(None)):  # the score of an item that never followed the user's context
+        return np.where(smoothed[who], (t_row[ctx][who] * p) / safe[who], p)
+
+    # the target's own score (its transition count, where it followed the context)
+    row = np.repeat(np.arange(width), np.diff(indptr))  # each transition's context
+    # (context, item) keys of every transition and their counts; one key that matches nothing when there are none
+    keys, found_counts = (row * width + cols, counts) if len(cols) else (np.array([-1]), np.array([0.0]))
+
+    def transition_count(context, item):  # c(context, item), 0 where the item never followed the context
+        at = np.minimum(np.searchsorted(keys, context * width + item), len(keys) - 1)
+        return np.where(keys[at] == context * width + item, found_counts[at], 0.0), keys[at] == context * width + item
+
+    c_t, follows = transition_count(ctx, tgt)
+    s_t = base(p1[tgt])
+    s_t = np.where(follows, s_t + c_t / safe, s_t)
+
+    # every catalogue item by its no-transition score, then the context's successors at their true scores
+    above = _count_at_least(np.sort(p1[1:]), base, s_t)
+    row_denom = np.maximum(c_row + t_row, 1e-300)[row]
+    succ_base = (t_row[row] * p1[cols]) / row_denom
+    lo, hi = indptr[ctx], np.where(smoothed, indptr[ctx + 1], indptr[ctx])
+    for succ, sign in ((succ_base, -1), (succ_base + counts / row_denom, 1)):
+        ordered = succ[np.lexsort((succ, row))]  # each context's successors by score (rows stay in place)
+        last = max(len(ordered) - 1, 0)
+        first = _first_at_least(lambda at: ordered[np.minimum(at, last)], lo, hi, s_t)
+        above += sign * (hi - first)
+        del ordered
+    del row_denom, succ_base
+
+    # the user's distinct training items are filtered: a seen target is a miss, seen items above it drop out
+    seen_above = np.zeros(len(users), dtype=np.int64)
+    seen_target = np.zeros(len(users), dtype=bool)
+    starts, ends = offsets[users], training_ends(offsets)[users]
+    cuts = np.searchsorted(np.cumsum(ends - starts), np.arange(block_tokens, int((ends - starts).sum()) + block_tokens,
+                                                                block_tokens), side="right")
+    for a, b in zip(np.concatenate([[0], cuts[:-1]]), cuts):
+        if a == b:
+            continue
+        seen, _ = gather_slices(items, starts[a:b], ends[a:b])
+        who = np.repeat(np.arange(a, b), ends[a:b] - starts[a:b])
+        pair = _distinct(who * width + seen)
+        who, seen = pair // width, pair % width
+        score = base(p1[seen], who)
+        c_seen, hit = transition_count(ctx[who], seen)
+        score = np.where(hit, score + c_seen / safe[who], score)
+        is_target = seen == tgt[who]
+        seen_target[who[is_target]] = True
+        seen_above += np.bincount(who[(score >= s_t[who]) & ~is_target], minlength=len(users))
+    return users, np.where(seen_target, MISS_RANK, above - 1 - seen_above), s_t
+
+
+def markov_probe(items, offsets, n_items: int, ks=(10,), block_tokens: int = MARKOV_BLOCK_TOKENS) -> dict:
     """Held-out predictability of a smoothed first-order Markov model (seconds, not a transformer run).
 
     Fitted on the training split and scored on the validation targets (:mod:`srlaw.data.protocol`; context = the item
@@ -403,37 +531,16 @@ def markov_probe(items, offsets, n_items: int, ks=(10,), batch: int = 1024) -> d
     P(j | i) = (c(i, j) + T(i) · P1(j)) / (c(i) + T(i)), T(i) = number of distinct successors of i
     (Witten & Bell 1991; Chen & Goodman 1999). Returns the held-out cross-entropy in nats per token and the
     probe's full-ranking HR@K / NDCG@K (training items filtered, as for the transformers).
+
+    The full ranking is counted, not materialised: an item that never followed the context scores T(i)·P1(j) / (c(i)
+    + T(i)), monotone in P1(j), so the items above the target are a binary search in the sorted unigram, corrected
+    by the context's successors (sorted once per context) and the user's distinct training items. Time and memory
+    grow with the interactions, not with users × catalogue; ranks equal those of scoring every item
+    (:func:`srlaw.data.protocol.target_ranks`: ties count against the target, seen items filtered).
     """
-    items = np.asarray(items, dtype=np.int64)
-    offsets = np.asarray(offsets, dtype=np.int64)
-    users = np.flatnonzero(np.diff(offsets) >= 3)
-    indptr, cols, counts, unigram, c_row = _transition_csr(items, offsets, n_items)
-    p1 = (unigram + 1.0) / (unigram[1:].sum() + n_items)
-    p1[0] = 0.0
-    t_row = np.diff(indptr).astype(np.float64)
-    target_at = target_positions(offsets, "valid")[users]
-    ctx, tgt = items[target_at - 1], items[target_at]
-    starts, ends = offsets[users], training_ends(offsets)[users]
-    sums = dict.fromkeys([f"{m}@{k}" for k in ks for m in ("hr", "ndcg")], 0.0)
-    ce = 0.0
-    for a in range(0, len(users), batch):
-        c, t = ctx[a:a + batch], tgt[a:a + batch]
-        n = len(c)
-        denom = c_row[c] + t_row[c]
-        scores = np.where(denom[:, None] > 0, (t_row[c][:, None] * p1[None, :]) / np.maximum(denom, 1e-300)[:, None],
-                          p1[None, :])
-        row_starts, row_stops = indptr[c], indptr[c + 1]
-        nnz = row_stops - row_starts
-        r = np.repeat(np.arange(n), nnz)
-        idx = np.concatenate([np.arange(s, e) for s, e in zip(row_starts, row_stops)]) if nnz.sum() else np.zeros(0, int)
-        scores[r, cols[idx]] += counts[idx] / denom[r]
-        ce -= np.log(scores[np.arange(n), t]).sum()
-        history = [items[s:e] for s, e in zip(starts[a:a + batch], ends[a:a + batch])]
-        longest = max(len(h) for h in history)
-        ranks = target_ranks(filter_seen_(scores, left_pad(history, longest)), t)
-        batch_sums = ranking_metric_sums(ranks, ks)
-        for k in sums:
-            sums[k] += batch_sums[k]
+    users, ranks, p_target = markov_ranks(items, offsets, n_items, block_tokens)
+    sums = ranking_metric_sums(ranks, ks)
     n = max(len(users), 1)
-    return {"markov_cross_entropy": float(ce / n), **{f"markov_{k}": float(v / n) for k, v in sums.items()},
+    return {"markov_cross_entropy": float(-np.log(p_target).sum() / n),
+            **{f"markov_{m}@{k}": float(sums[f"{m}@{k}"] / n) for k in ks for m in ("hr", "ndcg")},
             "markov_users": int(len(users))}

@@ -1,9 +1,12 @@
 """Readers for raw interaction logs: one function per on-disk format, one record type out.
 
 Every reader returns :class:`Interactions` — parallel arrays of raw user id, raw item id, timestamp (or
-``None`` when the format is already chronological) and rating (or ``None``). Each row keeps its position in the
-file (``row``), which :func:`srlaw.data.dataset.build_dataset` uses as the documented tie-break for equal
-timestamps. Malformed input raises :class:`InputFormatError` naming the file, the line and the problem.
+``None`` when the format is already chronological) and rating (or ``None``), in file order, which
+:func:`srlaw.data.dataset.build_dataset` uses as the documented tie-break for equal timestamps. Malformed input
+raises :class:`InputFormatError` naming the file, the line and the problem.
+
+Files are read a chunk of whole lines at a time and parsed by :mod:`srlaw.data.scan` (numpy on the bytes); a chunk
+the fast path does not take is parsed here line by line, which reads it the same way or names its bad line.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from srlaw.core.errors import DataError
+from srlaw.data import scan
 
-FORMATS = ("sasrec", "s3rec", "movielens-dat", "movielens-100k", "movielens-csv", "recbole", "csv")
+FORMATS = ("sasrec", "s3rec", "movielens-dat", "movielens-100k", "movielens-csv", "recbole", "csv", "parquet-sequences")
+FOLDER_FORMATS = ("parquet-sequences",)  # may also be read from a folder of part files (an engine's output)
 
 
 class InputFormatError(DataError):
@@ -49,8 +54,6 @@ class Interactions:
 INT64_MAX = 2**63 - 1
 _ID = re.compile(r"[0-9]+")  # ASCII digits only: int() would also take '1_0', full-width digits and '-1'
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")  # no nan, inf, '_' or other scripts
-_IDS_ONLY = re.compile(rb"[0-9 \t\r\n]*")
-BOM = "\ufeff"
 
 
 def _parse_int(text: str, path, lineno: int, field: str) -> int:
@@ -78,8 +81,8 @@ def _parse_float(text: str, path, lineno: int, field: str) -> float:
 
 
 def max_input_bytes() -> int:
-    """The largest file a reader loads: ``$SRLAW_MAX_INPUT_BYTES``, else a third of this machine's memory (the
-    file, its decoded text and the parsed arrays must fit together)."""
+    """The largest file a reader takes: ``$SRLAW_MAX_INPUT_BYTES``, else a third of this machine's memory (the file
+    is read in chunks, but its parsed arrays and their joining take about three times its size)."""
     env = os.environ.get("SRLAW_MAX_INPUT_BYTES")
     if env and env.isdigit():
         return int(env)
@@ -98,88 +101,136 @@ def regular_file(path, what: str = "input") -> Path:
     return path
 
 
-def _read_bytes(path) -> bytes:
+def _check_size(path) -> Path:
     path = regular_file(path)
     size, cap = path.stat().st_size, max_input_bytes()
     if size > cap:
         raise InputFormatError(path, None, f"{size:,} bytes, over the {cap:,} srlaw reads at once (a third of this "
-                                           "machine's memory; set SRLAW_MAX_INPUT_BYTES to raise it)")
+                               "machine's memory; set SRLAW_MAX_INPUT_BYTES to raise it)")
+    return path
+
+
+def _chunks(path):
+    """The file as runs of whole lines (:func:`srlaw.data.scan.chunks`), an unreadable file named in one line."""
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        yield from scan.chunks(_check_size(path))
     except OSError as e:
         raise InputFormatError(path, None, f"cannot read: {e.strerror or e}") from None
 
 
-def _decode(path, data: bytes) -> str:
-    """UTF-8 text (a leading byte-order mark is dropped); a bad byte is named with its line."""
+def _after(path, error: InputFormatError, first_line: int, offset: int, chunk: bytes) -> InputFormatError:
+    """The error to report when a chunk's lines hold ``error``: a byte that is not UTF-8 further on comes first, as
+    it did when the whole file was decoded before it was parsed."""
+    start = (first_line + chunk.count(b"\n"), offset + len(chunk))
+    for line, _, later in scan.chunks(path, start=start):
+        try:
+            _decode(path, later, line)
+        except InputFormatError as utf8:
+            return utf8
+    return error
+
+
+def _decode(path, data: bytes, first_line: int = 1) -> str:
+    """UTF-8 text; a bad byte is named with its line (``data`` starts at line ``first_line``)."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
+        line = first_line + data[:e.start].count(b"\n")
         raise InputFormatError(path, line, f"not UTF-8 text (byte 0x{data[e.start]:02x}); re-save the file as UTF-8") from None
-    return text[1:] if text.startswith(BOM) else text
 
 
-def _read_lines(path) -> list[str]:
-    """The file's lines without their line ends (LF or CRLF), numbered from 1 by position in the list."""
-    return [ln.rstrip("\r") for ln in _decode(path, _read_bytes(path)).split("\n")]
+def _lines(path, data: bytes, first_line: int):
+    """(line number, text without its line end) of every line of a chunk."""
+    text = _decode(path, data, first_line).split("\n")
+    if text and text[-1] == "":
+        text.pop()
+    return ((first_line + i, ln.rstrip("\r")) for i, ln in enumerate(text))
 
 
-def _finish(path, users, items, timestamps=None, ratings=None) -> Interactions:
-    if not users:
-        raise InputFormatError(path, None, "file holds no interactions (empty file)")
-    return Interactions(
-        user=np.asarray(users, dtype=np.int64),
-        item=np.asarray(items, dtype=np.int64),
-        timestamp=None if timestamps is None else np.asarray(timestamps, dtype=np.float64),
-        rating=None if ratings is None else np.asarray(ratings, dtype=np.float64),
-        source=str(path),
-    )
+class _Columns:
+    """Parsed columns gathered chunk by chunk, then joined once."""
+
+    def __init__(self, names):
+        self.parts = {name: [] for name in names}
+
+    def add(self, **columns):
+        for name, values in columns.items():
+            self.parts[name].append(np.asarray(values, dtype=np.int64 if name in ("user", "item") else np.float64))
+
+    def finish(self, path) -> Interactions:
+        users = self.parts["user"]
+        if not sum(len(u) for u in users):
+            raise InputFormatError(path, None, "file holds no interactions (empty file)")
+        joined = {name: np.concatenate(parts) if parts else None for name, parts in self.parts.items()}
+        return Interactions(user=joined["user"], item=joined["item"], timestamp=joined.get("timestamp"),
+                            rating=joined.get("rating"), source=str(path))
 
 
-def _read_fixed_columns(path, sep, names, skip_header=False) -> Interactions:
-    """Lines with exactly ``len(names)`` fields; names among user/item/rating/timestamp."""
-    users, items, ratings, stamps = [], [], [], []
+KIND = {"user": "id", "item": "id", "rating": "number", "timestamp": "number"}
+FIELD = {"user": "user id", "item": "item id", "rating": "rating", "timestamp": "timestamp"}
+PARSE = {"id": _parse_int, "number": _parse_float}
+
+
+def _parse_fixed_lines(path, lines, sep, names, columns: _Columns) -> None:
+    """The line reader: lines with exactly ``len(names)`` fields; blank lines skipped."""
     want = len(names)
-    for lineno, line in enumerate(_read_lines(path), 1):
-        if (skip_header and lineno == 1) or not line.strip():
+    values = {name: [] for name in names}
+    for lineno, line in lines:
+        if not line.strip():
             continue
         parts = line.split(sep) if sep else line.split()
         if len(parts) != want:
             raise InputFormatError(path, lineno, f"expected {want} columns ({', '.join(names)}), found {len(parts)}")
-        row = dict(zip(names, parts))
-        users.append(_parse_int(row["user"], path, lineno, "user id"))
-        items.append(_parse_int(row["item"], path, lineno, "item id"))
-        if "rating" in row:
-            ratings.append(_parse_float(row["rating"], path, lineno, "rating"))
-        if "timestamp" in row:
-            stamps.append(_parse_float(row["timestamp"], path, lineno, "timestamp"))
-    return _finish(path, users, items, stamps if "timestamp" in names else None,
-                   ratings if "rating" in names else None)
+        for name, text in zip(names, parts):
+            values[name].append(PARSE[KIND[name]](text, path, lineno, FIELD[name]))
+    columns.add(**values)
+
+
+def _read_fixed_columns(path, sep, names) -> Interactions:
+    """Lines with exactly ``len(names)`` fields; names among user/item/rating/timestamp. Each chunk is parsed by
+    :mod:`srlaw.data.scan`, or line by line where it holds anything the fast path does not take."""
+    columns = _Columns(names)
+    kinds = tuple(KIND[n] for n in names)
+    for first_line, offset, chunk in _chunks(path):
+        if sep is None:
+            fast = scan.whitespace_fields(chunk, kinds)
+        else:
+            found = scan.delimited_fields(chunk, sep.encode(), len(names), dict(enumerate(kinds)), csv=False)
+            fast = None if found is None else [found[j] for j in range(len(names))]
+        if fast is None:
+            try:
+                _parse_fixed_lines(path, _lines(path, chunk, first_line), sep, names, columns)
+            except InputFormatError as e:
+                raise _after(path, e, first_line, offset, chunk) from None
+        else:
+            columns.add(**dict(zip(names, fast)))
+    return columns.finish(path)
 
 
 def read_sasrec(path) -> Interactions:
     """SASRec/BERT4Rec ``user item`` lines, chronological within each user."""
-    # Fast path: one vectorised parse of a file of ASCII digits; anything else (a sign, a BOM, a stray character,
-    # an id past int64) goes to the line reader, which names the line and the problem.
-    data = _read_bytes(path)
-    if _IDS_ONLY.fullmatch(data):
-        lines = [ln for ln in data.splitlines() if ln.strip()]
-        try:
-            flat = np.array(data.split(), dtype=np.int64)
-            if len(lines) and len(flat) == 2 * len(lines) and all(len(ln.split()) == 2 for ln in lines):
-                table = flat.reshape(-1, 2)
-                return Interactions(table[:, 0].copy(), table[:, 1].copy(), None, None, str(path))
-        except (ValueError, OverflowError):
-            pass
     return _read_fixed_columns(path, None, ("user", "item"))
 
 
 def read_s3rec(path) -> Interactions:
     """S3Rec files: one line per user, ``user i1 i2 …`` in chronological order."""
+    columns = _Columns(("user", "item"))
+    for first_line, offset, chunk in _chunks(path):
+        fast = scan.whitespace_fields(chunk, None)
+        if fast is not None:
+            columns.add(user=fast[0], item=fast[1])
+            continue
+        try:
+            columns.add(**_parse_s3rec_lines(path, _lines(path, chunk, first_line)))
+        except InputFormatError as e:
+            raise _after(path, e, first_line, offset, chunk) from None
+    return columns.finish(path)
+
+
+def _parse_s3rec_lines(path, lines) -> dict:
+    """The line reader of S3Rec files."""
     users, items = [], []
-    for lineno, line in enumerate(_read_lines(path), 1):
+    for lineno, line in lines:
         parts = line.split()
         if not parts:
             continue
@@ -189,7 +240,7 @@ def read_s3rec(path) -> Interactions:
         for tok in parts[1:]:
             users.append(user)
             items.append(_parse_int(tok, path, lineno, "item id"))
-    return _finish(path, users, items)
+    return {"user": users, "item": items}
 
 
 def read_movielens_dat(path) -> Interactions:
@@ -202,9 +253,9 @@ def read_movielens_100k(path) -> Interactions:
     return _read_fixed_columns(path, "\t", ("user", "item", "rating", "timestamp"))
 
 
-def _csv_rows(path, f, sep):
-    """The rows of a delimited file; a line the csv module cannot parse (a field over its size limit, a stray
-    quote) is named by its line."""
+def _csv_rows(path, f, sep, first_line: int = 1):
+    """The rows of a delimited file (``f`` starts at line ``first_line``); a line the csv module cannot parse (a
+    field over its size limit, a stray quote) is named by its line."""
     reader = csv.reader(f, delimiter=sep)
     while True:
         try:
@@ -212,42 +263,71 @@ def _csv_rows(path, f, sep):
         except StopIteration:
             return
         except csv.Error as e:
-            raise InputFormatError(path, reader.line_num, f"not a valid delimited line ({e})") from None
+            raise InputFormatError(path, first_line - 1 + reader.line_num, f"not a valid delimited line ({e})") from None
+
+
+def _header(path, sep, header_names=None) -> list[str]:
+    """The column names of a delimited file's first line."""
+    for _, _, chunk in _chunks(path):
+        first = chunk.split(b"\n", 1)[0]
+        with io.StringIO(_decode(path, first), newline="") as f:
+            for header in _csv_rows(path, f, sep):
+                return header_names(header) if header_names else [h.strip() for h in header]
+        break
+    raise InputFormatError(path, None, "file holds no interactions (empty file)")
 
 
 def _read_header_table(path, sep, mapping: dict[str, str | None], header_names=None) -> Interactions:
-    """Delimited table with a header row; ``mapping`` maps user/item/timestamp/rating to header names."""
-    with io.StringIO(_decode(path, _read_bytes(path)), newline="") as f:
-        reader = _csv_rows(path, f, sep)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise InputFormatError(path, None, "file holds no interactions (empty file)") from None
-        names = header_names(header) if header_names else [h.strip() for h in header]
-        index = {}
-        for role, column in mapping.items():
-            if column is None:
+    """Delimited table with a header row; ``mapping`` maps user/item/timestamp/rating to header names.
+
+    The body is parsed chunk by chunk by :mod:`srlaw.data.scan`; from the first chunk the fast path does not take
+    (a quote, a malformed line) to the end, the csv module reads it, as it reads a whole file."""
+    names = _header(path, sep, header_names)
+    index = {}
+    for role, column in mapping.items():
+        if column is None:
+            continue
+        if column not in names:
+            raise InputFormatError(path, 1, f"missing column {column!r} for {role} (header has {names})")
+        index[role] = names.index(column)
+    for role in ("user", "item"):
+        if role not in index:
+            raise InputFormatError(path, 1, f"no column mapped to {role}")
+    columns = _Columns(index)
+    wanted = {index[role]: KIND[role] for role in index}
+    for first_line, offset, chunk in _chunks(path):
+        if first_line == 1:  # the header line
+            cut = chunk.find(b"\n") + 1
+            if cut == 0:
+                break
+            first_line, offset, chunk = 2, offset + cut, chunk[cut:]
+            if not chunk:
                 continue
-            if column not in names:
-                raise InputFormatError(path, 1, f"missing column {column!r} for {role} (header has {names})")
-            index[role] = names.index(column)
-        for role in ("user", "item"):
-            if role not in index:
-                raise InputFormatError(path, 1, f"no column mapped to {role}")
-        users, items, stamps, ratings = [], [], [], []
-        for lineno, parts in enumerate(reader, 2):
+        found = scan.delimited_fields(chunk, sep.encode(), len(names), wanted, csv=True)
+        if found is None:
+            _read_rest_csv(path, sep, offset, first_line, names, index, mapping, columns)
+            break
+        columns.add(**{role: found[j] for role, j in index.items()})
+    return columns.finish(path)
+
+
+def _read_rest_csv(path, sep, offset, first_line, names, index, mapping, columns: _Columns) -> None:
+    """The line reader for a header table: the csv module on the file from byte ``offset`` (line ``first_line``)."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        text = _decode(path, f.read(), first_line)
+    values = {role: [] for role in index}
+    with io.StringIO(text, newline="") as f:
+        for lineno, parts in enumerate(_csv_rows(path, f, sep, first_line), first_line):
             if not parts or not any(p.strip() for p in parts):
                 continue
             if len(parts) != len(names):
                 raise InputFormatError(path, lineno, f"expected {len(names)} columns, found {len(parts)}")
-            users.append(_parse_int(parts[index["user"]], path, lineno, f"user id ({mapping['user']})"))
-            items.append(_parse_int(parts[index["item"]], path, lineno, f"item id ({mapping['item']})"))
-            if "timestamp" in index:
-                stamps.append(_parse_float(parts[index["timestamp"]], path, lineno, f"timestamp ({mapping['timestamp']})"))
-            if "rating" in index:
-                ratings.append(_parse_float(parts[index["rating"]], path, lineno, f"rating ({mapping['rating']})"))
-    return _finish(path, users, items, stamps if "timestamp" in index else None,
-                   ratings if "rating" in index else None)
+            for role in ("user", "item", "timestamp", "rating"):
+                if role in index:
+                    values[role].append(PARSE[KIND[role]](parts[index[role]], path, lineno,
+                                                          f"{FIELD[role]} ({mapping[role]})"))
+    columns.add(**values)
 
 
 def read_movielens_csv(path) -> Interactions:
@@ -260,8 +340,7 @@ def read_recbole(path) -> Interactions:
     def strip_types(header):
         return [h.strip().split(":")[0] for h in header]
 
-    first = _read_lines(path)[0]
-    names = strip_types(first.split("\t")) if first else []
+    names = _header(path, "\t", strip_types)
     mapping = {"user": "user_id", "item": "item_id",
                "timestamp": "timestamp" if "timestamp" in names else None,
                "rating": "rating" if "rating" in names else None}
@@ -279,12 +358,85 @@ def read_csv(path, columns: dict | None = None, delimiter: str = ",") -> Interac
     return _read_header_table(path, delimiter, mapping)
 
 
+PARQUET_BATCH_ROWS = 1 << 16  # users per record batch: memory bounded by the arrays, not the file
+
+
+def parquet_parts(path) -> list[Path]:
+    """The Parquet files of ``path``: the file itself, or a folder's ``*.parquet`` files in name order."""
+    path = Path(path)
+    if path.is_dir():
+        parts = sorted(p for p in path.iterdir() if p.suffix == ".parquet")
+        if not parts:
+            raise InputFormatError(path, None, "folder holds no .parquet files")
+        for part in parts:
+            regular_file(part)
+        return parts
+    return [regular_file(path)]
+
+
+def read_parquet_sequences(path) -> Interactions:
+    """Per-user sequences in Parquet, as a distributed engine writes them (docs/scale.md): one row per user, an integer
+    ``user`` and a list of integer ``items`` in chronological order; one file or a folder of part files. Read a
+    record batch at a time with pyarrow; a bad row is named by file and row."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputFormatError(path, None, "reading Parquet needs pyarrow: pip install 'srlaw[parquet]'") from None
+    columns = _Columns(("user", "item"))
+    for part in parquet_parts(path):
+        try:
+            pf = pq.ParquetFile(part)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputFormatError(part, None, f"not a Parquet file ({e})") from None
+        schema = pf.schema_arrow
+        for name in ("user", "items"):
+            if name not in schema.names:
+                raise InputFormatError(part, None, f"missing column {name!r} (a sequence file has user and items; "
+                                                   f"it has {schema.names})")
+        user_type, items_type = schema.field("user").type, schema.field("items").type
+        if not pa.types.is_integer(user_type) or not (pa.types.is_list(items_type) or pa.types.is_large_list(items_type)) \
+                or not pa.types.is_integer(items_type.value_type):
+            raise InputFormatError(part, None, f"user must be an integer and items a list of integers; found "
+                                               f"user: {user_type}, items: {items_type}")
+        row = 0
+        for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=["user", "items"]):
+            user, items = batch.column("user"), batch.column("items")
+            if user.null_count or items.null_count or items.flatten().null_count:
+                bad = next(i for i in range(len(batch)) if not user[i].is_valid or not items[i].is_valid
+                           or items[i].values.null_count)
+                raise InputFormatError(part, None, f"row {row + bad}: null user, items or item")
+            ids, values = user.to_numpy(zero_copy_only=False), items.flatten().to_numpy(zero_copy_only=False)
+            for what, arr in (("user", ids), ("item", values)):
+                if arr.dtype == np.uint64 and len(arr) and arr.max() > INT64_MAX:
+                    raise InputFormatError(part, None, f"an {what} id is outside int64 (at most {INT64_MAX})")
+            ids, values = ids.astype(np.int64), values.astype(np.int64)
+            lengths = np.diff(items.offsets.to_numpy())
+            if (ids < 0).any():
+                raise InputFormatError(part, None, f"row {row + int(np.flatnonzero(ids < 0)[0])}: negative user id; "
+                                                   "ids must be >= 0")
+            if (values < 0).any():
+                at = int(np.searchsorted(np.cumsum(lengths), np.flatnonzero(values < 0)[0], side="right"))
+                raise InputFormatError(part, None, f"row {row + at}: negative item id; ids must be >= 0")
+            columns.add(user=np.repeat(ids, lengths), item=values)
+            row += len(batch)
+    return columns.finish(path)
+
+
+def input_path(path, fmt: str) -> Path:
+    """``path`` checked for reading in ``fmt``: a regular file, or for an engine's format its folder of parts."""
+    if fmt in FOLDER_FORMATS and Path(path).is_dir():
+        parquet_parts(path)
+        return Path(path)
+    return regular_file(path)
+
+
 def read_interactions(path, fmt: str, columns: dict | None = None, delimiter: str = ",") -> Interactions:
     """Read ``path`` in format ``fmt`` (one of :data:`FORMATS`)."""
     path = Path(path)
     if fmt not in FORMATS:
         raise InputFormatError(path, None, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if not path.is_file():
+    if not path.exists() or (not path.is_file() and fmt not in FOLDER_FORMATS):
         raise InputFormatError(path, None, "no such file")
     if fmt == "csv":
         return read_csv(path, columns, delimiter)
@@ -295,6 +447,7 @@ def read_interactions(path, fmt: str, columns: dict | None = None, delimiter: st
         "movielens-100k": read_movielens_100k,
         "movielens-csv": read_movielens_csv,
         "recbole": read_recbole,
+        "parquet-sequences": read_parquet_sequences,
     }[fmt](path)
 
 
