@@ -20,7 +20,7 @@ def shrink_params(repo):
     p = yaml.safe_load((repo / "params.yaml").read_text())
     p["variants"] = {"users25": {"user_fraction": 0.25}, "users50": {"user_fraction": 0.5}}
     p["train"].update({"max_len": 10, "max_epochs": 3, "batch_size": 128, "lr": 0.01})
-    p["grid"] = {"variants": ["users25", "users50"], "n_layers": [1, 2], "d_model": [8, 16, 32]}
+    p["grid"] = {"variants": ["users25", "users50"], "n_layers": [1, 2, 3], "d_model": [8, 16, 32]}
     p["law"].update({"forms": ["logistic", "paper_script"], "n_starts": 4, "n_bootstrap": 5})
     p["export"].update({"variant": "users25", "latency_repeats": 5, "parity_rows": 64})
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
@@ -103,7 +103,7 @@ def test_dvc_repro_produces_every_artifact_and_push_pull(repo_copy, tmp_path, dv
     # every run's validation curve, overlaid by the `curves` template
     curves = json.loads(dvc(["plots", "show", "--json"], repo_copy).stdout)["data"]["artifacts/curves.csv"][0]
     rows = curves["content"]["data"]["values"]
-    assert {r["run"] for r in rows} == {f"{v}-{n}-{d}" for v in ("users25", "users50") for n in (1, 2)
+    assert {r["run"] for r in rows} == {f"{v}-{n}-{d}" for v in ("users25", "users50") for n in (1, 2, 3)
                                         for d in (8, 16, 32)}
     assert curves["content"]["encoding"]["color"]["field"] == "run"  # one line per run
 
@@ -112,7 +112,7 @@ def test_dvc_repro_produces_every_artifact_and_push_pull(repo_copy, tmp_path, dv
 
     shown = json.loads(dvc(["metrics", "show", "--json"], repo_copy).stdout)
     compact = json.loads((art / "metrics.json").read_text())
-    assert set(compact) == {"law", "reference_model"}  # one small file, not 12 runs × 60 columns
+    assert set(compact) == {"law", "reference_model"}  # one small file, not 18 runs × 60 columns
     assert compact["law"]["heldout_mape_ndcg@10"] == law_doc["validation"]["scale_extrapolation"]["ndcg@10"]["mape"]
     assert compact["reference_model"]["test_ndcg@10"] == model["metrics"]["test"]["ndcg@10"]
     assert "heldout_mape_ndcg@10" in json.dumps(shown) and "runs/" not in json.dumps(shown)
