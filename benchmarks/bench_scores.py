@@ -21,14 +21,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ml-1m" / "ml-1m.txt")
     p.add_argument("--format", default="sasrec")
-    p.add_argument("--max-len", type=int, default=50)
+    p.add_argument("--window", type=int, default=50, help="score each user's last N items")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_scores.json")
     args = p.parse_args(argv)
     if not args.data.is_file():
         print(f"skip: {args.data} not found (licence-restricted data lives only in ../shared/data)")
         return 0
     ds, _ = build_dataset(read_interactions(args.data, args.format))
-    items, offsets = truncate_to_last(ds.items, ds.offsets, args.max_len)
+    items, offsets = truncate_to_last(ds.items, ds.offsets, args.window)
     steps = [
         ("per-sequence ApEn (m=2, r=0.2)", lambda: apen_per_sequence(items, offsets, 2, 0.2)),
         ("pooled ApEn (m=2)", lambda: pooled_apen(items, offsets, 2)),
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         rows.append({"score": name, "seconds": time.perf_counter() - t0})
     total = sum(r["seconds"] for r in rows)
     print(f"{args.data.name}: {ds.n_users} users, {ds.n_items} items, {len(ds.items)} interactions "
-          f"(scores on the last {args.max_len} items; the probe on full histories)")
+          f"(scores on the last {args.window} items; the probe on full histories)")
     print(f"{'score':48} {'seconds':>8}")
     for r in rows:
         print(f"{r['score']:48} {r['seconds']:8.2f}")

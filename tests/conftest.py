@@ -14,6 +14,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (`make test`: a worker per core) each worker, and what it starts, gets its share of the
+    cores: torch's OpenMP would otherwise start a thread per core in every worker, and oversubscribed OpenMP
+    threads spin-wait on each other."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        share = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, share)
+
+
 def _shared_file(rel: str) -> Path:
     """A file under ../shared/data, or skip: licence-restricted data is never shipped with the project."""
     path = SHARED_DATA / rel

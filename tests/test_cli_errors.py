@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
     (["entropy", "--input", "missing.csv", "--format", "csv"], "missing.csv: no such file"),
     (["entropy", "--input", "ratings.csv"], "--input needs --format"),
     (["entropy"], "give --variant NAME"),
-    (["entropy", "--input", "r.csv", "--format", "csv", "--max-len", "0"], "options: max_len = 0: expected null or"),
+    (["entropy", "--input", "r.csv", "--format", "csv", "--window", "0"], "options: window = 0: expected null or"),
     (["entropy", "--input", "r.csv", "--format", "csv", "--m", "1000000"], "options: m = 1000000: expected an integer"),
     (["entropy", "--input", "r.csv", "--format", "csv", "--r", "-1"], "options: r = -1.0: expected a number >= 0"),
     (["train", "--variant", "full", "--n-layers", "1", "--d-model", "16"], "data/prepared/full/stats.json: missing"),

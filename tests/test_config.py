@@ -34,8 +34,8 @@ WRONG_TYPE = {"int": "3", "float": "x", "str": 5, "bool": "yes", "list[int]": ["
 OUT_OF_RANGE = {
     "data.source": "", "data.format": "parquet", "data.columns": {"user": "u", "colour": "c"},
     "data.delimiter": ";;", "data.kcore": -1, "data.min_user_interactions": 2,
-    "variants.full.user_fraction": 0.0, "variants.full.max_len": 2, "variants.full.noise": 1.0,
-    "entropy.m": 0, "entropy.r": -1.0, "entropy.max_len": 1,
+    "variants.full.user_fraction": 0.0, "variants.full.last_items": 2, "variants.full.noise": 1.0,
+    "entropy.m": 0, "entropy.r": -1.0, "entropy.window": 1,
     "train.backbone": "rnn", "train.max_len": 1, "train.n_heads": 0, "train.dropout": 1.0, "train.ffn_mult": 0,
     "train.item_embedding": "hashed", "train.jpq.n_splits": 0, "train.jpq.n_centroids": 1,
     "train.jpq.assignment": "kmeans", "train.block": "post_ln", "train.activation": "tanh", "train.init": "zeros",

@@ -96,7 +96,7 @@ def test_user_fraction_variants_nest():
 
 def test_truncation_and_noise_variants():
     ds = _toy()
-    t = make_variant(ds, max_len=5, seed=1)
+    t = make_variant(ds, last_items=5, seed=1)
     assert t.lengths.max() == 5
     for u in range(ds.n_users):
         assert t.sequence(u).tolist() == ds.sequence(u)[-5:].tolist()

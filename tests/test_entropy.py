@@ -53,7 +53,7 @@ def test_batched_per_sequence_matches_single():
     items = rng.integers(1, 8, lengths.sum())
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     for r in (0.2, 1.5):
-        batched = apen_per_sequence(items, offsets, m=2, r=r, max_len=30)
+        batched = apen_per_sequence(items, offsets, m=2, r=r, window=30)
         for u in range(40):
             one = approximate_entropy_naive(items[offsets[u]:offsets[u + 1]][-30:], m=2, r=r)
             assert math.isnan(one) == math.isnan(batched[u])  # both undefined, or both defined and equal
@@ -104,8 +104,8 @@ def test_entropy_scores_record_parameters():
     rng = np.random.default_rng(0)
     items = rng.integers(1, 30, 500)
     offsets = np.arange(0, 501, 25)
-    s = entropy_scores(items, offsets, n_items=30, m=2, r=0.2, max_len=10)
-    assert s["n_users"] == 20 and s["n_tokens"] == 200 and s["params"]["max_len"] == 10
+    s = entropy_scores(items, offsets, n_items=30, m=2, r=0.2, window=10)
+    assert s["n_users"] == 20 and s["n_tokens"] == 200 and s["params"]["window"] == 10
     assert s["effective_data"]["apen_mean"] == pytest.approx(200 * s["apen_mean"] / math.log(30))
 
 
@@ -113,7 +113,7 @@ def test_cli_entropy_on_raw_file(tmp_path):
     p = tmp_path / "log.txt"
     p.write_text("".join(f"{u} {i}\n" for u in range(1, 6) for i in range(1, 9)))
     proc = subprocess.run([sys.executable, "-m", "srlaw.cli", "entropy", "--input", str(p), "--format", "sasrec",
-                           "--m", "2", "--r", "0.2", "--max-len", "5"], capture_output=True, text=True, check=True)
+                           "--m", "2", "--r", "0.2", "--window", "5"], capture_output=True, text=True, check=True)
     out = json.loads(proc.stdout)
     assert out["n_users"] == 5 and out["n_items"] == 8 and out["n_tokens"] == 25
     assert out["apen_mean"] == pytest.approx(math.log(4 / 3))  # 5 distinct items, m = 2

@@ -34,8 +34,8 @@ def _cmd_entropy(args) -> None:
     if args.input:
         if not args.format:
             raise SrlawError("--input needs --format (one of " + ", ".join(FORMATS) + ")")
-        e = parse(EntropyConfig, {"m": args.m, "r": args.r, "max_len": args.max_len}, "", "options")
-        print(dumps(score_file(args.input, args.format, e.m, e.r, e.max_len)))
+        e = parse(EntropyConfig, {"m": args.m, "r": args.r, "window": args.window}, "", "options")
+        print(dumps(score_file(args.input, args.format, e.m, e.r, e.window)))
         return
     if not args.variant:
         raise SrlawError("give --variant NAME (pipeline) or --input FILE --format FMT")
@@ -135,6 +135,34 @@ def _cmd_run(args) -> None:
           f"wrote {args.out}/metrics.json")
 
 
+def _cmd_distill(args) -> None:
+    from srlaw.data.prepare import user_data
+    from srlaw.data.readers import parse_columns
+    from srlaw.pipeline.distill import distill_run
+    from srlaw.train.distill import DistillConfig
+    if args.input and args.variant:
+        raise SrlawError("give --input FILE --format FMT or --variant NAME, not both")
+    if args.input and not args.format:
+        raise SrlawError("--input needs --format (one of " + ", ".join(FORMATS) + ")")
+    layers = None
+    if args.layers_map:
+        try:
+            layers = tuple(int(k) for k in args.layers_map.split(","))
+        except ValueError:
+            raise SrlawError(f"--layers-map {args.layers_map}: expected teacher layers separated by commas, "
+                             "e.g. 2,4") from None
+    data = user_data(args.input, args.format, parse_columns(args.columns), args.delimiter, args.kcore) \
+        if args.input else None
+    m = distill_run(args.teacher, args.n_layers, args.d_model, args.out,
+                    DistillConfig(args.alpha, args.temperature, args.beta, layers), data=data, variant=args.variant,
+                    seed=args.seed, max_minutes=args.max_minutes, max_epochs=args.max_epochs)
+    t = m["distillation"]
+    print(f"{args.n_layers} × {args.d_model} distilled from {t['teacher_n_layers']} × {t['teacher_d_model']}: test "
+          f"ndcg@10 {m['test']['ndcg@10']:.4f}, hr@10 {m['test']['hr@10']:.4f} (teacher "
+          f"{t['teacher_test']['ndcg@10']:.4f} / {t['teacher_test']['hr@10']:.4f}); {m['epochs']} epochs; wrote "
+          f"{args.out}/metrics.json and {args.out}/model.onnx")
+
+
 def _cmd_grid(args) -> None:
     from srlaw.data.readers import parse_columns
     from srlaw.grid.command import grid_file
@@ -204,7 +232,7 @@ def _cmd_advise(args) -> None:
     if args.max_latency_ms is not None:
         budget["latency_ms"] = args.max_latency_ms
     advice = law.advise(target=target, budget=budget, data=data, variant=args.variant if data is None else None,
-                        top=args.top, n_items=args.n_items)
+                        top=args.top, n_items=args.n_items, allow_extrapolation=args.allow_extrapolation)
     if args.json:
         from srlaw.predictor.config import production_config
         doc = advice.to_dict()
@@ -283,7 +311,9 @@ def advice_table(law, advice, law_path, budget) -> str:
     dom = law.doc["domain"]
     if advice.exclusion_counts.get("domain"):
         lines.append(f"the fitted domain: n_layers {dom['n_layers'][0]:g}–{dom['n_layers'][1]:g}, d_model "
-                     f"{dom['d_model'][0]:g}–{dom['d_model'][1]:g}, data {dom['data'][0]:.4g}–{dom['data'][1]:.4g}")
+                     f"{dom['d_model'][0]:g}–{dom['d_model'][1]:g}, data {dom['data'][0]:.4g}–{dom['data'][1]:.4g}"
+                     + (f", predicted {m} {dom[m][0]:.4g}–{dom[m][1]:.4g}" if m in dom else "")
+                     + " (--allow-extrapolation ranks sizes outside it)")
     if advice.binding:
         b = advice.best_achievable
         value = f"{m} {b[m]:.4f}" if b["in_domain"] else f"no prediction ({m} outside the fitted domain)"
@@ -302,6 +332,7 @@ def advice_table(law, advice, law_path, budget) -> str:
     if advice.jpq_saving:
         lines.append(advice.jpq_saving["note"])
     lines += measured_error(law.doc, m)
+    lines += [f"warning (calibration): {w}" for w in (law.doc.get("calibration") or {}).get("warnings", [])]
     if any(r["latency_ms"] is not None and not r["latency_measured"] for r in advice.ranked):
         lines.append("* latency estimated by the latency model in latency.json")
     return "\n".join(lines)
@@ -384,9 +415,9 @@ def _covered(seed_means, single_runs) -> str:
     return f"; 95 % intervals covered {pct(seed_means)} of seed means{runs}"
 
 
-def _input_args(sp) -> None:
-    sp.add_argument("--input", required=True, help="raw interaction file")
-    sp.add_argument("--format", required=True, choices=FORMATS)
+def _input_args(sp, required: bool = True, what: str = "raw interaction file") -> None:
+    sp.add_argument("--input", required=required, help=what)
+    sp.add_argument("--format", required=required, choices=FORMATS)
     sp.add_argument("--columns", help="format csv: user=…,item=…,timestamp=…,rating=…")
     sp.add_argument("--delimiter", help="format csv: the field separator (default ,)")
     sp.add_argument("--kcore", type=int, default=None,
@@ -417,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=FORMATS)
     sp.add_argument("--m", type=int, default=2, help="ApEn template length (default 2)")
     sp.add_argument("--r", type=float, default=0.2, help="ApEn tolerance (default 0.2)")
-    sp.add_argument("--max-len", type=int, default=None, help="use each user's last N items")
+    sp.add_argument("--window", type=int, default=None, help="score each user's last N items (default: all)")
     sp.set_defaults(func=_cmd_entropy)
 
     sp = sub.add_parser("train", help="train one grid point (variant x depth x width)",
@@ -473,6 +504,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--max-minutes", type=float, help="wall-clock cap of the run")
     sp.set_defaults(func=_cmd_run)
+
+    sp = sub.add_parser("distill", help="train a small model from a trained large one (knowledge distillation)",
+                        description="Train an N layers × D wide student of the run in --teacher (SLMRec-style: the "
+                                    "next item, the teacher's distribution over items, and its hidden states at "
+                                    "mapped layers), under the teacher's own recipe and data. Writes a run folder "
+                                    "(metrics.json names the teacher) and model.onnx; resumes a killed run.")
+    sp.add_argument("--teacher", required=True, type=Path, help="a finished run folder (metrics.json, checkpoints)")
+    sp.add_argument("--n-layers", type=int, required=True)
+    sp.add_argument("--d-model", type=int, required=True)
+    sp.add_argument("--out", required=True, type=Path, help="output folder")
+    _input_args(sp, required=False, what="the raw file the teacher trained on (default: the teacher's work/data)")
+    sp.add_argument("--variant", help="the pipeline's prepared variant the teacher trained on")
+    sp.add_argument("--alpha", type=float, default=0.5, help="the teacher's distribution's share of the loss")
+    sp.add_argument("--temperature", type=float, default=1.0)
+    sp.add_argument("--beta", type=float, default=1.0, help="weight of hidden-state alignment (0: outputs only)")
+    sp.add_argument("--layers-map", help="teacher layer per student layer, e.g. 2,4 (default: k·i)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--max-minutes", type=float, help="wall-clock cap of the run")
+    sp.add_argument("--max-epochs", type=int, help="epoch cap (default: the teacher's)")
+    sp.set_defaults(func=_cmd_distill)
 
     sp = sub.add_parser("grid", help="train every depth × width × seed on Ray (this machine or a cluster)",
                         description="Prepare FILE (as run does) into STORE/data and train each (depth, width, seed) "
@@ -538,6 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default="params.yaml", help="the pipeline whose entropy settings score --describe")
     sp.add_argument("--n-items", type=int, help="your catalogue size: total parameter budgets count its embedding")
     sp.add_argument("--top", type=int, default=10)
+    sp.add_argument("--allow-extrapolation", action="store_true",
+                    help="rank sizes outside the law's domain too (each row says whether it is inside)")
     sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sp.set_defaults(func=_cmd_advise)
 

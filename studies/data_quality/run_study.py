@@ -61,7 +61,7 @@ def cmd_train(args) -> int:
             print(f"skip {name}: {why} (licence-restricted data lives only in ../shared/data)")
             continue
         t0 = time.perf_counter()
-        scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=2, r=0.2, max_len=50)
+        scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=2, r=0.2, window=50)
         score_s = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as tmp:
             save_dataset(ds, Path(tmp) / "data")

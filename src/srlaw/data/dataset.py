@@ -234,26 +234,26 @@ def gather_slices(items, starts, ends):
     return np.asarray(items)[idx], offsets
 
 
-def make_variant(ds: SequenceDataset, user_fraction: float = 1.0, max_len: int | None = None,
+def make_variant(ds: SequenceDataset, user_fraction: float = 1.0, last_items: int | None = None,
                  noise: float = 0.0, seed: int = 0) -> SequenceDataset:
     """A data-scale/quality variant of ``ds``; the catalogue (ids 1..n_items) is kept so variants compare.
 
     - ``user_fraction``: keep the first ceil(f·n) users of one seeded permutation (so 25 % ⊂ 50 % ⊂ 100 %);
-    - ``max_len``: keep each user's last ``max_len`` items (truncation of history);
+    - ``last_items``: keep each user's last ``last_items`` items (truncation of history);
     - ``noise``: replace that fraction of each user's items, chosen at random, by uniform random items
       (a controlled drop in data quality).
     """
     if not 0 < user_fraction <= 1:
         raise ValueError(f"user_fraction must be in (0, 1], got {user_fraction}")
-    if max_len is not None and max_len < MIN_USER_INTERACTIONS:
-        raise ValueError(f"max_len must be >= {MIN_USER_INTERACTIONS} (leave-one-out), got {max_len}")
+    if last_items is not None and last_items < MIN_USER_INTERACTIONS:
+        raise ValueError(f"last_items must be >= {MIN_USER_INTERACTIONS} (leave-one-out), got {last_items}")
     if not 0 <= noise < 1:
         raise ValueError(f"noise must be in [0, 1), got {noise}")
     n_keep = math.ceil(user_fraction * ds.n_users)
     chosen = np.sort(nested_user_order(ds.n_users, seed)[:n_keep])
     starts, ends = ds.offsets[chosen], ds.offsets[chosen + 1]
-    if max_len is not None:
-        starts = np.maximum(starts, ends - max_len)
+    if last_items is not None:
+        starts = np.maximum(starts, ends - last_items)
     items, offsets = gather_slices(ds.items, starts, ends)
     items = items.astype(np.int32)
     if noise > 0:

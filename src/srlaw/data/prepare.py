@@ -54,11 +54,11 @@ def prepare_cut(path, fmt: str, kcore: int = 0, cut: dict | None = None, seed: i
     return make_variant(full, seed=seed, **(cut or {}))
 
 
-def score_file(path, fmt: str, m: int, r: float, max_len: int | None, columns=None, delimiter=",") -> dict:
+def score_file(path, fmt: str, m: int, r: float, window: int | None, columns=None, delimiter=",") -> dict:
     """Scores of a raw file read directly (no params, no variant): ``srlaw entropy --input``."""
     raw = read_interactions(path, fmt, columns=columns, delimiter=delimiter)
     ds, dropped = build_dataset(raw)
-    out = entropy_scores(ds.items, ds.offsets, ds.n_items, m=m, r=r, max_len=max_len)
+    out = entropy_scores(ds.items, ds.offsets, ds.n_items, m=m, r=r, window=window)
     out.update({"input": str(path), "format": fmt, "content_hash": ds.content_hash(), "dropped": dropped})
     return out
 

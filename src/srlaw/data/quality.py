@@ -207,19 +207,19 @@ def _progress(iterable, total, desc):
     return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
-def truncate_to_last(items: np.ndarray, offsets: np.ndarray, max_len: int | None):
-    """Each user's last ``max_len`` items, as (items, offsets)."""
-    if max_len is None:
+def truncate_to_last(items: np.ndarray, offsets: np.ndarray, last: int | None):
+    """Each user's last ``last`` items, as (items, offsets)."""
+    if last is None:
         return np.asarray(items), np.asarray(offsets)
     ends = np.asarray(offsets[1:])
-    return gather_slices(items, np.maximum(offsets[:-1], ends - max_len), ends)
+    return gather_slices(items, np.maximum(offsets[:-1], ends - last), ends)
 
 
-def apen_per_sequence(items, offsets, m: int = 2, r: float = 0.2, max_len: int | None = None,
+def apen_per_sequence(items, offsets, m: int = 2, r: float = 0.2, window: int | None = None,
                       signed: bool = False) -> np.ndarray:
-    """ApEn of every user's last ``max_len`` items; one value per user (nan where undefined)."""
+    """ApEn of every user's last ``window`` items; one value per user (nan where undefined)."""
     _check_m_r(m, r)
-    items, offsets = truncate_to_last(items, offsets, max_len)
+    items, offsets = truncate_to_last(items, offsets, window)
     n_users = len(offsets) - 1
     if r < 0:
         return np.full(n_users, np.nan)
@@ -356,9 +356,9 @@ def effective_data(n_tokens: int, score: float, n_items: int) -> float:
     return float(n_tokens * score / math.log(max(n_items, 2)))
 
 
-def entropy_scores(items, offsets, n_items: int, m: int = 2, r: float = 0.2, max_len: int | None = None,
+def entropy_scores(items, offsets, n_items: int, m: int = 2, r: float = 0.2, window: int | None = None,
                    signed: bool = False) -> dict:
-    """Every data-quality score of one dataset (last ``max_len`` items per user), with the parameters used."""
+    """Every data-quality score of one dataset (each user's last ``window`` items; the probe reads whole histories), with the parameters used."""
     t0 = time.perf_counter()
     seconds = {}
 
@@ -368,7 +368,7 @@ def entropy_scores(items, offsets, n_items: int, m: int = 2, r: float = 0.2, max
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t
         return out
 
-    trunc_items, trunc_off = truncate_to_last(items, offsets, max_len)
+    trunc_items, trunc_off = truncate_to_last(items, offsets, window)
     per_user = timed("apen", apen_per_sequence, trunc_items, trunc_off, m=m, r=r, signed=signed)
     apen_mean = float(np.nanmean(per_user)) if np.isfinite(per_user).any() else float("nan")
     n_tokens = int(len(trunc_items))
@@ -396,7 +396,7 @@ def entropy_scores(items, offsets, n_items: int, m: int = 2, r: float = 0.2, max
         },
         # tokens a cheap model already predicts: size and difficulty in one number
         "predictable_tokens": float(n_tokens * scores["markov_ndcg@10"]),
-        "params": {"m": int(m), "r": float(r), "max_len": max_len, "signed": bool(signed),
+        "params": {"m": int(m), "r": float(r), "window": window, "signed": bool(signed),
                    "apen_convention": APEN_CONVENTION, "conditional_entropy_order": 1,
                    "d_prime_normalisation": D_PRIME_NORMALISATION},
         "length_mean": float(lengths.mean()) if len(lengths) else 0.0,

@@ -29,7 +29,8 @@ class VariantConfig:
     """One data-scale / data-quality variant of the canonical dataset."""
 
     user_fraction: float = spec(1.0, expect="a number in (0, 1]", ok=lambda v: 0 < v <= 1)
-    max_len: int | None = spec(None, expect="null or an integer >= 3 (each user's last items)", ok=lambda v: v >= 3)
+    last_items: int | None = spec(None, expect="null or an integer >= 3 (keep each user's last N items)",
+                                  ok=lambda v: v >= 3)
     noise: float = spec(0.0, expect="a number in [0, 1) (fraction of items replaced at random)",
                         ok=lambda v: 0 <= v < 1)
 
@@ -40,4 +41,5 @@ class EntropyConfig:
 
     m: int = spec(2, expect="an integer in [1, 10] (ApEn template length)", ok=lambda v: 1 <= v <= 10)
     r: float = spec(0.2, expect="a number >= 0 (ApEn tolerance)", ok=lambda v: v >= 0)
-    max_len: int | None = spec(None, expect="null or an integer >= 2 (each user's last items)", ok=lambda v: v >= 2)
+    window: int | None = spec(None, expect="null or an integer >= 2 (score each user's last N items)",
+                              ok=lambda v: v >= 2)

@@ -172,8 +172,9 @@ def to_train(run_dir: Path, policy: dict | None = None) -> bool:
 
 def connect(address: str | None):
     """(Ray, whether this call started it): the Ray this process already runs (a caller's own ``ray.init``), else
-    a local instance (no ``address``) or the cluster at ``address``; banners and workers' output kept off the
-    terminal (the driver prints one line per finished run)."""
+    the cluster at ``address`` (or ``RAY_ADDRESS``), else a new local instance — never a cluster that merely runs on
+    this machine, whose CPUs other work may hold; banners and workers' output kept off the terminal (the driver
+    prints one line per finished run)."""
     try:
         import ray
     except ImportError:
@@ -182,7 +183,7 @@ def connect(address: str | None):
         return ray, False
     own = signal.getsignal(signal.SIGTERM)
     try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
                  namespace="srlaw")
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise SrlawError(f"--address {address}: no Ray cluster answered ({str(e).splitlines()[0]})") from None

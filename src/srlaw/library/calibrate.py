@@ -58,8 +58,8 @@ def score_dataset(ds, recipe_name: str) -> dict:
     the recipe trains on (its max_len) — the same rule for library datasets and calibrated ones."""
     from srlaw.data.settings import EntropyConfig
     from srlaw.data.quality import entropy_scores
-    e = EntropyConfig(max_len=RECIPES[recipe_name]["model"]["max_len"])
-    return entropy_scores(ds.items, ds.offsets, ds.n_items, m=e.m, r=e.r, max_len=e.max_len)
+    e = EntropyConfig(window=RECIPES[recipe_name]["model"]["max_len"])
+    return entropy_scores(ds.items, ds.offsets, ds.n_items, m=e.m, r=e.r, window=e.window)
 
 
 # ---------------------------------------------------------------- srlaw run
@@ -196,6 +196,9 @@ def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: di
                                            "library": str(library), "library_sha256": sha256_file(library),
                                            "library_dataset": known, "seconds": time.monotonic() - t0,
                                            "failed_runs": failed})
+    doc["calibration"]["warnings"] = law_warnings(doc, cal)
+    for line in doc["calibration"]["warnings"]:
+        say(f"warning: {line}")
     unchanged = _unchanged(out, doc)
     if unchanged is not None:  # finished work asked again: every byte stays (a pinned hash still names it)
         say(f"{out}/law.json: unchanged (every run was already done)")
@@ -207,6 +210,39 @@ def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: di
     write_manifest(out, {"calibrate": {"input": data.source, "runs": runs, "recipe": recipe_name}},
                    only=["law.json", *kept])
     return law
+
+
+def law_warnings(doc: dict, runs: list[dict]) -> list[str]:
+    """A calibrated law checked against its own runs and the library before it is written: one line for each
+    thing a user must know before trusting it — data unlike the library's, a run outside the law's 95 % interval,
+    sizes predicted beyond every value the library's runs reached."""
+    import numpy as np
+    from srlaw.library.grid import DEPTHS, WIDTHS
+    from srlaw.predictor.law import Law
+    law, out = Law(doc), []
+    dom = doc["domain"]
+    probe = doc["variants"][doc["default_variant"]]["data"]
+    if not dom["data"][0] <= probe <= dom["data"][1]:
+        out.append(f"the data's Markov-probe NDCG@10 {probe:.4f} lies outside the library's "
+                   f"[{dom['data'][0]:.4f}, {dom['data'][1]:.4f}]: every prediction is flagged outside the law's domain "
+                   "and its prior widened for the distance; advise ranks sizes only with --allow-extrapolation")
+    N, d = (np.array(a, float).ravel() for a in np.meshgrid(DEPTHS, WIDTHS))
+    for m in doc["metric"]:
+        for r in runs:
+            p = law.predict(r["n_layers"], r["d_model"], metric=m, warn=False)
+            if not float(p.lower) <= r[m] <= float(p.upper):
+                out.append(f"{m}: the {r['n_layers']} × {r['d_model']} run scored {r[m]:.4f}, outside the law's own "
+                           f"95 % interval [{float(p.lower):.4f}, {float(p.upper):.4f}] at that size")
+        if m in dom:
+            v = law.predict(N, d, metric=m, warn=False, interval=False).value
+            bad = np.flatnonzero((v < dom[m][0]) | (v > dom[m][1]))
+            if len(bad):
+                with np.errstate(divide="ignore"):
+                    i = bad[np.argmax(np.abs(np.log(v[bad] / np.clip(v[bad], *dom[m]))))]
+                out.append(f"{m}: {len(bad)} of {len(v)} grid sizes predicted outside the library's range "
+                           f"[{dom[m][0]:.4f}, {dom[m][1]:.4f}] (furthest: {N[i]:.0f} × {d[i]:.0f} at {v[i]:.4f}); "
+                           "flagged, and advise leaves them out")
+    return out
 
 
 def _unchanged(out: Path, doc: dict) -> dict | None:

@@ -30,7 +30,7 @@ def _cuts(name: str, base: Dataset, **cuts: dict) -> dict[str, Dataset]:
 
 CATALOGUE: dict[str, Dataset] = {
     **_cuts("ml-1m", Dataset("ml-1m/ml-1m.txt", "sasrec", "MovieLens 1M", "MovieLens"),
-            users25={"user_fraction": 0.25}, last20={"max_len": 20}, noise30={"noise": 0.3}),
+            users25={"user_fraction": 0.25}, last20={"last_items": 20}, noise30={"noise": 0.3}),
     "ml-100k": Dataset("ml-100k/u.data", "movielens-100k", "MovieLens 100K", "MovieLens"),
     "ml-latest-small": Dataset("ml-latest-small/ratings.csv", "movielens-csv", "MovieLens latest-small", "MovieLens",
                                kcore=5),

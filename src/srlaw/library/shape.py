@@ -146,7 +146,9 @@ def fit_prior(levels: np.ndarray, probes: np.ndarray) -> Prior:
         c1, c0 = 1.0, float(np.mean(mu - z))
         dof = max(n - 1, 1)
     e = np.stack([mu - (c0 + c1 * z), a - a.mean()], axis=1)
-    return Prior(float(c0), float(c1), float(a.mean()), prior_covariance(e, dof))
+    z_ss = float(np.sum((z - z.mean()) ** 2)) if n >= 4 else 0.0
+    return Prior(float(c0), float(c1), float(a.mean()), prior_covariance(e, dof), float(z.mean()), z_ss,
+                 float(e[:, 0] @ e[:, 0] / dof))
 
 
 def prior_covariance(residuals: np.ndarray, dof: int) -> np.ndarray:
@@ -208,7 +210,8 @@ def fit_library(records: list[dict], metric: str, probes: dict, n_users: dict, m
     w, gamma, levels = fit_joint(idx, N, d, np.log(y), len(sets))
     noise = fit_noise(idx, N, d, np.log(y), y, nu, w, gamma, levels, len(sets))
     prior = fit_prior(levels[:, :2], np.array([probes[s] for s in sets]))
-    fit = LibraryFit(metric, w, gamma, {s: levels[k] for k, s in enumerate(sets)}, prior, noise)
+    fit = LibraryFit(metric, w, gamma, {s: levels[k] for k, s in enumerate(sets)}, prior, noise,
+                     probes={s: float(probes[s]) for s in sets}, envelope=(float(y.min()), float(y.max())))
     if misfit and len(sets) >= 4:
         excess = {k: [] for k in MISFIT_DESIGNS}
         for hold in sets:
@@ -309,13 +312,46 @@ def _log_evidence(mean0, cov0, X, logy, var) -> float:
     return float(-0.5 * (r @ np.linalg.solve(S, r) + logdet + len(r) * math.log(2 * math.pi)))
 
 
+GAIN_FLOOR = 0.0  # a ≥ 0: every library dataset's wider and deeper models score at least as high (its a > 0)
+
+
+def _truncated(mean, cov, floor: float = GAIN_FLOOR) -> tuple[np.ndarray, float]:
+    """(mode, log P(a ≥ floor)) of the Gaussian (mu, a) restricted to a ≥ ``floor``: the mean when it lies there,
+    else the point a = floor on the line of mu's conditional mean."""
+    from scipy.special import log_ndtr  # a ufunc: scipy.stats' frozen distributions cost a millisecond a call
+    log_p = float(log_ndtr((mean[1] - floor) / math.sqrt(cov[1, 1])))
+    if mean[1] >= floor:
+        return np.asarray(mean, float), log_p
+    return np.asarray(mean, float) + cov[:, 1] / cov[1, 1] * (floor - mean[1]), log_p
+
+
+def _draw_level(rng, mean, cov, n: int, floor: float = GAIN_FLOOR) -> np.ndarray:
+    """``n`` draws of (mu, a) from the Gaussian restricted to a ≥ ``floor``: draws that break it are replaced by
+    draws of a from its truncated marginal and mu from its conditional (exact, however far the mean lies below)."""
+    from scipy.special import ndtr, ndtri
+    out = rng.multivariate_normal(mean, cov, size=n)
+    bad = out[:, 1] < floor
+    if bad.any():
+        sd = math.sqrt(cov[1, 1])
+        # inverting the survival function: P(Z ≥ z) = u · P(Z ≥ α) is exact however far α lies in the tail
+        tail = ndtr((mean[1] - floor) / sd)
+        z = -ndtri(rng.random(int(bad.sum())) * tail) if tail > 0 else np.full(int(bad.sum()), (floor - mean[1]) / sd)
+        a = np.maximum(mean[1] + sd * z, floor)
+        slope, rest = cov[0, 1] / cov[1, 1], max(cov[0, 0] - cov[0, 1] ** 2 / cov[1, 1], 0.0)
+        out[bad] = np.column_stack([mean[0] + slope * (a - mean[1]) + math.sqrt(rest) * rng.standard_normal(len(a)),
+                                    a])
+    return out
+
+
 def calibrate(fit: LibraryFit, probe: float, n_users: int, runs: list[dict], n_samples: int = 600,
               seed: int = 0) -> dict:
     """A dataset's law from its prior and its ``runs`` (n_layers, d_model, the metric): point, samples, noise.
 
-    Returns ``params`` (mu, a, beta, w, gamma) of the most probable curvature, ``samples`` [n, 5] drawn from the
-    mixture over curvatures, ``weights`` of the curvatures, ``sigma`` (relative noise at the dataset's level) and
-    the posterior sd of (mu, a) under the most probable curvature.
+    The gain a stays ≥ :data:`GAIN_FLOOR` (a prior truncated there: no library dataset loses from width or depth),
+    so one low run lowers the level instead of turning the width gain negative. Returns ``params`` (mu, a, beta, w,
+    gamma) of the most probable curvature, ``samples`` [n, 5] drawn from the mixture over curvatures, ``weights`` of
+    the curvatures, ``sigma`` (relative noise at the dataset's level) and the posterior sd of (mu, a) under the most
+    probable curvature.
     """
     m = fit.metric
     N = np.array([r["n_layers"] for r in runs], float)
@@ -326,25 +362,27 @@ def calibrate(fit: LibraryFit, probe: float, n_users: int, runs: list[dict], n_s
     gain = np.array([r.get("gain", {}).get(m, (0.0, 0.0)) for r in runs], float).reshape(len(runs), 2)
     logy = np.log(y) + gain[:, 0]
     var = fit.noise.var(np.full(len(y), n_users), y) + gain[:, 1]
-    m0, cov0 = fit.prior.mean(probe), fit.prior.cov
+    m0, cov0 = fit.prior.mean(probe), fit.prior.cov_at(probe)
+    _, log_prior_kept = _truncated(m0, cov0)
     comps = []
     betas, prior_w = fit.curvatures
     for beta in betas:
         X = design(N, d, beta, fit.w, fit.gamma)
         mean, cov = posterior(m0, cov0, X, logy, var)
-        comps.append((beta, mean, cov, _log_evidence(m0, cov0, X, logy, var)))
+        mode, log_kept = _truncated(mean, cov)
+        comps.append((beta, mean, cov, _log_evidence(m0, cov0, X, logy, var) + log_kept - log_prior_kept, mode))
     ev = np.array([c[3] for c in comps]) + np.log(prior_w)
     weights = np.exp(ev - ev.max())
     weights /= weights.sum()
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n_samples, weights)
     lo, hi = np.array(FORM.lower), np.array(FORM.upper)
-    samples = np.vstack([np.column_stack([rng.multivariate_normal(mean, cov, size=n), np.full((n, 1), beta),
+    samples = np.vstack([np.column_stack([_draw_level(rng, mean, cov, n), np.full((n, 1), beta),
                                           np.tile([fit.w, fit.gamma], (n, 1))])
-                         for (beta, mean, cov, _), n in zip(comps, counts) if n])
-    beta, mean, cov, _ = comps[int(np.argmax(weights))]
-    level = float(np.exp(mean[0] - mean[1]))  # the metric of a 64-wide model with no depth penalty
-    return {"params": dict(zip(FORM.param_names, np.clip(np.r_[mean, beta, fit.w, fit.gamma], lo, hi).tolist())),
+                         for (beta, mean, cov, _, _), n in zip(comps, counts) if n])
+    beta, mean, cov, _, mode = comps[int(np.argmax(weights))]
+    level = float(np.exp(mode[0] - mode[1]))  # the metric of a 64-wide model with no depth penalty
+    return {"params": dict(zip(FORM.param_names, np.clip(np.r_[mode, beta, fit.w, fit.gamma], lo, hi).tolist())),
             "samples": np.clip(samples, lo, hi), "weights": weights.tolist(), "betas": betas,
             "sigma": math.sqrt(float(fit.noise.var(n_users, level)) + fit.misfit_for(len(runs))),
             "level_sd": np.sqrt(np.diag(cov)).tolist()}
@@ -418,7 +456,7 @@ def choose_runs(fit: LibraryFit, probe: float, n_users: int, n_items: int, max_l
         out = 0.0
         for beta, pw in zip(betas, prior_w):
             X = design([r[0] for r in rows], [r[1] for r in rows], beta, fit.w, fit.gamma)
-            _, cov = posterior(m0, fit.prior.cov, X, np.zeros(len(rows)), np.full(len(rows), var_obs))
+            _, cov = posterior(m0, fit.prior.cov_at(probe), X, np.zeros(len(rows)), np.full(len(rows), var_obs))
             Xt = design(tN, td, beta, fit.w, fit.gamma)
             out += pw * float(np.max(np.einsum("ij,jk,ik->i", Xt, cov, Xt)))
         return out
@@ -471,6 +509,7 @@ def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str
     metrics = list(fits)
     name = dataset["name"]
     P = [r["params_non_embedding"] for r in runs if "params_non_embedding" in r]
+    seen = library_seen(fits, dataset["probe"])
     return law_json(
         FORM, metrics, runner_up=runner_up,
         params={m: calibrations[m]["params"] for m in metrics},
@@ -478,7 +517,7 @@ def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str
         noise={m: {"sigma": calibrations[m]["sigma"], "relative": True,
                    "note": "seed scatter and user-sampling error at this dataset's size (library noise model)"}
                for m in metrics},
-        domain={**DOMAIN, "data": [dataset["probe"], dataset["probe"]],
+        domain={**DOMAIN, "data": list(seen["data"]), **seen["metric"],
                 **({"params_non_embedding": [float(min(P)), float(max(P))]} if P else {})},
         data_axis={"score": "markov_ndcg@10", "description": "the dataset's Markov-probe NDCG@10 (the prior's input)"},
         validation=validation or {"scale_extrapolation": {}, "leave_one_variant_out": {}, "in_sample_r2": {}},
@@ -490,6 +529,7 @@ def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str
         unstable=[dict(u) for u in unstable],
         collapse=[dict(c) for c in collapse],
         calibration={"n_runs": len(runs), "level_sd": {m: calibrations[m]["level_sd"] for m in metrics},
+                     "gain_floor": GAIN_FLOOR, "data_inside_library": seen["inside"],
                      "curvature_weights": {m: dict(zip([f"{b:.4g}" for b in calibrations[m]["betas"]],
                                                        calibrations[m]["weights"])) for m in metrics},
                      "library": {m: fits[m].to_dict() for m in metrics}, **(calibration or {})},
@@ -497,6 +537,19 @@ def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str
                            "evaluation": "full ranking over all items, seen items filtered, leave-one-out",
                            **(protocol or {})},
         provenance=provenance or {"srlaw_version": __version__, "versions": package_versions()})
+
+
+def library_seen(fits: dict, probe: float) -> dict:
+    """What the library has seen, as a law's domain: ``data`` the range of its datasets' Markov-probe NDCG@10 (the
+    law's data axis; a dataset outside it is flagged by every prediction), ``metric`` each metric's range over the
+    library's runs (a prediction outside it is flagged), ``inside`` whether ``probe`` lies in ``data``. A library
+    fit without probes (an index written before they were kept) knows only the dataset itself."""
+    axis = fits.get("ndcg@10") or next(iter(fits.values()))
+    rng = axis.probe_range
+    if rng is None:
+        return {"data": (probe, probe), "metric": {}, "inside": True}
+    return {"data": rng, "inside": bool(rng[0] <= probe <= rng[1]),
+            "metric": {m: list(f.envelope) for m, f in fits.items() if f.envelope}}
 
 
 def library_without(records: list[dict], datasets: dict, hold: str, also=()) -> dict:

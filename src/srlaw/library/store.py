@@ -43,7 +43,8 @@ def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
             print(f"store: {v} left out until its grid is trained; no finished run at "
                   f"{', '.join(f'{n}x{d}' for n, d in missing)}", file=sys.stderr)
             continue
-        datasets[v] = {"name": v, **doc["data"], "scores": doc["scores"], "probe": doc["scores"]["markov_ndcg@10"],
+        scores = _scores(doc["scores"])
+        datasets[v] = {"name": v, **doc["data"], "scores": scores, "probe": scores["markov_ndcg@10"],
                        "recipe_name": doc["recipe_name"], "recipe": doc["recipe"]}
         for r in runs:
             records.append({"variant": v, "n_layers": r["n_layers"], "d_model": r["d_model"], "seed": r["seed"],
@@ -53,6 +54,15 @@ def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
                             "loss": r["test"].get("loss"),  # full-catalogue cross-entropy of the chosen checkpoint
                             "curve": {m: [row["valid"][m] for row in r["curve"] if "valid" in row] for m in METRICS}})
     return records, datasets
+
+
+def _scores(scores: dict) -> dict:
+    """A dataset's scores with today's names: stores collected before the entropy window had its own name call it
+    ``max_len`` (the same setting: each user's last items the scores read)."""
+    params = scores.get("params", {})
+    if "max_len" not in params:
+        return scores
+    return {**scores, "params": {("window" if k == "max_len" else k): v for k, v in params.items()}}
 
 
 def store_digest(records: list[dict]) -> str:

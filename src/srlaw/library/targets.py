@@ -108,6 +108,12 @@ def calibration_single(cal: dict, bench: dict | None) -> list[tuple[str, str, Ce
     """(target, check, cell) of the calibration targets that are not per K."""
     rows = [("≥ 90 % of the library's runs end by early stopping", "the run store",
              Cell(f"{pct(cal['early_stopped_share'])} of {cal['n_runs']} runs", cal["early_stopped_share"] >= 0.9))]
+    base = [cal.get("baseline", {}).get(f"ndcg@10|{k}") for k in KS if k]
+    if all(base):  # the strategy a user would try instead: the target trained on calibration's compute
+        rows.append(("the law beats the equal-compute baseline (the target's own learning curve, extrapolated) on "
+                     "most held-out datasets, NDCG@10 at each one's largest target", CHECKS["summary"],
+                     Cell("; ".join(f"K = {k}: {b['law_wins']} of {b['n']}" for k, b in zip(KS[1:], base)),
+                          all(2 * b["law_wins"] > b["n"] for b in base))))
     if bench is None:
         rows.append(("`srlaw calibrate --runs 3` on a Beauty-size file within 15 minutes on 2 CPU cores",
                      "benchmarks/bench_calibrate.py",

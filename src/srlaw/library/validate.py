@@ -23,6 +23,8 @@ from collections import Counter
 import numpy as np
 
 from srlaw.law.fit import sampling_se_bound
+from srlaw.library import baseline
+from srlaw.library.baseline import equal_compute, valid_to_test_ratio
 from srlaw.report.format import pct
 from srlaw.library.shape import (calibrated_document, choose_runs, collapse_counts, collapsed, convergence_table,
                                  failed_run, library_without, probe_of, training_cost, unconverged_gain,
@@ -162,6 +164,10 @@ def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
         big_run = next(r for r in truth[biggest] if r["seed"] == 0) if any(
             r["seed"] == 0 for r in truth[biggest]) else truth[biggest][0]
         flops_cal = sum(cost[(r["n_layers"], r["d_model"])] * r["epochs"] for r in spent)
+        at = cfg.index(biggest)
+        # the same compute spent on the target itself, extrapolated along its own curve (none without runs)
+        base = equal_compute(big_run, m, int(flops_cal / cost[biggest]), valid_to_test_ratio(others, m), float(y[at]),
+                             abs(float(pred.value[at]) - float(y[at])) / float(y[at])) if spent else None
         out["metrics"][m] = {
             **scores, "mean_interval_rel_width": float(np.mean((pred.upper - pred.lower) / pred.value)),
             "largest_scored": {"n_layers": biggest[0], "d_model": biggest[1]},
@@ -170,7 +176,7 @@ def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
             "points": [{"n_layers": c[0], "d_model": c[1], "observed": float(t), "predicted": float(p),
                         "lower": float(lo), "upper": float(hi), "n_seeds": len(truth[c])}
                        for c, t, p, lo, hi in zip(cfg, y, pred.value, pred.lower, pred.upper)],
-            "noise_floor": noise_floor(usable(mine, m), ds, m)}
+            "noise_floor": noise_floor(usable(mine, m), ds, m), "baseline": base}
     return out
 
 
@@ -335,7 +341,8 @@ def _md_subsamples(doc: dict) -> list[str]:
 
 
 def markdown(doc: dict) -> str:
-    lines = _md_summary(doc) + _md_budgets(doc) + _md_cut(doc) + _md_source_out(doc) + _md_subsamples(doc)
+    lines = (_md_summary(doc) + baseline.markdown(doc) + _md_budgets(doc) + _md_cut(doc) + _md_source_out(doc)
+             + _md_subsamples(doc))
     lines += doc.get("notes", [])
     return "\n".join(lines) + "\n"
 
@@ -369,6 +376,8 @@ def study(records: list[dict], datasets: dict) -> dict:
             "n_collapsed": len(collapsed(records, "ndcg@10")),
             "early_stopped_share": float(np.mean([r["stopped_by"] == "early_stopping" for r in records])),
             "targets": TARGETS, "summary": summary, "results": results, "budgets": budgets,
+            "baseline": {f"{m}|{k}": baseline.summary([r["metrics"][m]["baseline"] for r in results if r["k"] == k])
+                         for m in METRICS for k in KS if k},
             "subsamples": subsample_levels(records),
             "source_out": {"summary": summarise(source_out),
                            "results": [{"dataset": r["dataset"], "k": r["k"],

@@ -36,7 +36,7 @@ def score_variant(params: Params, name: str, out_path: Path | None = None) -> di
     ds = load_dataset(path, mmap=True)
     stats = read_stats(path)
     e = params.entropy
-    scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=e.m, r=e.r, max_len=e.max_len)
+    scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=e.m, r=e.r, window=e.window)
     scores.update({"variant": name, "content_hash": stats["content_hash"], "srlaw_version": __version__})
     write_json_atomic(out_path or SCORES_DIR / name / "entropy.json", with_nulls_for_non_finite(scores),
                       allow_nan=False)

@@ -25,7 +25,7 @@ def default_laws() -> list[Path]:
 def describe(entropy: EntropyConfig, data: DataConfig, laws=None) -> dict:
     """Counts, every data-quality score, and D with its in-domain verdict for each law (paths or loaded laws)."""
     ds, dropped = prepare(data)
-    scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=entropy.m, r=entropy.r, max_len=entropy.max_len)
+    scores = entropy_scores(ds.items, ds.offsets, ds.n_items, m=entropy.m, r=entropy.r, window=entropy.window)
     out = {"input": data.source, "format": data.format, "content_hash": ds.content_hash(), "n_users": int(ds.n_users),
            "n_items": int(ds.n_items), "n_interactions": int(len(ds.items)), "dropped": dropped,
            "preparation": {"rating_threshold": data.rating_threshold, "kcore": data.kcore,

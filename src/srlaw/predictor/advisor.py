@@ -27,8 +27,9 @@ class Advice:
     """Ranked feasible configurations, excluded ones with reasons, and what binds when nothing fits."""
 
     def __init__(self, metric, ranked, constraints, excluded_rows, binding=None, best_achievable=None, optimum=None,
-                 item_embedding=None, jpq_saving=None):
+                 item_embedding=None, jpq_saving=None, n_candidates: int = 0):
         self.metric, self.ranked, self.constraints = metric, ranked, constraints
+        self.n_candidates = n_candidates  # feasible when no constraint applies (extrapolation allowed, no budget)
         self._excluded_rows = excluded_rows
         self.binding, self.best_achievable, self.optimum = binding, best_achievable, optimum
         self.item_embedding = item_embedding or {"item_embedding": "full"}  # the law's: what the rows are sized with
@@ -36,7 +37,7 @@ class Advice:
 
     @property
     def feasible(self) -> np.ndarray:
-        ok = np.ones(len(self.constraints[0].ok) if self.constraints else 0, bool)
+        ok = np.ones(len(self.constraints[0].ok) if self.constraints else self.n_candidates, bool)
         for c in self.constraints:
             ok &= c.ok
         return ok
@@ -142,7 +143,7 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
                  "collapse_risk": float(risk[i]), "collapse_risk_measured": bool(trained[i])}
                 for i, lo, hi in zip(ids, iv.lower, iv.upper)]
 
-    advice = Advice(metric, [], constraints, rows)
+    advice = Advice(metric, [], constraints, rows, n_candidates=len(N))
     idx = np.flatnonzero(advice.feasible)
     # with a target: the cheapest that reach it; without: the best expected of one run (collapse risk priced in)
     order = np.lexsort((-pred.value[idx], ptot[idx])) if goal is not None else \

@@ -232,6 +232,9 @@ def _check_sizes(doc: dict, source: str) -> None:
         raise _bad(source, "domain", domain, "an object")
     for axis in ("n_layers", "d_model", "data"):
         _range(source, f"domain.{axis}", domain.get(axis))
+    for m in doc["metric"] if isinstance(doc["metric"], list) else [doc["metric"]]:  # a metric's range: optional
+        if m in domain:
+            _range(source, f"domain.{m}", domain[m])
     unstable = doc.get("unstable", [])
     if not (isinstance(unstable, list) and all(
             isinstance(u, dict) and all(isinstance(u.get(k), int) and not isinstance(u.get(k), bool) and u[k] >= 1

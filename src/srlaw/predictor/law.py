@@ -41,14 +41,18 @@ def numbers(name: str, value) -> np.ndarray:
     return a
 
 
-def domain_check(dom: dict, N, d, D):
-    """Per point, whether it lies inside the fitted ``dom``ain, and per axis (name, inside, low, high)."""
-    checks = (("n_layers", N), ("d_model", d), ("data", D))
+def domain_check(dom: dict, N, d, D, metric: str | None = None, value=None):
+    """Per point, whether it lies inside the fitted ``dom``ain, and per axis (name, inside, low, high); with
+    ``metric`` and its predicted ``value``, also whether the value lies in the range the domain gives that metric
+    (a library law's: what the library's runs reached)."""
+    checks = [("n_layers", "n_layers", N), ("d_model", "d_model", d), ("data", "data", D)]
+    if metric in dom and value is not None:
+        checks.append((metric, f"predicted {metric}", value))
     shape = np.broadcast_shapes(N.shape, d.shape, D.shape)
     inside = np.ones(shape, dtype=bool)
     parts = []
-    for name, arr in checks:
-        lo, hi = dom[name]
+    for key, name, arr in checks:
+        lo, hi = dom[key]
         ok = (arr >= lo * (1 - 1e-9)) & (arr <= hi * (1 + 1e-9))
         inside &= np.broadcast_to(ok, shape)
         parts.append((name, np.broadcast_to(ok, shape), lo, hi))
@@ -203,8 +207,9 @@ class Law(Sizing):
         lower, upper = value - half, value + half
         # a rate lives in [0, 1]: far outside the domain a formula can leave it, so clip and say so
         clipped = ~np.isfinite(value) | (value < 0) | (value > 1)
+        raw = value
         value, lower, upper = (np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0) for a in (value, lower, upper))
-        inside, parts = domain_check(self.doc["domain"], N, d, D)
+        inside, parts = domain_check(self.doc["domain"], N, d, D, metric, raw)
         reasons = []
         if not inside.all() or clipped.any():
             reasons = [", ".join([f"{n} outside [{lo:g}, {hi:g}]" for n, ok, lo, hi in parts if not ok.reshape(-1)[i]]

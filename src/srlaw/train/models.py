@@ -167,8 +167,9 @@ class SequentialRecommender(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d_model)
         init_weights(self, cfg.init)
 
-    def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Hidden states ``[batch, seq, d_model]`` for left-padded ``item_ids`` (seq <= max_len)."""
+    def forward(self, item_ids: torch.Tensor, layers: bool = False):
+        """Hidden states ``[batch, seq, d_model]`` for left-padded ``item_ids`` (seq <= max_len); with ``layers``,
+        also each block's output (before the final LayerNorm), as distillation aligns them."""
         x = self.item_emb(item_ids)
         if self.cfg.scale_embedding:  # the tied table stays small (it scores too); the input is brought to O(1)
             x = x * math.sqrt(self.cfg.d_model)
@@ -180,9 +181,11 @@ class SequentialRecommender(nn.Module):
         keep = (item_ids != 0).unsqueeze(-1).to(x.dtype)
         x = self.emb_drop(x) * keep
         mask = attention_mask(item_ids)
+        states = []
         for blk in self.blocks:
             x = blk(x, mask) * keep
-        return self.ln_f(x)
+            states.append(x)
+        return (self.ln_f(x), states) if layers else self.ln_f(x)
 
     def score_last(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Scores over all items ``[batch, n_items + 1]`` at the last position (column 0 = padding)."""

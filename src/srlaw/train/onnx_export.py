@@ -28,7 +28,8 @@ def load_checkpoint_model(path) -> SequentialRecommender:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     cfg = ModelConfig.from_saved(ckpt["hyper_parameters"]["model_config"])
     model = SequentialRecommender(cfg)
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    # a distilled student's checkpoint also holds its alignment projections: training only, never served
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(state)
     return model.eval()
 

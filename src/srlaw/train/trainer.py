@@ -424,11 +424,13 @@ def check_memory(model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
 
 
 def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConfig, meta: dict | None = None,
-              callbacks=(), execution: dict | None = None) -> dict:
+              callbacks=(), execution: dict | None = None, module_factory=None) -> dict:
     """Train one configuration, test its best checkpoint, write ``run_dir/metrics.json``; return the metrics.
 
     ``callbacks``: extra Lightning callbacks (custom logging, a fault injected by a test); ``execution``: where and
-    how this run executed (a grid's node id), recorded in ``run.json``.
+    how this run executed (a grid's node id), recorded in ``run.json``; ``module_factory``: builds the
+    LightningModule from the model config and the training options, in place of :class:`SeqRecModule` (a
+    distillation's :class:`srlaw.train.distill.DistillModule`).
     """
     model_cfg.validate()
     train_cfg.validate()
@@ -439,7 +441,7 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
     if model_cfg.n_items != dm.n_items:
         model_cfg = ModelConfig(**{**model_cfg.to_dict(), "n_items": dm.n_items})
     check_memory(model_cfg, train_cfg)
-    module = _module(model_cfg, train_cfg, dm)
+    module = _module(model_cfg, train_cfg, dm, module_factory)
     done = _fit_and_test(module, dm, run_dir, train_cfg, callbacks)
     if done is None:  # not the global-zero process of a multi-process run: it writes nothing
         return {}
@@ -465,10 +467,11 @@ def train_run(dataset_dir, run_dir, model_cfg: ModelConfig, train_cfg: TrainConf
     return {**metrics, **run_info}
 
 
-def _module(model_cfg: ModelConfig, train_cfg: TrainConfig, dm: SequenceDataModule) -> SeqRecModule:
-    module = SeqRecModule(model_cfg.to_dict(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
-                          loss=train_cfg.loss, n_negatives=train_cfg.n_negatives,
-                          warmup_epochs=train_cfg.warmup_epochs, lr_schedule=train_cfg.lr_schedule)
+def _module(model_cfg: ModelConfig, train_cfg: TrainConfig, dm: SequenceDataModule,
+            factory=None) -> SeqRecModule:
+    module = (factory or SeqRecModule)(model_cfg.to_dict(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                                       loss=train_cfg.loss, n_negatives=train_cfg.n_negatives,
+                                       warmup_epochs=train_cfg.warmup_epochs, lr_schedule=train_cfg.lr_schedule)
     if model_cfg.item_embedding == "jpq":
         # from the training split only, before training; a resumed run recomputes the same codes (and loads them)
         jpq = model_cfg.jpq

@@ -1,0 +1,152 @@
+"""`srlaw distill`: a student learns from a trained teacher — the losses, the run folder, resuming, ONNX, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from srlaw.cli import main
+from srlaw.train.distill import DistillConfig, DistillModule, default_layers_map
+from srlaw.train.losses import sequence_loss
+from srlaw.train.settings import ModelConfig, TrainConfig
+from srlaw.train.trainer import train_run
+
+N_ITEMS = 40
+
+
+def _log(path: Path, seed: int, users: int = 240, length: int = 14) -> Path:
+    """A SASRec-format log: each user walks i -> i+1 from a random start, a fifth of the steps random."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for u in range(1, users + 1):
+        seq = (rng.integers(0, N_ITEMS) + np.arange(length)) % N_ITEMS + 1
+        noisy = rng.random(length) < 0.2
+        seq[noisy] = rng.integers(1, N_ITEMS + 1, noisy.sum())
+        lines += [f"{u} {i}" for i in seq]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """A 2 × 32 teacher trained by `srlaw run` (its folder keeps its prepared data)."""
+    root = tmp_path_factory.mktemp("teacher")
+    log = _log(root / "log.txt", 0)
+    assert main(["run", "--input", str(log), "--format", "sasrec", "--n-layers", "2", "--d-model", "32",
+                 "--max-minutes", "0.3", "--out", str(root / "run")]) == 0
+    return root
+
+
+def test_the_layer_map_pairs_the_last_layers():
+    assert default_layers_map(2, 4) == (2, 4)
+    assert default_layers_map(1, 4) == (4,)
+    assert default_layers_map(3, 4) == (1, 3, 4)
+    assert DistillConfig().check(2, 4).layers_map == (2, 4)
+    with pytest.raises(Exception, match="--layers-map 1,5: expected 2 teacher layers"):
+        DistillConfig(layers_map=(1, 5)).check(2, 4)
+    with pytest.raises(Exception, match="--alpha 2"):
+        DistillConfig(alpha=2).check(2, 4)
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # a step called outside a Trainer
+def test_without_the_teacher_the_loss_is_the_plain_loss_and_a_copy_of_the_teacher_learns_nothing_new(teacher):
+    run = teacher / "run"
+    m = json.loads((run / "metrics.json").read_text())
+    cfg = {k: m[k] for k in ModelConfig.__dataclass_fields__ if k in m and k != "jpq"}
+    torch.manual_seed(0)
+    x = torch.randint(1, N_ITEMS + 1, (8, 10))
+    y = torch.randint(0, N_ITEMS + 1, (8, 10))
+    plain = DistillModule(cfg, str(run), alpha=0.0, beta=0.0)
+    plain.model.eval()
+    expected = sequence_loss(plain.model, x, y)
+    assert plain.training_step((x, y), 0).item() == pytest.approx(expected.item(), rel=1e-5)
+    twin = DistillModule(cfg, str(run), alpha=1.0, beta=1.0, layers_map=[1, 2])
+    twin.model.load_state_dict(twin.teacher.state_dict())
+    twin.model.eval()
+    assert twin.training_step((x, y), 0).item() == pytest.approx(0.0, abs=1e-5)  # KL 0, cosine 1
+    assert sum(p.numel() for p in twin.parameters()) == sum(p.numel() for p in twin.model.parameters())
+
+
+def test_distill_writes_a_run_with_its_teacher_and_a_checked_onnx_model(teacher, tmp_path, capsys):
+    import onnxruntime as ort
+    out = tmp_path / "student"
+    args = ["distill", "--teacher", str(teacher / "run"), "--n-layers", "1", "--d-model", "16", "--max-epochs", "3",
+            "--out", str(out)]
+    assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    t = m["distillation"]
+    assert (t["teacher_n_layers"], t["teacher_d_model"], t["layers_map"]) == (2, 32, [2])
+    assert m["recipe"] == "distilled" and m["epochs"] == 3 and m["train_seconds"] > 0
+    assert m["params_non_embedding"] < t["teacher_params_non_embedding"]
+    assert 0 <= m["test"]["ndcg@10"] <= 1 and (out / "curve.json").is_file()
+    teacher_m = json.loads((teacher / "run" / "metrics.json").read_text())
+    assert m["train_config"]["lr"] == teacher_m["train_config"]["lr"]  # the teacher's recipe
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    scores = sess.run(None, {"item_ids": np.array([[1, 2, 3]], dtype=np.int64)})[0]
+    assert scores.shape == (1, N_ITEMS + 1) and np.isneginf(scores[0, 0])
+    assert "distilled from 2 × 32" in capsys.readouterr().out
+    # again: nothing retrained; another size in the same folder is refused
+    assert main(args) == 0 and "already trained" in capsys.readouterr().err
+    assert main([*args[:4], "2", *args[5:]]) == 2
+    assert "holds the work of another configuration" in capsys.readouterr().err
+
+
+def test_a_killed_distillation_resumes_from_its_checkpoint(teacher, tmp_path):
+    from srlaw.train.onnx_export import load_checkpoint_model
+    run = teacher / "run"
+    data = run / "work" / "data"
+    cfg = ModelConfig(n_items=N_ITEMS, max_len=50, n_layers=1, d_model=16)
+    how = DistillConfig().check(1, 2)
+    train = dict(batch_size=64, lr=2e-3, accelerator="cpu", devices=1, progress_bar=False, patience=10)
+    first = train_run(data, tmp_path / "s", cfg, TrainConfig(max_epochs=2, **train),
+                      module_factory=DistillModule.factory(run, how))
+    (tmp_path / "s" / "metrics.json").unlink()  # as if killed before writing its metrics
+    again = train_run(data, tmp_path / "s", cfg, TrainConfig(max_epochs=3, **train),
+                      module_factory=DistillModule.factory(run, how))
+    assert not first["resumed"] and again["resumed"] and again["epochs"] == 3
+    ckpt = torch.load(tmp_path / "s" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert any(k.startswith("align.") for k in ckpt["state_dict"])  # the projection resumes with the student
+    assert not any(k.startswith("teacher") for k in ckpt["state_dict"])
+    assert load_checkpoint_model(tmp_path / "s" / "checkpoints" / "best.ckpt").cfg.d_model == 16  # served alone
+
+
+def test_a_teacher_of_other_data_or_no_run_is_refused_before_anything_is_written(teacher, tmp_path, capsys):
+    other = _log(tmp_path / "other.txt", 5, users=200)
+    out = tmp_path / "student"
+    assert main(["distill", "--teacher", str(teacher / "run"), "--n-layers", "1", "--d-model", "16",
+                 "--input", str(other), "--format", "sasrec", "--out", str(out)]) == 2
+    assert "trained on other data" in capsys.readouterr().err
+    assert main(["distill", "--teacher", str(tmp_path), "--n-layers", "1", "--d-model", "16",
+                 "--out", str(tmp_path / "s2")]) == 2
+    assert "not a finished run" in capsys.readouterr().err and not (tmp_path / "s2").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("a user's file")
+    assert main(["distill", "--teacher", str(teacher / "run"), "--n-layers", "1", "--d-model", "16",
+                 "--out", str(tmp_path / "mine")]) == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "a user's file"
+
+
+def test_the_benchmark_page_is_its_committed_json(tmp_path):
+    """docs/distill.md's table is written from benchmarks/results/bench_distill.json, never by hand."""
+    import importlib.util
+    import shutil
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_distill", root / "benchmarks" / "bench_distill.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    page = tmp_path / "distill.md"
+    shutil.copy(root / "docs" / "distill.md", page)
+    bench.write_page(json.loads((root / "benchmarks" / "results" / "bench_distill.json").read_text()), page)
+    assert page.read_text() == (root / "docs" / "distill.md").read_text()
+    doc = json.loads((root / "benchmarks" / "results" / "bench_distill.json").read_text())
+    for ds in doc["datasets"].values():
+        rows = {(s["arm"], s["n_layers"], s["d_model"]): s for s in ds["summary"]}
+        for (arm, n, d), s in rows.items():
+            if arm == "distilled":  # the recovered share is what the runs say
+                alone, teacher = rows["alone", n, d], rows["teacher", 4, 128]
+                assert s["ndcg@10_gap_recovered"] == pytest.approx(
+                    (s["ndcg@10"] - alone["ndcg@10"]) / (teacher["ndcg@10"] - alone["ndcg@10"]))
