@@ -93,7 +93,9 @@ def test_two_nodes_share_the_grid_and_a_killed_worker_is_retried_from_its_checkp
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         out = tmp_path / "store"
-        proc = spawn(small, out, "--depths", "1", "2", "--widths", "8", "--max-epochs", "4", "--address",
+        # the deeper run outlasts the victim's first epoch: still busy when the victim is retried, so the retry
+        # goes back to the victim's node and each node holds one run however loaded the machine is
+        proc = spawn(small, out, "--depths", "2", "3", "--widths", "8", "--max-epochs", "4", "--address",
                      cluster.address)
         victim = out / "L2-d8-s0"
         wait_for(lambda: (victim / "checkpoints" / "last.ckpt").is_file(), 240, "a first checkpoint")
@@ -103,7 +105,7 @@ def test_two_nodes_share_the_grid_and_a_killed_worker_is_retried_from_its_checkp
             os.kill(int(pid), signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr
-        nodes = {json.loads((out / n / "run.json").read_text())["node_id"] for n in ("L1-d8-s0", "L2-d8-s0")}
+        nodes = {json.loads((out / n / "run.json").read_text())["node_id"] for n in ("L3-d8-s0", "L2-d8-s0")}
         assert len(nodes) == 2  # one run on each node: the two 1-CPU nodes ran them side by side
         retried = json.loads((victim / "run.json").read_text())
         assert retried["resumed"] and json.loads((victim / "metrics.json").read_text())["epochs"] == 4

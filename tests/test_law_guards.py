@@ -57,7 +57,7 @@ def test_data_outside_the_library_is_flagged_and_its_prior_widened():
     assert (lo, hi) == (min(v[1] for v in DATASETS.values()), max(v[1] for v in DATASETS.values()))
     inside, outside = math.sqrt(lo * hi), lo / 4
     assert fit.prior.cov_at(outside)[0, 0] > fit.prior.cov_at(inside)[0, 0] >= fit.prior.cov[0, 0]
-    assert library_seen({"ndcg@10": fit}, outside)["inside"] is False
+    assert library_seen({"ndcg@10": fit}, outside, 6000)["inside"] is False
     doc = _law(fit, outside, 6000, [])
     assert doc["calibration"]["data_inside_library"] is False
     assert doc["domain"]["data"] == [lo, hi]
@@ -75,6 +75,8 @@ def test_a_prediction_beyond_what_the_library_reached_is_flagged():
     recs = synthetic_records(noise=0.01)
     fit = library(recs, misfit=False)
     assert fit.envelope == (min(r["ndcg@10"] for r in recs), max(r["ndcg@10"] for r in recs))
+    lo, hi = library_seen({"ndcg@10": fit}, 0.05, 6000)["metric"]["ndcg@10"]  # widened by one run's noise
+    assert lo < fit.envelope[0] and fit.envelope[1] < hi < 1.2 * fit.envelope[1]
     top = max(DATASETS, key=lambda k: DATASETS[k][1])
     # a run far above anything the library saw: the level follows it, past the library's best
     run = {"n_layers": 2, "d_model": 32, "ndcg@10": 2.5 * fit.envelope[1]}

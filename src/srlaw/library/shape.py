@@ -43,7 +43,7 @@ SMALL_WIDTH = 64  # calibration runs are at most this wide (and two layers deep)
 # tests/test_law_library.py checks the released library's picks against them)
 MISFIT_DESIGNS = {1: (((2, 32),), ((1, 64),), ((2, 16),), ((2, 64),)),
                   2: (((1, 64), (1, 16)), ((2, 32), (1, 16)), ((2, 32), (2, 16)), ((2, 16), (1, 16)),
-                      ((2, 64), (2, 16))),
+                      ((2, 64), (2, 16)), ((2, 64), (1, 16))),
                   3: (((1, 64), (1, 16), (2, 16)), ((2, 32), (1, 16), (2, 16)), ((2, 16), (1, 16), (1, 32)),
                       ((2, 64), (2, 16), (1, 16)))}
 
@@ -509,7 +509,7 @@ def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str
     metrics = list(fits)
     name = dataset["name"]
     P = [r["params_non_embedding"] for r in runs if "params_non_embedding" in r]
-    seen = library_seen(fits, dataset["probe"])
+    seen = library_seen(fits, dataset["probe"], int(dataset["n_users"]))
     return law_json(
         FORM, metrics, runner_up=runner_up,
         params={m: calibrations[m]["params"] for m in metrics},
@@ -539,17 +539,24 @@ def law_document(fits: dict, calibrations: dict, dataset: dict, recipe_name: str
         provenance=provenance or {"srlaw_version": __version__, "versions": package_versions()})
 
 
-def library_seen(fits: dict, probe: float) -> dict:
+def library_seen(fits: dict, probe: float, n_users: int) -> dict:
     """What the library has seen, as a law's domain: ``data`` the range of its datasets' Markov-probe NDCG@10 (the
     law's data axis; a dataset outside it is flagged by every prediction), ``metric`` each metric's range over the
-    library's runs (a prediction outside it is flagged), ``inside`` whether ``probe`` lies in ``data``. A library
-    fit without probes (an index written before they were kept) knows only the dataset itself."""
+    library's runs widened by two sds of one run's noise at a dataset of ``n_users`` (a law's expectation within
+    the noise of the best run seen is inside; beyond it, flagged; the domain holds it under the metric's name),
+    ``inside`` whether ``probe`` lies in ``data``. A library fit without probes (an index written before they were
+    kept) knows only the dataset itself."""
     axis = fits.get("ndcg@10") or next(iter(fits.values()))
     rng = axis.probe_range
     if rng is None:
         return {"data": (probe, probe), "metric": {}, "inside": True}
+
+    def widened(f: LibraryFit) -> list[float]:
+        lo, hi = f.envelope
+        sd = [math.sqrt(float(f.noise.var(n_users, y))) for y in (lo, hi)]
+        return [lo * math.exp(-2 * sd[0]), hi * math.exp(2 * sd[1])]
     return {"data": rng, "inside": bool(rng[0] <= probe <= rng[1]),
-            "metric": {m: list(f.envelope) for m, f in fits.items() if f.envelope}}
+            "metric": {m: widened(f) for m, f in fits.items() if f.envelope}}
 
 
 def library_without(records: list[dict], datasets: dict, hold: str, also=()) -> dict:
