@@ -222,7 +222,7 @@ def law_warnings(doc: dict, runs: list[dict]) -> list[str]:
     law, out = Law(doc), []
     dom = doc["domain"]
     probe = doc["variants"][doc["default_variant"]]["data"]
-    if not doc["calibration"]["data_inside_library"]:
+    if not dom["data"][0] <= probe <= dom["data"][1]:
         out.append(f"the data's Markov-probe NDCG@10 {probe:.4f} lies outside the library's "
                    f"[{dom['data'][0]:.4f}, {dom['data'][1]:.4f}]: every prediction is flagged outside the law's domain "
                    "and its prior widened for the distance; advise ranks sizes only with --allow-extrapolation")
