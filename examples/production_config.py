@@ -31,8 +31,10 @@ def choose_model_size(law_path: str, target_ndcg: float | None, max_params: floa
     advice = law.advise(target=target, budget=budget, data=data, variant=None if data is not None else variant)
     if not advice.ranked:
         best = advice.best_achievable
+        # a student measured distilled on the law's own data may reach what no plain size is predicted to
         return {"status": "infeasible", "binding": advice.binding,
-                "best_achievable": {k: best[k] for k in ("n_layers", "d_model", "ndcg@10", "params_total")}}
+                "best_achievable": {k: best[k] for k in ("n_layers", "d_model", "ndcg@10", "params_total")},
+                "distilled": advice.distilled}
     return {"status": "ok", **production_config(law, advice.ranked[0], "ndcg@10")}
 
 

@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 
 from srlaw.library.baseline import equal_compute, forecast, markdown, summary, valid_to_test_ratio

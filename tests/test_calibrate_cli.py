@@ -93,6 +93,14 @@ def test_a_run_stopped_by_a_cap_counts_as_its_expected_converged_value(tmp_path,
     converged, capped = (laws[h].predict(2, 128) for h in ("early_stopping", "time_cap"))
     assert float(capped.value) > float(converged.value)  # the same number, but from a run that was still learning
     assert laws["time_cap"].doc["runs"][0]["gain"]["ndcg@10"][0] > 0
+    # each law carries what the library measured for a calibration like its own: capped runs' figures are worse
+    checks = json.loads(INDEX.read_text())["library"]["validation"]
+    for how, key, cut in (("early_stopping", "leave_one_dataset_out", False),
+                          ("time_cap", "leave_one_dataset_out_cut", True)):
+        got = laws[how].doc["validation"]["leave_one_dataset_out"]
+        assert got["cut"] is cut and got["ndcg@10"] == checks[key]["k"]["1"]["ndcg@10"]
+    assert checks["leave_one_dataset_out_cut"]["k"]["1"]["ndcg@10"]["mape_worst"] > \
+        checks["leave_one_dataset_out"]["k"]["1"]["ndcg@10"]["mape_worst"]
 
 
 def test_a_failed_calibration_run_is_trained_again_at_the_next_seed(tmp_path, monkeypatch, capsys):

@@ -150,3 +150,44 @@ def test_the_benchmark_page_is_its_committed_json(tmp_path):
                 alone, teacher = rows["alone", n, d], rows["teacher", 4, 128]
                 assert s["ndcg@10_gap_recovered"] == pytest.approx(
                     (s["ndcg@10"] - alone["ndcg@10"]) / (teacher["ndcg@10"] - alone["ndcg@10"]))
+
+
+# ---- what advise makes of a measured distillation (law.json's "distillation", written by the library release)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _law_with_a_student(distilled: float, lift_over_2sd: bool = False):
+    from srlaw.predictor import Law
+    doc = json.loads((ROOT / "artifacts/laws/library/ml-100k/law.json").read_text())
+    got = {"distilled": distilled, "distilled_seed_sd": 0.001, "alone": distilled - 0.003, "alone_seed_sd": 0.002,
+           "teacher": distilled + 0.003, "lift": 0.003, "lift_over_2sd": lift_over_2sd, "gap_recovered": 0.5,
+           "sampling_se": 0.01}
+    doc["distillation"] = {"source": "a test", "recipe": "library", "students": [
+        {"n_layers": 4, "d_model": 64, "params_non_embedding": 100992, "seeds": 3, "share_of_teacher_params": 0.25,
+         "teacher": {"n_layers": 4, "d_model": 128, "params_non_embedding": 398592},
+         "metrics": {"ndcg@10": got, "hr@10": got}}]}
+    return Law(doc)
+
+
+def test_advise_offers_a_measured_student_only_where_no_plain_size_reaches_the_target():
+    law = _law_with_a_student(0.5)
+    _, budget = law.params_of(np.array([4.0]), np.array([64.0]))
+    budget = float(budget[0])
+    out_of_reach = law.advise(target={"ndcg@10": 0.4}, budget={"params": budget})
+    assert not out_of_reach.ranked and [(r["n_layers"], r["d_model"]) for r in out_of_reach.distilled] == [(4, 64)]
+    offer = out_of_reach.distilled[0]
+    assert offer["ndcg@10"] == 0.5 and offer["teacher"]["d_model"] == 128 and offer["params_total"] <= budget
+    assert "within two seed sds" in offer["note"] and "at this size only" in offer["note"]
+    assert out_of_reach.to_dict()["distilled"] == out_of_reach.distilled
+    from srlaw.cli import advice_table
+    assert "a distilled 4 x 64 reaches it" in advice_table(law, out_of_reach, "ml-100k", {"params": budget})
+    # a budget the student does not fit, a target it misses, or a plain size that reaches it: no offer
+    assert law.advise(target={"ndcg@10": 0.4}, budget={"params": budget - 1}).distilled == []
+    assert law.advise(target={"ndcg@10": 0.6}, budget={"params": budget}).distilled == []
+    other_data = law.advise(target={"ndcg@10": 0.4}, budget={"params": budget}, data=0.05, allow_extrapolation=True)
+    assert not other_data.ranked and other_data.distilled == []  # measured on the law's own data only
+    reachable = law.advise(target={"ndcg@10": 0.01}, budget={"params": budget})
+    assert reachable.ranked and reachable.distilled == []
+    assert "beyond two seed sds" in _law_with_a_student(0.5, True).advise(
+        target={"ndcg@10": 0.4}, budget={"params": budget}).distilled[0]["note"]

@@ -161,6 +161,10 @@ def test_validation_regenerates_one_held_out_dataset_and_its_summaries():
     assert {tuple(r["left_out"]) for r in committed["source_out"]["results"] if r["dataset"] == "ml-1m"} == {
         ("ml-1m", "ml-1m/users25")}
     assert np.isfinite([row["mape_median"] for row in committed["summary"].values()]).all()
+    families = committed["source_out"]["per_family"]  # the whole source out, each domain family alone
+    _close(validate.per_family(committed["source_out"]["results"]), families)
+    assert {r["family"] for r in families} == {"MovieLens", "Amazon", "music"}
+    assert "### Per domain family" in (ROOT / "reports" / "calibration.md").read_text()
 
 
 def test_each_released_law_carries_its_datasets_numbers_from_both_studies():
@@ -182,6 +186,14 @@ def test_each_released_law_carries_its_datasets_numbers_from_both_studies():
                 assert v["leave_one_dataset_out"]["k"][k][m]["mape"] == row["metrics"][m]["mape"]
         regret = [r["regret"] for r in ex["datasets"][name]["regret_library"]]
         assert v["regret"]["ndcg@10"]["worst"] == max(regret)
+    # what bench_distill measured on a library dataset travels in that dataset's law, and in no other
+    from srlaw.library.distillation import law_distillation, load_bench
+    bench = load_bench()
+    carried = {name for name, entry in lib["laws"].items()
+               if "distillation" in json.loads((ROOT / "artifacts/laws" / entry["law"] / "law.json").read_text())}
+    assert carried == set(bench["datasets"]) & set(lib["laws"]) == {"ml-100k"}
+    law = json.loads((ROOT / "artifacts/laws/library/ml-100k/law.json").read_text())
+    assert law["distillation"] == json.loads(json.dumps(law_distillation("ml-100k", bench, lib["recipe_name"])))
 
 
 def test_a_release_refuses_reports_of_another_store_and_an_excluding_release_is_unvalidated(
@@ -341,15 +353,15 @@ def test_a_covariate_prior_reads_the_width_gain_off_its_regression():
     assert np.sqrt(np.diag(prior.cov)) == pytest.approx(PRIOR_FLOOR)  # no scatter about either line: the floors
 
 
-def test_the_inner_choice_of_a_covariate_never_sees_the_held_out_dataset(monkeypatch):
+def test_the_inner_choice_of_a_covariate_never_sees_the_held_out_source(monkeypatch):
     from studies.library import prior_covariates as pc
     seen = []
 
-    def fake_library(records, datasets, hold):
-        seen.append(("fit", hold, sorted(datasets), sorted({r["variant"] for r in records})))
+    def fake_library(records, datasets, hold, also=()):
+        seen.append(("fit", hold, sorted(datasets), sorted({r["variant"] for r in records}), sorted(also)))
         return {}
 
-    def fake_evaluate(records, datasets, hold, k, fits):
+    def fake_evaluate(records, datasets, hold, k, fits, also=()):
         seen.append(("score", hold))
         return {"metrics": {m: {"mape": 0.01 if fits == "users" else 0.05} for m in ("hr@10", "ndcg@10")}}
 
@@ -357,11 +369,12 @@ def test_the_inner_choice_of_a_covariate_never_sees_the_held_out_dataset(monkeyp
     monkeypatch.setattr(pc, "with_covariate", lambda fits, datasets, hold, value: "users" if value is
                         pc.COVARIATES["log users"][1] else "other")
     monkeypatch.setattr(pc, "evaluate", fake_evaluate)
-    pick, means = pc.inner_choice([{"variant": v} for v in "abc"], {v: {} for v in "abc"}, "c")
+    names = ["ml-100k", "lastfm-s3rec", "sports-s3rec", "sports-s3rec/users25"]
+    pick, means = pc.inner_choice([{"variant": v} for v in names], {v: {} for v in names}, "sports-s3rec")
     assert pick == "log users" and set(means) == set(pc.COVARIATES)
-    assert [s[1] for s in seen if s[0] == "fit"] == ["a", "b"]  # each other dataset held out in turn
-    assert all("c" not in s[2] and "c" not in s[3] for s in seen if s[0] == "fit")
-    assert ("score", "c") not in seen
+    assert [s[1] for s in seen if s[0] == "fit"] == ["lastfm-s3rec", "ml-100k"]  # each other source held out
+    # neither the held-out dataset nor its quarter (the same raw data) is in any inner fit
+    assert all(not {"sports-s3rec", "sports-s3rec/users25"} & set(s[2] + s[3]) for s in seen if s[0] == "fit")
 
 
 def test_extrapolation_figures_draw_every_point_even_far_off(tmp_path):

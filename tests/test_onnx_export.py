@@ -104,3 +104,31 @@ def test_padding_column_in_front_changes_nothing(served):
         plain = model.score_last(x)
         served_scores = LastPositionScorer(model, fallback)(x)
     assert torch.allclose(served_scores[:, 1:], plain[:, 1:], atol=1e-5)
+
+
+# ---- the one checked export (the pipeline's reference model and srlaw distill's student)
+
+def _tiny_dataset(n_users=30, n_items=50, seed=0):
+    from srlaw.data.dataset import SequenceDataset
+    rng = np.random.default_rng(seed)
+    seqs = [rng.integers(1, n_items + 1, rng.integers(4, 15)) for _ in range(n_users)]
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64)
+    return SequenceDataset(np.concatenate(seqs).astype(np.int32), offsets, n_items, np.arange(n_users),
+                           np.concatenate([[-1], np.arange(n_items)]).astype(np.int64))
+
+
+def test_export_checked_writes_only_a_model_onnx_runtime_agrees_with(tmp_path, monkeypatch):
+    from srlaw.core.errors import ExportError
+    from srlaw.pipeline import export_stage
+    torch.manual_seed(0)
+    ds = _tiny_dataset()
+    model = SequentialRecommender(ModelConfig(n_items=ds.n_items, max_len=10, n_layers=1, d_model=16)).eval()
+    check = export_stage.export_checked(model, ds, tmp_path / "model.onnx", rows=20, seed=0)
+    assert check["max_abs_diff"] <= 1e-4 and check["top10_identical"] and (tmp_path / "model.onnx").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+    import srlaw.train.onnx_export as onnx_export
+    monkeypatch.setattr(onnx_export, "parity", lambda *a, **k: {"max_abs_diff": 0.5, "top10_identical": False})
+    with pytest.raises(ExportError, match="disagrees"):
+        export_stage.export_checked(model, ds, tmp_path / "other.onnx", rows=20, seed=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # nothing written, no partial file left

@@ -319,6 +319,9 @@ def advice_table(law, advice, law_path, budget) -> str:
         value = f"{m} {b[m]:.4f}" if b["in_domain"] else f"no prediction ({m} outside the fitted domain)"
         lines.append(f"nothing qualifies: '{advice.binding}' binds; best achievable: {b['n_layers']} layers x "
                      f"{b['d_model']} -> {value}, {b['params_total']:,} params")
+    for r in advice.distilled:
+        lines.append(f"a distilled {r['n_layers']} x {r['d_model']} reaches it ({r['params_total']:,} params"
+                     + ("" if r["latency_ms"] is None else f", {r['latency_ms']:.3f} ms") + f"): {r['note']}")
     if advice.optimum:
         lines.append(f"analytic optimum of the form: {advice.optimum}")
     risky = [r for r in advice.ranked if r.get("collapse_risk")]

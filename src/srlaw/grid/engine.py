@@ -183,7 +183,8 @@ def connect(address: str | None):
         return ray, False
     own = signal.getsignal(signal.SIGTERM)
     try:
-        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False,
+                 logging_level=logging.ERROR, log_to_driver=False,
                  namespace="srlaw")
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise SrlawError(f"--address {address}: no Ray cluster answered ({str(e).splitlines()[0]})") from None

@@ -98,21 +98,31 @@ def _run(data, n_layers: int, d_model: int, out: Path, recipe_name: str, seed: i
 
 # ---------------------------------------------------------------- srlaw calibrate
 
-def library_check(lib: dict, n_runs: int) -> dict | None:
+def library_check(lib: dict, n_runs: int, cut: bool = False) -> dict | None:
     """A calibrated law's ``validation``: nothing measured on its own file (no larger model was trained), but
     what the library measured for the same procedure — each of its datasets left out and calibrated on as many
-    runs (beyond the measured K, the largest) — median and worst MAPE, interval coverage and compute."""
-    per_k = lib.get("validation", {}).get("leave_one_dataset_out", {}).get("k", {})
+    runs (beyond the measured K, the largest) — median and worst MAPE, interval coverage and compute. ``cut``: a
+    calibration run was stopped by the time cap, so the figures are those of runs cut by a compute cap (worse)."""
+    checks = lib.get("validation", {})
+    per_k = checks.get("leave_one_dataset_out", {}).get("k", {})
     if not per_k:
         return None
     k = str(min(n_runs, max(int(q) for q in per_k)))
+    how = f"calibrated on {k} of its own runs"
+    capped = checks.get("leave_one_dataset_out_cut", {})
+    cut = cut and k in capped.get("k", {})
+    if cut:  # a capped calibration is judged by what capped runs gave, not by what converged ones did
+        per_k = capped["k"]
+        how += f", each cut by a compute cap ({capped['share']:g} of one wide run) as this law's were by --max-minutes"
     out = {"scale_extrapolation": {}, "leave_one_variant_out": {}, "in_sample_r2": {},
-           "leave_one_dataset_out": {"note": "measured on the law library's datasets, each left out and calibrated "
-                                             f"on {k} of its own runs; not on this input", "k": int(k), **per_k[k]}}
+           "leave_one_dataset_out": {"note": f"measured on the law library's datasets, each left out and {how}; "
+                                             "not on this input", "k": int(k), "cut": cut, **per_k[k]}}
     strict = lib["validation"].get("leave_one_source_out", {}).get("k", {})
     if k in strict:  # the same with every cut of the held-out dataset's raw data out of the library
         out["leave_one_source_out"] = {"note": "as leave_one_dataset_out, every cut of the held-out dataset's raw "
-                                               "data left out of the library too", "k": int(k), **strict[k]}
+                                               "data left out of the library too" + (
+                                                   "; its runs uncapped (not measured with capped ones)" if cut
+                                                   else ""), "k": int(k), "cut": False, **strict[k]}
     return out
 
 
@@ -191,7 +201,8 @@ def _calibrate(data, out: Path, runs: int, recipe_name: str, fits: dict, lib: di
     dataset = {"name": Path(data.source).stem, "content_hash": stats["content_hash"], "n_users": stats["n_users"],
                "n_items": stats["n_items"], "probe": probe_of(scores, "ndcg@10"), "scores": scores}
     doc = calibrated_document(fits, dataset, recipe_name, cal, unstable=lib.get("unstable", []),
-                              collapse=lib.get("collapse", []), validation=library_check(lib, len(cal)),
+                              collapse=lib.get("collapse", []), validation=library_check(lib, len(cal), cut=any(
+                                  r.get("stopped_by") == "time_cap" for r in cal)),
                               calibration={"input": data.source, "format": data.format, "kcore": data.kcore,
                                            "library": str(library), "library_sha256": sha256_file(library),
                                            "library_dataset": known, "seconds": time.monotonic() - t0,
@@ -222,7 +233,7 @@ def law_warnings(doc: dict, runs: list[dict]) -> list[str]:
     law, out = Law(doc), []
     dom = doc["domain"]
     probe = doc["variants"][doc["default_variant"]]["data"]
-    if not dom["data"][0] <= probe <= dom["data"][1]:
+    if not doc["calibration"]["data_inside_library"]:
         out.append(f"the data's Markov-probe NDCG@10 {probe:.4f} lies outside the library's "
                    f"[{dom['data'][0]:.4f}, {dom['data'][1]:.4f}]: every prediction is flagged outside the law's domain "
                    "and its prior widened for the distance; advise ranks sizes only with --allow-extrapolation")

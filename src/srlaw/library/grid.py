@@ -40,6 +40,7 @@ LIBRARY = ("ml-latest-small", "ml-100k", "ml-1m", "beauty-s3rec", "sports-s3rec"
 # the raw data each dataset is cut from: a check that leaves a "new" dataset out of the library can leave out every
 # cut of its source too (the Amazon Beauty cuts of S3Rec and BERT4Rec both come from the 2014 Beauty reviews)
 SOURCES = {v: CATALOGUE[v].source for v in LIBRARY}
+FAMILIES = {v: CATALOGUE[v].family for v in LIBRARY}
 
 
 def same_source(variant: str) -> frozenset[str]:

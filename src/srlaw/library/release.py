@@ -14,7 +14,8 @@ the ``library`` law's held-out error, interval coverage, seed sd and ``advise`` 
 ``reports/calibration.json``: that dataset left out of the library and calibrated on K = 0–3 runs), and the
 index holds their summaries, which ``srlaw calibrate`` copies into a new dataset's law for its K. Both reports
 name the run store they were computed on; a release refuses reports of another store (``make library`` writes
-them first). A release with ``--exclude`` (a fair check of one dataset) is not validated, and says so.
+them first). A release with ``--exclude`` (a fair check of one dataset) is not validated, and says so. A dataset
+``benchmarks/bench_distill.py`` measured carries its distilled students (:mod:`srlaw.library.distillation`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from srlaw.library.shape import (epochs_by_size, epoch_seconds_model, calibrated
 from srlaw.law.schema import write_law
 from srlaw.train.recipes import RECIPES
 from srlaw.core.provenance import write_manifest
+from srlaw.library.distillation import BENCH, law_distillation, load_bench
 from srlaw.library.fits import METRICS
 from srlaw.library.grid import CANDIDATES, TARGET_CONFIGS
 from srlaw.library.index import write_index
@@ -152,13 +154,47 @@ def library_validation(reports: dict) -> dict:
     for row in cal["source_out"]["summary"].values():
         strict.setdefault(str(row["k"]), {})[row["metric"]] = {
             q: row[q] for q in ("mape_median", "mape_worst", "coverage", "n_points", "coverage_runs", "n_runs")}
+    cut = {}
+    for row in cal["cut"]["summary"].values():
+        cut.setdefault(str(row["k"]), {})[row["metric"]] = {
+            q: row[q] for q in ("mape_median", "mape_worst", "coverage", "n_points", "coverage_runs", "n_runs",
+                                "compute_share_flops_median")}
     return {"leave_one_dataset_out": {"note": "each library dataset left out in turn and calibrated on K of its own "
                                               "runs (reports/calibration.md)",
                                       "datasets": len(cal["datasets"]), "k": per_k},
+            "leave_one_dataset_out_cut": {"note": "the same with each calibration run cut by a compute cap of "
+                                                  f"{cal['cut']['share']:g} of one run of the costliest scored size, "
+                                                  "as --max-minutes cuts them", "share": cal["cut"]["share"],
+                                          "k": cut},
             "leave_one_source_out": {"note": "the same with every cut of the held-out dataset's raw data left out of "
                                              "the library too: what a dataset new to the library should expect",
                                      "k": strict},
             "store_digest": cal["store_digest"]}
+
+
+def release_laws(laws: Path, records: list[dict], datasets: dict, fits: dict, recipe_name: str, unstable, collapse,
+                 reports: dict | None, bench: dict | None) -> dict:
+    """Each dataset's own law (the library calibrated on all its runs, collapsed ones left out) with its studies'
+    numbers and any distillation measured on it, under ``laws/library/``; returns the index's entries."""
+    entries = {}
+    for name, ds in sorted(datasets.items()):
+        bad = {(r["n_layers"], r["d_model"], r["seed"]) for r in collapsed(records) if r["variant"] == name}
+        runs = [{k: r[k] for k in ("n_layers", "d_model", "seed", "params_non_embedding", "epochs", *METRICS)}
+                for r in records if r["variant"] == name and (r["n_layers"], r["d_model"], r["seed"]) not in bad]
+        out = laws / "library" / name.replace("/", "_")
+        doc = calibrated_document(fits, ds, recipe_name, runs, unstable=unstable, collapse=collapse,
+                                  validation=law_validation(name, reports) if reports else None)
+        distilled = law_distillation(name, bench, recipe_name)
+        if distilled:
+            doc["distillation"] = distilled
+        write_law(out / "law.json", doc)
+        write_manifest(out, {"library": recipe_name, "dataset": name}, only=["law.json"])
+        entries[name] = {"law": out.relative_to(laws).as_posix(), "n_users": ds["n_users"], "n_items": ds["n_items"],
+                         "content_hash": ds["content_hash"], "n_runs": len(runs), "left_out_collapsed": len(bad),
+                         **{f"probe_{m}": probe_of(ds["scores"], m) for m in METRICS},
+                         **{f"level_{m}": {"mu": float(fits[m].levels[name][0]), "a": float(fits[m].levels[name][1]),
+                                           "beta": float(fits[m].levels[name][2])} for m in METRICS}}
+    return entries
 
 
 def main(argv=None) -> int:
@@ -167,8 +203,11 @@ def main(argv=None) -> int:
     p.add_argument("--laws", type=Path, default=LAWS, help="where to release (default artifacts/laws)")
     p.add_argument("--exclude", nargs="*", default=[], help="datasets to leave out (a fair check of one of them)")
     p.add_argument("--store", type=Path, default=STORE, help="the run store (default reports/library_runs)")
+    p.add_argument("--distillation", type=Path, default=BENCH,
+                   help="bench_distill's results: the measured students a dataset's law carries (default %(default)s)")
     args = p.parse_args(argv)
     laws = args.laws
+    bench = load_bench(args.distillation)
     records, datasets = load_store(args.store)
     reports = None
     if args.exclude:
@@ -197,21 +236,7 @@ def main(argv=None) -> int:
               "retrain them (python -m srlaw.library.train)", file=sys.stderr)
         return 2
     unstable, collapse = unstable_sizes(records), collapse_counts(records)
-    entries = {}
-    for name, ds in sorted(datasets.items()):
-        bad = {(r["n_layers"], r["d_model"], r["seed"]) for r in collapsed(records) if r["variant"] == name}
-        runs = [{k: r[k] for k in ("n_layers", "d_model", "seed", "params_non_embedding", "epochs", *METRICS)}
-                for r in records if r["variant"] == name and (r["n_layers"], r["d_model"], r["seed"]) not in bad]
-        out = laws / "library" / name.replace("/", "_")
-        write_law(out / "law.json", calibrated_document(fits, ds, recipe_name, runs, unstable=unstable,
-                                                        collapse=collapse,
-                                                        validation=law_validation(name, reports) if reports else None))
-        write_manifest(out, {"library": recipe_name, "dataset": name}, only=["law.json"])
-        entries[name] = {"law": out.relative_to(laws).as_posix(), "n_users": ds["n_users"], "n_items": ds["n_items"],
-                         "content_hash": ds["content_hash"], "n_runs": len(runs), "left_out_collapsed": len(bad),
-                         **{f"probe_{m}": probe_of(ds["scores"], m) for m in METRICS},
-                         **{f"level_{m}": {"mu": float(fits[m].levels[name][0]), "a": float(fits[m].levels[name][1]),
-                                           "beta": float(fits[m].levels[name][2])} for m in METRICS}}
+    entries = release_laws(laws, records, datasets, fits, recipe_name, unstable, collapse, reports, bench)
     index = {"library": {"recipe_name": recipe_name, "recipe": recipe, "fits": {m: f.to_dict() for m, f in fits.items()},
                          "candidates": [list(c) for c in CANDIDATES], "targets": [list(c) for c in TARGET_CONFIGS],
                          "convergence": {m: convergence_table(records, m) for m in METRICS},

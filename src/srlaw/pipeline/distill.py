@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from srlaw.core.errors import SrlawError
@@ -106,20 +105,11 @@ def _train(data_dir: Path, out: Path, model_cfg, train_cfg, teacher: Path, how: 
 
 
 def _export(out: Path, data_dir: Path, seed: int) -> None:
-    """The student as ONNX (the serving contract of :class:`srlaw.train.models.LastPositionScorer`), refused
-    unless ONNX Runtime agrees with torch on real test histories."""
-    from srlaw.core.errors import ExportError
+    """The student as ONNX (the serving contract of :class:`srlaw.train.models.LastPositionScorer`), written only
+    when ONNX Runtime agrees with torch on real test histories, as the pipeline's export is."""
     from srlaw.data.dataset import load_dataset
-    from srlaw.pipeline.export_stage import parity_inputs, training_popularity
-    from srlaw.train.onnx_export import export_onnx, load_checkpoint_model, ort_session, parity
+    from srlaw.pipeline.export_stage import export_checked
+    from srlaw.train.onnx_export import load_checkpoint_model
     model = load_checkpoint_model(out / "checkpoints" / "best.ckpt")
-    ds = load_dataset(data_dir)
-    fallback = training_popularity(ds)
-    tmp = out / "model.onnx.partial"
-    export_onnx(model, tmp, fallback)
-    check = parity(model, ort_session(str(tmp)), parity_inputs(ds, model.cfg.max_len, PARITY_ROWS, seed), fallback)
-    if check["max_abs_diff"] > 1e-4 or not check["top10_identical"]:
-        tmp.unlink()
-        raise ExportError(f"{out}/model.onnx: ONNX Runtime disagrees with torch ({check}); not written")
-    tmp.replace(out / "model.onnx")
+    check = export_checked(model, load_dataset(data_dir), out / "model.onnx", PARITY_ROWS, seed)
     say(f"{out}/model.onnx: ONNX Runtime agrees with torch (max |diff| {check['max_abs_diff']:.1e})")

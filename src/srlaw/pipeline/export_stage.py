@@ -50,21 +50,30 @@ def parity_inputs(ds: SequenceDataset, max_len: int, rows: int, seed: int) -> np
     return left_pad([history_and_target(ds.sequence(u), "test")[0] for u in users], max_len)
 
 
+def export_checked(model, ds: SequenceDataset, path: Path, rows: int, seed: int) -> dict:
+    """Write ``model`` to ``path`` as ONNX (rows with no item score by ``ds``'s training popularity) only when ONNX
+    Runtime agrees with torch on ``rows`` of ``ds``'s test histories; returns the parity check, else ExportError
+    and nothing at ``path``."""
+    from srlaw.train.onnx_export import export_onnx, ort_session, parity
+    fallback = training_popularity(ds)
+    tmp = export_onnx(model, path.with_name(path.name + ".partial"), fallback)
+    check = parity(model, ort_session(str(tmp)), parity_inputs(ds, model.cfg.max_len, rows, seed), fallback)
+    if check["max_abs_diff"] > 1e-4 or not check["top10_identical"]:
+        tmp.unlink()
+        raise ExportError(f"{path}: ONNX Runtime disagrees with torch ({check}); not shipping it")
+    tmp.replace(path)
+    return check
+
+
 def run_export_stage(params: Params, out: Path = ARTIFACTS, runs_dir: Path = RUNS_DIR) -> dict:
-    from srlaw.train.onnx_export import export_onnx, load_checkpoint_model, ort_session, parity
+    from srlaw.train.onnx_export import load_checkpoint_model
 
     ref = choose_reference(params, runs_dir)
     model = load_checkpoint_model(runs_dir / ref["run"] / "checkpoints" / "best.ckpt")
     model_dir = out / "model"
     variant, export = params.export.variant, params.export
     data_dir = PREPARED_DIR / variant
-    ds = load_dataset(data_dir)
-    fallback = training_popularity(ds)
-    onnx_path = export_onnx(model, model_dir / "model.onnx", fallback)
-    x = parity_inputs(ds, model.cfg.max_len, export.parity_rows, params.seed)
-    check = parity(model, ort_session(str(onnx_path)), x, fallback)
-    if check["max_abs_diff"] > 1e-4 or not check["top10_identical"]:
-        raise ExportError(f"{onnx_path}: ONNX Runtime disagrees with torch ({check}); not shipping it")
+    check = export_checked(model, load_dataset(data_dir), model_dir / "model.onnx", export.parity_rows, params.seed)
     stats = json.loads((data_dir / "stats.json").read_text())
     model_json = {
         "input": {"name": "item_ids", "dtype": "int64", "shape": ["batch", "seq"], "max_seq": model.cfg.max_len,

@@ -34,6 +34,7 @@ class Advice:
         self.binding, self.best_achievable, self.optimum = binding, best_achievable, optimum
         self.item_embedding = item_embedding or {"item_embedding": "full"}  # the law's: what the rows are sized with
         self.jpq_saving = jpq_saving  # under a parameter budget, what RecJPQ would save (full-embedding laws only)
+        self.distilled = []  # measured distilled students that reach a target no plain size reaches in the budget
 
     @property
     def feasible(self) -> np.ndarray:
@@ -70,7 +71,7 @@ class Advice:
         return {"metric": self.metric, "ranked": self.ranked, "excluded_count": self.excluded_count,
                 "exclusion_counts": self.exclusion_counts, "excluded": self.excluded[:max_excluded],
                 "binding": self.binding, "best_achievable": self.best_achievable, "optimum": self.optimum,
-                "item_embedding": self.item_embedding, "jpq_saving": self.jpq_saving}
+                "item_embedding": self.item_embedding, "jpq_saving": self.jpq_saving, "distilled": self.distilled}
 
 
 def _positive(name: str, value) -> float:
@@ -154,6 +155,9 @@ def advise(law, target: dict | None = None, objective: str = "max", budget: dict
     if law.form.optimum is not None and not budget:
         advice.optimum = law.form.optimum(law.theta(metric))
     advice.item_embedding = law.item_embedding
+    if goal is not None and not advice.ranked and data is None and not named \
+            and variant in (None, law.doc.get("default_variant")):  # measured on the law's own data alone
+        advice.distilled = distilled_options(law, metric, goal, budget, n_items)
     if "params" in budget and advice.item_embedding["item_embedding"] == "full":
         advice.jpq_saving = jpq_saving(law, N, d, ptot, n_items, [c for c in constraints if c.name != "params"],
                                        budget["params"], advice.ranked[0] if advice.ranked else advice.best_achievable)
@@ -202,10 +206,50 @@ def _constraints(law, N, d, pred, budget: dict, ptot, pne, lat, n_items, allow_e
     if bad:  # sizes that diverged under the law's recipe: a prediction for them is for a run that trained
         constraints.append(Constraint("stable", [(int(n), int(w)) not in bad for n, w in zip(N, d)],
                                       "diverged under this recipe on the law library's datasets", is_budget=False))
-    why = "this law has no latency.json (no latency model)" if law.latency is None else None
-    if why is None and not law.latency_model.knows(n_items):
-        why = (f"latency was measured for a catalogue of {law.latency_model.n_items:,} items, not {n_items:,}")
-    return constraints + budget_constraints(budget, ptot, pne, lat, why)
+    return constraints + budget_constraints(budget, ptot, pne, lat, _latency_unknown(law, n_items))
+
+
+def _latency_unknown(law, n_items) -> str | None:
+    """None when the law can tell a shape's latency for ``n_items``, else why not."""
+    if law.latency is None:
+        return "this law has no latency.json (no latency model)"
+    if not law.latency_model.knows(n_items):
+        return f"latency was measured for a catalogue of {law.latency_model.n_items:,} items, not {n_items:,}"
+    return None
+
+
+def distilled_options(law, metric: str, goal: float, budget: dict, n_items) -> list[dict]:
+    """The students the law's dataset was measured distilled at (``law.json`` ``distillation``) whose distilled
+    seed mean reaches ``goal`` within ``budget``: what advise offers when no plain size is predicted to. Each is
+    a measurement at its own size, with its lift over the same size trained alone and that lift's noise; nothing
+    is predicted for a size that was not measured."""
+    record = law.doc.get("distillation") or {}
+    out = []
+    for s in record.get("students", []):
+        got = s["metrics"].get(metric)
+        if got is None or got["distilled"] < goal:
+            continue
+        N, d = np.array([float(s["n_layers"])]), np.array([float(s["d_model"])])
+        pne, ptot = law.params_of(N, d, n_items)
+        lat, _ = law.latency_of(N, d, pne, n_items)
+        if not all(c.ok[0] for c in budget_constraints(budget, ptot, pne, lat, _latency_unknown(law, n_items))):
+            continue
+        t = s["teacher"]
+        out.append({"n_layers": s["n_layers"], "d_model": s["d_model"], "teacher": dict(t), metric: got["distilled"],
+                    "seed_sd": got["distilled_seed_sd"], "seeds": s["seeds"], "alone": got["alone"],
+                    "lift": got["lift"], "lift_over_2sd": got["lift_over_2sd"], "gap_recovered": got["gap_recovered"],
+                    "params_total": int(ptot[0]), "latency_ms": None if np.isnan(lat[0]) else float(lat[0]),
+                    "note": f"distilled from a {t['n_layers']} x {t['d_model']} teacher (srlaw distill; the teacher "
+                            f"trains first): {metric} {got['distilled']:.4f} measured over {s['seeds']} seeds "
+                            f"(sd {_num(got['distilled_seed_sd'])}), {got['lift']:+.4f} over the same size trained alone"
+                            + (" (beyond two seed sds)" if got["lift_over_2sd"] else " (within two seed sds: noise "
+                               "cannot be ruled out)") + f"; {record.get('source', 'measured')}, on this dataset and "
+                            "at this size only"})
+    return sorted(out, key=lambda r: r["params_total"])
+
+
+def _num(x) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
 
 
 def _explain_infeasible(advice: Advice, rows, goal, within_budget, pred, ptot, constraints) -> None:

@@ -33,7 +33,8 @@ def validation_figures(doc: dict, metric: str) -> dict:
         check = v.get(key, {})
         if isinstance(check, dict) and isinstance(check.get(metric), dict):
             row = check[metric]
-            out[key] = {"k": check.get("k"), "mape_median": row.get("mape_median"),
+            out[key] = {"k": check.get("k"), "runs_cut_by_a_cap": bool(check.get("cut", False)),
+                        "mape_median": row.get("mape_median"),
                         "mape_worst": row.get("mape_worst"), "coverage95": row.get("coverage"),
                         "coverage95_single_runs": row.get("coverage_runs")}
     return out
