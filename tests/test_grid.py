@@ -120,7 +120,7 @@ def test_a_killed_driver_leaves_finished_runs_and_a_rerun_trains_only_the_rest(s
     first = wait_for(lambda: [p for p in out.glob("L*/metrics.json")], 240, "a finished run")
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143 and "run the same command again to resume" in stderr
+    assert proc.returncode == 143 and "run the same command again to resume" in stderr, stderr[-2000:]
     kept = {p: p.read_bytes() for p in out.glob("L*/metrics.json")}
     assert first[0] in kept
     again = subprocess.run([*SRLAW, *args(small, out, *grid)], cwd=ROOT, capture_output=True, text=True,
