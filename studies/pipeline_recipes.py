@@ -73,7 +73,10 @@ def record(name: str, root: Path, what: str) -> dict:
 def _row(name: str, what: str, runs: list[dict], law: dict) -> str:
     stopped = sum(r["stopped_by"] == "early_stopping" for r in runs)
     m = law["metrics"]
-    cell = lambda key: " / ".join(pct(m[k][key]) if m[k].get(key) is not None else "—" for k in METRICS)  # noqa: E731
+
+    def cell(key: str) -> str:  # "HR@10 / NDCG@10"; a dash where a figure was not measured
+        return " / ".join(pct(m[k][key]) if m[k].get(key) is not None else "—" for k in METRICS)
+
     return (f"| {name} | {what} | {stopped} of {len(runs)} | `{law['form']}` | {cell('heldout_mape')} | "
             f"{cell('regret_worst')} | {cell('coverage95')} | {cell('library_form_mape')} | "
             f"{cell('noise_floor_median')} |")

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_docs_table_is_the_record_and_the_shipped_entry_is_the_committed_law():
     page = pr.DOC.read_text()
-    assert pr.docs_text(page) == page, "docs/pipeline.md's recipe table is stale: python -m studies.pipeline_recipes docs"
+    assert pr.docs_text(page) == page, \
+        "docs/pipeline.md's recipe table is stale: python -m studies.pipeline_recipes docs"
     doc = json.loads(pr.REPORT.read_text())
     law = json.loads((ROOT / "artifacts/law/law.json").read_text())
     assert doc["experiments"]["shipped"]["law"] == json.loads(json.dumps(pr.law_figures(law))), \
