@@ -22,9 +22,10 @@ repro: venv
 	@test -d .dvc || $(BIN)/dvc init --no-scm -q 2>/dev/null || $(BIN)/dvc init -q
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-# one pytest worker per core; a worker takes the next test when it is free (the slowest take minutes)
+# one pytest worker per core; a worker takes the next test when it is free (the slowest take minutes, and are
+# listed at the end so that a slower suite shows where the time went)
 test: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n auto --dist worksteal src tests
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n auto --dist worksteal --durations=15 src tests
 
 # The real-data study: trains what its grids lack (hours on a CPU; GPU advised), then writes
 # reports/study.md and artifacts/laws/. Needs ../shared/data.

@@ -29,6 +29,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 from srlaw.core.atomic import write_json_atomic  # noqa: E402
+from srlaw.core.pages import with_block  # noqa: E402
 
 TARGETS = {"max_minutes_1e8": 10.0, "max_gib_1e8": 12.0, "max_minutes_1e7": 1.0, "max_growth": 1.5}
 LINES_PER_WRITE = 1 << 22
@@ -162,7 +163,7 @@ BEGIN, END = "<!-- bench_scale: begin (python benchmarks/bench_scale.py writes t
 def page_block(doc: dict) -> str:
     """The measured tables of docs/scale.md, from the benchmark's JSON."""
     t = doc["targets"]
-    lines = [BEGIN, f"Measured on {doc['cpus']} CPU cores ({doc['machine']}); each `srlaw describe` in a fresh process"
+    lines = [f"Measured on {doc['cpus']} CPU cores ({doc['machine']}); each `srlaw describe` in a fresh process"
                     + (f"; {doc['conditions']}." if doc.get("conditions") else "."),
              "", "| interactions | users | items | file | `srlaw describe` | µs per interaction | peak memory |",
              "|---:|---:|---:|---:|---:|---:|---:|"]
@@ -210,7 +211,7 @@ def page_block(doc: dict) -> str:
             else:
                 lines.append(f"| {r['n_items']:,} | {loss} | {r['step_seconds']:.3f} s | {r['examples_per_second']:,.0f} | "
                              f"{r['peak_gib']:.2f} GiB |")
-    return "\n".join(lines + [END])
+    return "\n".join(lines)
 
 
 def failure(message: str) -> str:
@@ -220,11 +221,7 @@ def failure(message: str) -> str:
 
 
 def write_page(doc: dict, page: Path = PAGE) -> None:
-    text = page.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{page}: no {BEGIN} ... {END} block to write")
-    head, rest = text.split(BEGIN, 1)
-    page.write_text(head + page_block(doc) + rest.split(END, 1)[1])
+    page.write_text(with_block(page.read_text(), BEGIN, END, page_block(doc), page))
 
 
 def main(argv=None) -> int:

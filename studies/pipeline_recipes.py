@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from srlaw.core.atomic import write_bytes_atomic, write_json_atomic
+from srlaw.core.pages import with_block
 from srlaw.report.format import pct
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,9 +97,7 @@ def table() -> str:
 
 
 def docs_text(text: str) -> str:
-    head, rest = text.split(MARKERS[0], 1)
-    _, tail = rest.split(MARKERS[1], 1)
-    return f"{head}{MARKERS[0]}\n{table()}\n{MARKERS[1]}{tail}"
+    return with_block(text, *MARKERS, table(), DOC)
 
 
 def main(argv=None) -> int:

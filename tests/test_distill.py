@@ -15,6 +15,7 @@ from srlaw.train.losses import sequence_loss
 from srlaw.train.settings import ModelConfig, TrainConfig
 from srlaw.train.trainer import train_run
 
+ROOT = Path(__file__).resolve().parents[1]
 N_ITEMS = 40
 
 
@@ -130,14 +131,18 @@ def test_a_teacher_of_other_data_or_no_run_is_refused_before_anything_is_written
     assert (tmp_path / "mine" / "notes.txt").read_text() == "a user's file"
 
 
-def test_the_benchmark_page_is_its_committed_json(tmp_path):
-    """docs/distill.md's table is written from benchmarks/results/bench_distill.json, never by hand."""
+def _bench():
     import importlib.util
-    import shutil
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("bench_distill", root / "benchmarks" / "bench_distill.py")
+    spec = importlib.util.spec_from_file_location("bench_distill", ROOT / "benchmarks" / "bench_distill.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_the_benchmark_page_is_its_committed_json(tmp_path):
+    """docs/distill.md's table is written from benchmarks/results/bench_distill.json, never by hand."""
+    import shutil
+    root, bench = ROOT, _bench()
     page = tmp_path / "distill.md"
     shutil.copy(root / "docs" / "distill.md", page)
     bench.write_page(json.loads((root / "benchmarks" / "results" / "bench_distill.json").read_text()), page)
@@ -152,9 +157,36 @@ def test_the_benchmark_page_is_its_committed_json(tmp_path):
                     (s["ndcg@10"] - alone["ndcg@10"]) / (teacher["ndcg@10"] - alone["ndcg@10"]))
 
 
-# ---- what advise makes of a measured distillation (law.json's "distillation", written by the library release)
+def test_a_collapsed_teacher_is_trained_again_at_the_next_seed(tmp_path, monkeypatch):
+    bench = _bench()
+    valid = {0: 0.02, 1000: 0.17}  # seed 0 collapses, as 4 × 128 did on ML-1M; the student alone scores 0.16
+    trained = []
 
-ROOT = Path(__file__).resolve().parents[1]
+    def train(data, n_layers, d_model, out, seed):
+        trained.append(seed)
+        return {"seed": seed, "valid": {"ndcg@10": valid[seed]}}
+
+    monkeypatch.setattr(bench, "_train", train)
+    t_dir, m, failed = bench._teacher(None, tmp_path, 0, 0.16)
+    assert (t_dir.name, m["seed"], failed, trained) == ("teacher-L4-d128-s1000", 1000, [0], [0, 1000])
+    valid[1000] = valid[2000] = 0.05
+    with pytest.raises(SystemExit, match="no 4 × 128 teacher beat"):
+        bench._teacher(None, tmp_path, 0, 0.16)
+
+
+def test_a_run_on_one_dataset_adds_to_the_record(tmp_path):
+    bench = _bench()
+    committed = json.loads((ROOT / "benchmarks" / "results" / "bench_distill.json").read_text())
+    out = tmp_path / "bench_distill.json"
+    out.write_text(json.dumps(committed))
+    new = {**{k: committed[k] for k in ("teacher", "students", "recipe", "distill")}, "datasets": {"ml-1m": {}}}
+    kept = bench.kept(out, new)
+    assert set(kept) == set(committed["datasets"]) - {"ml-1m"} and all(v["threads"] == committed["threads"]
+                                                                         for v in kept.values())
+    assert bench.kept(out, {**new, "teacher": [4, 256]}) == {}  # another teacher: not the same measurement
+
+
+# ---- what advise makes of a measured distillation (law.json's "distillation", written by the library release)
 
 
 def _law_with_a_student(distilled: float, lift_over_2sd: bool = False):

@@ -142,6 +142,21 @@ def test_ctrl_c_and_sigterm_end_with_a_resume_hint(tmp_path, monkeypatch, capsys
     assert "terminated; run the same command again to resume" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
 
+    # Ray's wait passes Ctrl-C on as a new KeyboardInterrupt and turns any other exception a signal handler raises
+    # into a SystemError
+    def terminated_inside_ray_wait(*a, **k):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt from None
+        except BaseException as e:
+            raise SystemError("CoreWorker.wait returned a result with an exception set") from e
+
+    monkeypatch.setattr(calibration, "calibrate_file", terminated_inside_ray_wait)
+    assert main([*ZERO_SHOT, "--out", str(tmp_path / "X")]) == 143
+    monkeypatch.setattr(calibration, "calibrate_file", interrupted)
+    assert main([*ZERO_SHOT, "--out", str(tmp_path / "X")]) == 130  # the next command starts unmarked
+
 
 def test_a_closed_pipe_ends_quietly():
     proc = subprocess.run(f"{sys.executable} -m srlaw.cli advise --law artifacts/law --top 50 | head -1",

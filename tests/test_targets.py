@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from srlaw.core.pages import PageBlockError
 from srlaw.library import targets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,5 +49,5 @@ def test_the_results_block_is_replaced_and_nothing_else():
     begin, end = targets.MARKERS
     text = f"head\n{begin}\nold\n{end}\ntail\n"
     assert targets.with_summary_table(text, "| new |\n") == f"head\n{begin}\n| new |\n{end}\ntail\n"
-    with pytest.raises(targets.TargetsError, match="needs one"):
+    with pytest.raises(PageBlockError, match="needs one"):
         targets.with_summary_table("no markers\n", "| new |\n")

@@ -642,11 +642,19 @@ def build_parser() -> argparse.ArgumentParser:
 RESUMABLE = {"calibrate", "grid", "run", "train"}  # a rerun of the same command picks up the finished work
 
 
-class Terminated(Exception):
-    """SIGTERM, raised where the process is so that it ends like Ctrl-C: one line, a resume hint."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is so that it ends like Ctrl-C: one line, a resume hint.
+
+    A KeyboardInterrupt so that code which passes only Ctrl-C through (Ray's wait turns any other exception raised
+    by a signal handler into a SystemError) lets it out too; such code may re-raise a plain KeyboardInterrupt, so
+    the handler also leaves a mark that main reads."""
+
+
+_TERMINATED = threading.Event()
 
 
 def _terminate(signum, frame):
+    _TERMINATED.set()
     raise Terminated()
 
 
@@ -656,6 +664,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # Ctrl-C while starting up: nothing was done yet
         print("srlaw: interrupted", file=sys.stderr)
         return 130
+    _TERMINATED.clear()
     previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
         else None
     try:
@@ -663,11 +672,11 @@ def main(argv=None) -> int:
     except SrlawError as e:  # every expected failure: one line, no traceback
         print(f"srlaw {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, Terminated) as e:
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated) or _TERMINATED.is_set()
         hint = "; run the same command again to resume (finished work is kept)" if args.command in RESUMABLE else ""
-        print(f"srlaw {args.command}: {'terminated' if isinstance(e, Terminated) else 'interrupted'}{hint}",
-              file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
+        print(f"srlaw {args.command}: {'terminated' if terminated else 'interrupted'}{hint}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:  # `srlaw advise | head`: the reader has gone, nothing is left to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srlaw.core.atomic import write_bytes_atomic
+from srlaw.core.pages import with_block
 from srlaw.report.format import pct
 from srlaw.library.extrapolate import SPLITS, TARGET_DATASETS, summary
 from srlaw.library.extrapolate import TARGETS as EXTRAPOLATION_TARGETS
@@ -283,12 +284,8 @@ def summary_table(doc: dict) -> str:
 
 
 def with_summary_table(text: str, table: str) -> str:
-    """``text`` (the results page) with the table between :data:`MARKERS` replaced; TargetsError where they are missing."""
-    begin, end = MARKERS
-    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise TargetsError(f"{RESULTS_PAGE} needs one {begin!r} … {end!r} pair")
-    head, rest = text.split(begin)
-    return f"{head}{begin}\n{table}{end}{rest.split(end, 1)[1]}"
+    """``text`` (the results page) with the table between :data:`MARKERS` replaced."""
+    return with_block(text, *MARKERS, table, RESULTS_PAGE)
 
 
 def load_doc() -> dict:
