@@ -59,9 +59,25 @@ def _pages_with(lang: str) -> list[Path]:
     return [page for page in PAGES if any(kind == lang for kind, _ in BLOCK.findall(page.read_text()))]
 
 
+# what the pages' commands write, relative to where they run
+WRITTEN = {"calibrated", "mlruns", ".ray_data_example"}
+
+
+def _scratch_checkout(where: Path) -> Path:
+    """A folder that reads as the checkout (a link to each of its top-level entries) but holds its own copies of
+    what the commands write: the commands run as a user would run them, and neither start from nor leave behind
+    the outputs of an earlier local run."""
+    where.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in WRITTEN:
+            (where / entry.name).symlink_to(entry)
+    return where
+
+
 # one test per page: a page's commands run in order (a later one reads what an earlier one wrote), pages side by side
 @pytest.mark.parametrize("page", _pages_with("bash"), ids=lambda p: p.name)
-def test_readme_commands_run_or_say_why_not(page):
+def test_readme_commands_run_or_say_why_not(page, tmp_path):
+    cwd = _scratch_checkout(tmp_path / "checkout")
     ran, skipped = [], []
     for kind, code in BLOCK.findall(page.read_text()):
         if kind != "bash":
@@ -71,10 +87,12 @@ def test_readme_commands_run_or_say_why_not(page):
             if reason:
                 skipped.append(cmd)
                 continue
-            proc = subprocess.run(shlex.split(cmd), cwd=ROOT, capture_output=True, text=True, timeout=120, env=_env())
+            proc = subprocess.run(shlex.split(cmd), cwd=cwd, capture_output=True, text=True, timeout=120, env=_env())
             assert proc.returncode == 0, f"{cmd}\n{proc.stderr}"
             assert proc.stdout.strip(), cmd
             ran.append(cmd)
+    assert all(p.is_symlink() or p.name in WRITTEN for p in cwd.iterdir()), \
+        "a page's command wrote outside the outputs this test expects"
     if page.name == "README.md":
         assert any(c.startswith("srlaw advise") for c in ran)
     assert ran or skipped
