@@ -191,7 +191,7 @@ def test_each_released_law_carries_its_datasets_numbers_from_both_studies():
     bench = load_bench()
     carried = {name for name, entry in lib["laws"].items()
                if "distillation" in json.loads((ROOT / "artifacts/laws" / entry["law"] / "law.json").read_text())}
-    assert carried == set(bench["datasets"]) & set(lib["laws"]) == {"ml-100k"}
+    assert carried == set(bench["datasets"]) & set(lib["laws"]) == {"ml-100k", "beauty-s3rec"}
     law = json.loads((ROOT / "artifacts/laws/library/ml-100k/law.json").read_text())
     assert law["distillation"] == json.loads(json.dumps(law_distillation("ml-100k", bench, lib["recipe_name"])))
 

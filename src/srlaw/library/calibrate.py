@@ -117,7 +117,7 @@ def library_check(lib: dict, n_runs: int, cut: bool = False) -> dict | None:
     out = {"scale_extrapolation": {}, "leave_one_variant_out": {}, "in_sample_r2": {},
            "leave_one_dataset_out": {"note": f"measured on the law library's datasets, each left out and {how}; "
                                              "not on this input", "k": int(k), "cut": cut, **per_k[k]}}
-    strict = lib["validation"].get("leave_one_source_out", {}).get("k", {})
+    strict = checks.get("leave_one_source_out", {}).get("k", {})
     if k in strict:  # the same with every cut of the held-out dataset's raw data out of the library
         out["leave_one_source_out"] = {"note": "as leave_one_dataset_out, every cut of the held-out dataset's raw "
                                                "data left out of the library too" + (

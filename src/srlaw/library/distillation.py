@@ -24,8 +24,8 @@ def load_bench(path: Path = BENCH) -> dict | None:
     return json.loads(Path(path).read_text()) if Path(path).is_file() else None
 
 
-def law_distillation(name: str, bench: dict | None, recipe_name: str, source: str = "benchmarks/results/"
-                     "bench_distill.json") -> dict | None:
+def law_distillation(name: str, bench: dict | None, recipe_name: str,
+                     source: str = BENCH.relative_to(ROOT).as_posix()) -> dict | None:
     """The ``distillation`` record of library dataset ``name`` (None: not measured, or under another recipe)."""
     if not bench or bench.get("recipe") != recipe_name or name not in bench.get("datasets", {}):
         return None
