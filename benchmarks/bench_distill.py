@@ -72,6 +72,10 @@ def _row(m: dict, arm: str, size, seed: int) -> dict:
             "train_seconds": m["train_seconds"], "device": m["device"], **{k: m["test"][k] for k in METRICS}}
 
 
+def _teacher_dir(runs: Path, seed: int) -> Path:
+    return runs / f"teacher-L{TEACHER[0]}-d{TEACHER[1]}-s{seed}"
+
+
 def _teacher(data, runs: Path, seed: int, student: float) -> tuple[Path, dict, list[int]]:
     """The first teacher, at ``seed``, ``seed`` + 1000, …, that did not collapse: validation NDCG@10 at least the
     library's collapse ratio of ``student`` (the best student trained alone at ``seed``). Its folder, its metrics and
@@ -80,7 +84,7 @@ def _teacher(data, runs: Path, seed: int, student: float) -> tuple[Path, dict, l
     floor = COLLAPSE_RATIO * student
     failed = []
     for k in range(TEACHER_TRIES):
-        t_dir = runs / f"teacher-L{TEACHER[0]}-d{TEACHER[1]}-s{seed + 1000 * k}"
+        t_dir = _teacher_dir(runs, seed + 1000 * k)
         m = _train(data, *TEACHER, t_dir, seed + 1000 * k)
         if m["valid"]["ndcg@10"] >= floor:
             return t_dir, m, failed
@@ -104,11 +108,17 @@ def run_dataset(name: str, seeds, runs: Path) -> list[dict] | None:
             rows.append(_row(alone[(n, d)], "alone", (n, d), seed))
             rows.append(_row(_distill(t_dir, n, d, runs / name / f"distilled-L{n}-d{d}-s{seed}", seed), "distilled",
                              (n, d), seed))
-    stats = json.loads((runs / name / f"teacher-L{TEACHER[0]}-d{TEACHER[1]}-s{seeds[0]}" / "work" / "data" /
-                        "stats.json").read_text())
+    stats = json.loads((_teacher_dir(runs / name, seeds[0]) / "work" / "data" / "stats.json").read_text())
     for r in rows:
         r["n_users"] = stats["n_users"]
     return rows
+
+
+def _beyond_2sd(diff: float, a: dict, b: dict, m: str) -> bool:
+    """Whether ``diff`` between two arms' seed means exceeds twice the larger of their seed sds (False where
+    neither has two seeds)."""
+    sds = [x[f"{m}_seed_sd"] for x in (a, b) if x[f"{m}_seed_sd"] is not None]
+    return bool(sds) and diff > 2 * max(sds)
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -139,11 +149,9 @@ def summarise(rows: list[dict]) -> list[dict]:
             gap = teacher[m] - alone[m]
             lift = s[m] - alone[m]
             s[f"{m}_lift"] = lift
-            sds = [x for x in (s[f"{m}_seed_sd"], alone[f"{m}_seed_sd"]) if x is not None]
-            s[f"{m}_lift_over_2sd"] = bool(sds) and lift > 2 * max(sds)
+            s[f"{m}_lift_over_2sd"] = _beyond_2sd(lift, s, alone, m)
             # a share of a gap within the seeds' noise is noise over noise: none is stated
-            gap_sds = [x for x in (teacher[f"{m}_seed_sd"], alone[f"{m}_seed_sd"]) if x is not None]
-            s[f"{m}_gap_over_2sd"] = bool(gap_sds) and gap > 2 * max(gap_sds)
+            s[f"{m}_gap_over_2sd"] = _beyond_2sd(gap, teacher, alone, m)
             s[f"{m}_gap_recovered"] = lift / gap if s[f"{m}_gap_over_2sd"] else None
     return out
 
@@ -217,8 +225,7 @@ def main(argv=None) -> int:
         rows = run_dataset(name, args.seeds, args.runs)
         if rows is None:
             continue
-        shape = load_checkpoint_model(args.runs / name / f"teacher-L{TEACHER[0]}-d{TEACHER[1]}-s{args.seeds[0]}" /
-                                      "checkpoints" / "best.ckpt").cfg
+        shape = load_checkpoint_model(_teacher_dir(args.runs / name, args.seeds[0]) / "checkpoints" / "best.ckpt").cfg
         # keyed by the library's name for the dataset: the release carries the record into that dataset's law
         doc["datasets"][DATASETS[name]] = {
             "n_users": rows[0]["n_users"], "threads": args.threads, "runs": rows, "summary": summarise(rows),
