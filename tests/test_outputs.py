@@ -99,6 +99,35 @@ def test_one_writer_at_a_time_and_a_dead_writer_leaves_no_lock(tmp_path):
     claim(out, "calibration").release()
 
 
+def test_a_folder_caught_while_another_writer_writes_its_marker_is_waited_for_not_refused(tmp_path):
+    import fcntl
+    from srlaw.core.ownership import LOCK
+    out = tmp_path / "X"
+    out.mkdir()
+    # the first writer holds the lock and is between its marker's temporary and the rename
+    fd = os.open(out / LOCK, os.O_CREAT | os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    tmp = out / f".{MARKER}.k3x9q.tmp"
+    tmp.write_text(json.dumps({"kind": "grid"}))
+
+    def finish():
+        os.replace(tmp, out / MARKER)
+        os.close(fd)
+
+    timer = threading.Timer(0.5, finish)
+    timer.start()
+    try:
+        second = claim(out, "grid", wait_s=30)  # waits for the lock, then resumes the first writer's folder
+    finally:
+        timer.join()
+    assert second.marker["kind"] == "grid"
+    second.release()
+    (out / MARKER).unlink()
+    (out / f".{MARKER}x.tmp").write_text("mine")  # a name that only looks alike is still foreign
+    with pytest.raises(OutputError, match=r"holds files srlaw did not write \(\.\.srlaw-output\.jsonx\.tmp\)"):
+        claim(out, "grid")
+
+
 def test_a_reader_never_believes_a_law_caught_mid_rewrite(tmp_path):
     from srlaw.core.atomic import write_bytes_atomic
     law_dir = tmp_path / "law"

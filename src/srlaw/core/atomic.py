@@ -19,11 +19,21 @@ from pathlib import Path
 
 
 FILE_MODE, DIR_MODE = 0o644, 0o755
+TMP_SUFFIX = ".tmp"  # the temporary of a file or folder NAME is .NAME.<random>.tmp beside it
+
+
+def _prefix(name: str) -> str:
+    return f".{name}."
+
+
+def is_temporary_of(candidate: str, name: str) -> bool:
+    """Whether a file called ``candidate`` is a temporary of a write of one called ``name`` (in its folder)."""
+    return candidate.startswith(_prefix(name)) and candidate.endswith(TMP_SUFFIX)
 
 
 def _remove_stale(path: Path) -> None:
     """Temporaries of ``path`` left by a killed writer (single writer per path, as in a DVC stage)."""
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+    for stale in path.parent.glob(f"{glob.escape(_prefix(path.name))}*{TMP_SUFFIX}"):
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
         else:
@@ -35,7 +45,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(path.name), suffix=TMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
@@ -86,7 +96,7 @@ def atomic_directory(path: str | os.PathLike):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_prefix(path.name), suffix=TMP_SUFFIX, dir=path.parent))
     try:
         os.chmod(tmp, DIR_MODE)
         yield tmp

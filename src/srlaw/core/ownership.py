@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from srlaw import __version__
-from srlaw.core.atomic import write_json_atomic
+from srlaw.core.atomic import is_temporary_of, write_json_atomic
 from srlaw.core.errors import SrlawError
 
 MARKER = ".srlaw-output.json"
@@ -27,6 +27,12 @@ LEGACY = {"calibration": ({"law.json", "manifest.json", "work"}, {"data", "runs"
           "run": ({"metrics.json", "run.json", "curve.json", "checkpoints", "dvclive", "work"}, {"data"})}
 LOCK = ".srlaw-output.lock"
 SHOWN = 3  # foreign names shown in a refusal
+
+
+def _ours(name: str) -> bool:
+    """Names srlaw's claiming itself writes: the lock, and the marker's temporary while another srlaw process (or
+    one killed mid-write) writes the marker through :func:`write_json_atomic`."""
+    return name == LOCK or is_temporary_of(name, MARKER)
 
 
 class OutputError(SrlawError):
@@ -48,7 +54,7 @@ def _marker(out: Path) -> dict | None:
 
 def _refusal(out: Path) -> str:
     """Why a folder without srlaw's marker may not be written into."""
-    names = sorted(p.name for p in out.iterdir() if p.name != LOCK)
+    names = sorted(p.name for p in out.iterdir() if not _ours(p.name))
     if "law.json" in names and "manifest.json" in names:
         return (f"{out}: holds a law that srlaw released elsewhere (law.json + manifest.json, no {MARKER}); "
                 "srlaw never writes over it: give a new --out")
@@ -59,7 +65,7 @@ def _refusal(out: Path) -> str:
 def _legacy(out: Path, kind: str) -> bool:
     """A ``kind`` output written by an srlaw without markers: only its own names, and its prepared data."""
     top, work = LEGACY.get(kind, (set(), set()))
-    names = {p.name for p in out.iterdir() if p.name != LOCK}
+    names = {p.name for p in out.iterdir() if not _ours(p.name)}
     return (names <= top and (out / "work" / "data" / "stats.json").is_file()
             and {p.name for p in (out / "work").iterdir()} <= work)
 
@@ -74,7 +80,7 @@ def check_output(out, kind: str) -> dict | None:
         return None
     marker = _marker(out)
     if marker is None:
-        if any(p.name != LOCK for p in out.iterdir()) and not _legacy(out, kind):
+        if any(not _ours(p.name) for p in out.iterdir()) and not _legacy(out, kind):
             raise OutputError(_refusal(out))
         return None
     if marker["kind"] != kind:
