@@ -1,6 +1,6 @@
 """An exploration, not a release: would a dataset-size covariate in the prior of the width gain help calibration?
 
-    python -m studies.library.prior_covariates     # reports/prior_covariates.md and .json (≈ 2 min on 2 cores)
+    python -m studies.library.prior_covariates     # reports/prior_covariates.md and .json (≈ 13 min on one core)
 
 The library's prior gives a new dataset the library's *mean* width gain ``a`` (how far a 64-wide model sits below
 the ceiling). The fitted gains range from 0.003 (Amazon Beauty) to 0.13 (ML-1M), and ML-1M and its quarter gain
