@@ -238,10 +238,11 @@ def test_calibration_adds_the_misfit_of_as_many_runs():
     fit = library(synthetic_records(noise=0.01), misfit=False)
     probe, users = DATASETS["b"][1], DATASETS["b"][2]
     runs = [r for r in synthetic_records(noise=0.01) if r["variant"] == "b" and r["d_model"] <= 64]
-    for n_runs, tau2 in ((0, 0.01), (1, 0.01), (2, 0.02), (3, 0.03), (5, 0.03)):
+    # beyond the designs measured (three runs here), the widest measured misfit, not the last
+    for n_runs, tau2 in ((0, 0.01), (1, 0.01), (2, 0.03), (3, 0.02), (5, 0.03)):
         fit.misfit = (0.0,)
         plain = calibrate(fit, probe, users, runs[:n_runs], n_samples=10)["sigma"]
-        fit.misfit = (0.01, 0.02, 0.03)
+        fit.misfit = (0.01, 0.03, 0.02)
         assert calibrate(fit, probe, users, runs[:n_runs], n_samples=10)["sigma"] ** 2 == pytest.approx(
             plain ** 2 + tau2, rel=1e-9)
 
@@ -254,6 +255,9 @@ def test_an_index_with_one_misfit_number_still_loads():
 
 
 def test_the_misfit_designs_hold_what_choose_runs_picks_for_the_released_library():
+    from srlaw.library.grid import MAX_RUNS
+    assert sorted(MISFIT_DESIGNS) == list(range(1, MAX_RUNS + 1))  # every K that `srlaw calibrate` allows
+    assert all(len(d) == k for k, designs in MISFIT_DESIGNS.items() for d in designs)
     index = json.loads((Path(__file__).resolve().parents[1] / "artifacts" / "laws" / "index.json").read_text())
     lib = index["library"]
     fit = LibraryFit.from_dict(lib["fits"]["ndcg@10"])

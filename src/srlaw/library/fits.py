@@ -97,9 +97,13 @@ class LibraryFit:
         return betas.tolist(), (weights / weights.sum()).tolist()
 
     def misfit_for(self, n_runs: int) -> float:
-        """The misfit variance of a law calibrated on ``n_runs`` runs (zero runs: as one; beyond the measured
-        designs: the largest measured)."""
-        return float(self.misfit[min(max(n_runs, 1), len(self.misfit)) - 1])
+        """The misfit variance of a law calibrated on ``n_runs`` runs (zero runs: as one). More runs than the
+        measured designs is a calibration set the library never tried: it gets the largest misfit measured at any
+        number of runs, not the last (a narrower posterior shows more of the shared shape's error, so the misfit
+        need not shrink as runs are added)."""
+        if n_runs > len(self.misfit):
+            return float(max(self.misfit))
+        return float(self.misfit[max(n_runs, 1) - 1])
 
     def to_dict(self) -> dict:
         return {"metric": self.metric, "w": self.w, "gamma": self.gamma,

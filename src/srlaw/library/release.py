@@ -256,7 +256,7 @@ def main(argv=None) -> int:
                             for p in sorted(laws.glob("*/law.json"))}}
     write_index(laws / "index.json", index)
     for m, f in fits.items():
-        print(f"{m}: depth term w={f.w:.3f} gamma={f.gamma:.3f}; misfit sd (1, 2, 3 runs) "
+        print(f"{m}: depth term w={f.w:.3f} gamma={f.gamma:.3f}; misfit sd (1 to {len(f.misfit)} runs) "
               f"{', '.join(f'{v:.3f}' for v in np.sqrt(f.misfit))}; noise "
               f"s0={np.sqrt(f.noise.s0_sq):.3f} c={f.noise.c:.3f}; prior mu = {f.prior.c0:.3f} + {f.prior.c1:.3f}·log probe")
     print(f"released {len(entries)} library laws and {laws / 'index.json'}")

@@ -46,13 +46,17 @@ PRIOR_FLOOR = (0.03, 0.01)  # smallest prior sd of (mu, a): five datasets cannot
 COLLAPSE_RATIO = 0.5
 SMALL_WIDTH = 64  # calibration runs are at most this wide (and two layers deep)
 # the calibration designs the misfit is measured on, per number of runs: those ``choose_runs`` picks for the
-# library's datasets at K = 1, 2, 3, from the whole library and with each dataset left out (order is immaterial;
-# tests/test_law_library.py checks the released library's picks against them)
+# library's datasets at every K that ``srlaw calibrate`` allows (1 to grid.MAX_RUNS), from the whole library and with
+# each dataset left out (order is immaterial; tests/test_law_library.py checks the released library's picks)
 MISFIT_DESIGNS = {1: (((2, 32),), ((1, 64),), ((2, 16),), ((2, 64),)),
                   2: (((1, 64), (1, 16)), ((2, 32), (1, 16)), ((2, 32), (2, 16)), ((2, 16), (1, 16)),
                       ((2, 64), (2, 16)), ((2, 64), (1, 16))),
                   3: (((1, 64), (1, 16), (2, 16)), ((2, 32), (1, 16), (2, 16)), ((2, 16), (1, 16), (1, 32)),
-                      ((2, 64), (2, 16), (1, 16)))}
+                      ((2, 64), (2, 16), (1, 16))),
+                  4: (((1, 16), (1, 32), (2, 16), (2, 32)), ((1, 16), (1, 32), (2, 16), (2, 64)),
+                      ((1, 16), (1, 32), (1, 64), (2, 16))),
+                  5: (((1, 16), (1, 32), (1, 64), (2, 16), (2, 32)), ((1, 16), (1, 32), (2, 16), (2, 32), (2, 64))),
+                  6: (((1, 16), (1, 32), (1, 64), (2, 16), (2, 32), (2, 64)),)}
 
 
 def design(n_layers, d_model, beta, w, gamma) -> np.ndarray:
