@@ -125,6 +125,13 @@ def markdown(doc: dict) -> str:
               "datasets pick by their own whole-source-out check (least mean MAPE of both metrics at K = 1–3), so "
               "its score is untouched by "
               f"the choice — the fair estimate of choosing a covariate this way. Picks: {picks}."]
+    none, nested = doc["covariates"]["none"]["summary"], doc["nested"]["summary"]
+    worse = [f"{m.upper()} {stat} at K = {k} ({pct(nested[f'{m}|{k}'][f'mape_{stat}'])} against "
+             f"{pct(none[f'{m}|{k}'][f'mape_{stat}'])})" for k in KS for m in ("ndcg@10", "hr@10")
+             for stat in ("median", "worst") if nested[f"{m}|{k}"][f"mape_{stat}"] > none[f"{m}|{k}"][f"mape_{stat}"]]
+    lines += ["", "Against the mean gain (`none`), the covariate chosen inside each fold is "
+              + (f"worse in {len(worse)} of {4 * len(KS)} figures: " + "; ".join(worse) + "." if worse
+                 else "worse in no median or worst figure at any K.")]
     lines += ["", "Covariates: " + "; ".join(f"**{name}** — {c['description']}"
                                              for name, c in doc["covariates"].items()) + ".", "",
               "Not a release: the covariates were compared on the same datasets that score them, so picking the best "
