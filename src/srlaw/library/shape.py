@@ -36,7 +36,7 @@ FORM = get_form("shared_power")
 DEPTH_BOUNDS = ((0.0, 10.0), (0.05, 4.0))  # w, gamma
 STARTS = ((0.3, 1.0, 0.5), (0.5, 1.5, 1.0), (1.0, 2.0, 2.0), (0.1, 0.5, 1.5))  # (w, gamma, every beta)
 HUBER_DELTA = 0.05  # on log residuals: about 5 %, above which a point (a bad seed) counts linearly
-# The depth term lies in a flat valley (a 1 % move of w changes the cost in its twelfth digit), so where the
+# The depth term lies in a flat valley (a 10 % move of w changes the cost in its eighth digit), so where the
 # optimiser stops there is set by its tolerance and by rounding: scipy's default tolerance (1e-8) left w 10 % short
 # of the optimum, and the order in which BLAS threads sum the Jacobian's products moved it 1.6 % between one and two
 # threads. Converged to rounding and summed on one thread, a fit is the same on any core count.
