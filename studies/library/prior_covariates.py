@@ -126,11 +126,12 @@ def markdown(doc: dict) -> str:
               "its score is untouched by "
               f"the choice — the fair estimate of choosing a covariate this way. Picks: {picks}."]
     none, nested = doc["covariates"]["none"]["summary"], doc["nested"]["summary"]
-    worse = [f"{m.upper()} {stat} at K = {k} ({pct(nested[f'{m}|{k}'][f'mape_{stat}'])} against "
-             f"{pct(none[f'{m}|{k}'][f'mape_{stat}'])})" for k in KS for m in ("ndcg@10", "hr@10")
-             for stat in ("median", "worst") if nested[f"{m}|{k}"][f"mape_{stat}"] > none[f"{m}|{k}"][f"mape_{stat}"]]
+    figures = [(f"{m}|{k}", f"mape_{stat}", f"{m.upper()} {stat} at K = {k}")
+               for k in KS for m in METRICS for stat in ("median", "worst")]
+    worse = [f"{label} ({pct(nested[cell][key])} against {pct(none[cell][key])})"
+             for cell, key, label in figures if nested[cell][key] > none[cell][key]]
     lines += ["", "Against the mean gain (`none`), the covariate chosen inside each fold is "
-              + (f"worse in {len(worse)} of {4 * len(KS)} figures: " + "; ".join(worse) + "." if worse
+              + (f"worse in {len(worse)} of {len(figures)} figures: " + "; ".join(worse) + "." if worse
                  else "worse in no median or worst figure at any K.")]
     lines += ["", "Covariates: " + "; ".join(f"**{name}** — {c['description']}"
                                              for name, c in doc["covariates"].items()) + ".", "",
