@@ -150,7 +150,7 @@ def test_validation_regenerates_one_held_out_dataset_and_its_summaries():
         _close(validate.evaluate(records, datasets, hold, row["k"], fits), row)
     curves = {m: convergence_table([r for r in records if r["variant"] != hold], m) for m in METRICS}
     for row in (r for r in committed["cut"]["results"] if r["dataset"] == hold):
-        got = validate.evaluate(records, datasets, hold, row["k"], fits, convergence=curves)
+        got = validate.evaluate(records, datasets, hold, row["k"], fits, gain=validate.library_gain(curves))
         _close({f"{m}_mape": got["metrics"][m]["mape"] for m in METRICS}, {f"{m}_mape": row[f"{m}_mape"] for m in METRICS})
         assert got["metrics"]["ndcg@10"]["compute_share_flops"] <= validate.CUT_SHARE * 1.01
     _close(validate.summarise(committed["results"]), committed["summary"])
@@ -274,7 +274,7 @@ def test_a_cut_run_is_the_prefix_of_its_curve_raised_by_the_gain_still_expected(
     run = {"n_layers": 1, "d_model": 16, "epochs": 5, "train_seconds": 10.0, "stopped_by": "early_stopping",
            "ndcg@10": 0.06, "hr@10": 0.12, "curve": {"ndcg@10": curve, "hr@10": [2 * v for v in curve]}}
     table = {"epochs": [1, 2, 3, 4], "median": [0.6, 0.4, 0.2, 0.1], "sd": [0.4, 0.3, 0.2, 0.1], "n": [9] * 4}
-    cut = validate.cut_run(run, 2, {"ndcg@10": table, "hr@10": table})
+    cut = validate.cut_run(run, 2, validate.library_gain({"ndcg@10": table, "hr@10": table}))
     assert (cut["epochs"], cut["stopped_by"], cut["train_seconds"]) == (2, "time_cap", 4.0)
     assert cut["ndcg@10"] == pytest.approx(0.06 * 0.03 / 0.05)  # test scaled by best-so-far valid over final best
     assert cut["hr@10"] == pytest.approx(0.12 * 0.06 / 0.10)
@@ -325,7 +325,7 @@ def test_a_dataset_enters_the_library_only_with_its_whole_grid(tmp_path, capsys)
         return {"run": f"v/L{n}-d{d}-s{seed}", "finished": finished, "n_layers": n, "d_model": d, "seed": seed,
                 "params_non_embedding": n * d * d, "epochs": 5, "train_seconds": 1.0, "device": "cpu",
                 "stopped_by": "early_stopping", "test": {"hr@10": 0.1, "ndcg@10": 0.05, "loss": 7.0},
-                "curve": [{"epoch": 1, "valid": {"hr@10": 0.1, "ndcg@10": 0.05}}]}
+                "curve": [{"epoch": 1, "seconds": 0.5, "valid": {"hr@10": 0.1, "ndcg@10": 0.05}}]}
 
     grid = [(n, d) for n in DEPTHS for d in WIDTHS]
     doc = {"data": {"n_users": 100, "n_items": 50}, "scores": {"markov_ndcg@10": 0.05}, "recipe_name": "library",
@@ -336,6 +336,14 @@ def test_a_dataset_enters_the_library_only_with_its_whole_grid(tmp_path, capsys)
     records, datasets = load_store(tmp_path)
     assert sorted(datasets) == ["full"] and {r["variant"] for r in records} == {"full"}
     assert "part left out until its grid is trained; no finished run at 1x16" in capsys.readouterr().err
+    assert {r["train_seconds"] for r in records} == {1.0}  # the recorded time: it covers the curve's epochs
+
+
+def test_a_run_resumed_by_an_older_trainer_counts_its_curves_seconds(tmp_path):
+    from srlaw.library.store import _train_seconds
+    curve = [{"epoch": e, "seconds": 60.0} for e in (1, 2, 3)]
+    assert _train_seconds({"train_seconds": 70.0, "curve": curve}) == 180.0  # only the last attempt was timed
+    assert _train_seconds({"train_seconds": 200.0, "curve": curve}) == 200.0  # overhead beyond the epochs stays
 
 
 def test_a_covariate_prior_reads_the_width_gain_off_its_regression():
@@ -375,6 +383,46 @@ def test_the_inner_choice_of_a_covariate_never_sees_the_held_out_source(monkeypa
     assert [s[1] for s in seen if s[0] == "fit"] == ["lastfm-s3rec", "ml-100k"]  # each other source held out
     # neither the held-out dataset nor its quarter (the same raw data) is in any inner fit
     assert all(not {"sports-s3rec", "sports-s3rec/users25"} & set(s[2] + s[3]) for s in seen if s[0] == "fit")
+
+
+def test_a_run_stopped_sooner_is_replayed_on_its_recorded_curve():
+    from studies.library.cut_runs import stopped_sooner
+    run = {"curve": {"ndcg@10": [0.1, 0.2, 0.2, 0.15, 0.3, 0.28]}}
+    assert stopped_sooner(run, 2) == (4, pytest.approx(0.2 / 0.3))  # two epochs without a new best: stop, keep 0.2
+    assert stopped_sooner(run, 3) == (6, pytest.approx(1.0))  # patient enough to see the late best
+
+
+def test_the_own_pace_gain_reads_a_runs_pace_off_other_runs_curves():
+    from studies.library.cut_runs import final_gain, own_pace_gain
+
+    def run(variant, level, tau, epochs=40):
+        curve = [level * (1 - math.exp(-e / tau)) for e in range(1, epochs + 1)]
+        return {"variant": variant, "d_model": 32, "curve": {"ndcg@10": curve, "hr@10": [2 * v for v in curve]}}
+
+    datasets = {v: {"n_users": n} for v, n in (("a", 1000), ("b", 5000), ("c", 20000), ("new", 3000))}
+    # two paces, levels and sizes that say nothing about them: the gain still to come is a line through two points
+    records = [run(v, level, tau) for v in "abc" for level in (0.05, 0.1) for tau in (2.0, 6.0)]
+    gain = own_pace_gain(records, datasets)
+    for tau in (2.0, 6.0):
+        new = run("new", 0.07, tau)
+        mean, var = gain(new, 5, "ndcg@10")
+        assert mean == pytest.approx(final_gain(new, 5, "ndcg@10"), abs=1e-9) and var == pytest.approx(0, abs=1e-12)
+    assert gain(run("new", 0.07, 2.0), 5, "ndcg@10")[0] < gain(run("new", 0.07, 6.0), 5, "ndcg@10")[0]
+    assert gain(run("new", 0.07, 6.0), 40, "hr@10")[0] == pytest.approx(0, abs=1e-9)  # an ended run gains nothing
+
+
+def test_the_cut_runs_report_is_todays_store_and_calibration_check():
+    from srlaw.library.store import load_store
+    from studies.library import cut_runs
+    records, datasets = load_store()
+    doc = json.loads((ROOT / "reports" / "cut_runs.json").read_text())
+    calibration = json.loads((ROOT / "reports" / "calibration.json").read_text())
+    assert doc["datasets"] == sorted(datasets), "reports/cut_runs.md is stale: python -m studies.library.cut_runs"
+    converged = [r for r in calibration["results"] if r["k"]]
+    _close(cut_runs.patience_rows(records, datasets, converged), doc["patience"])
+    _close({c: calibration["summary"][c] for c in doc["converged"]}, doc["converged"])
+    _close(calibration["cut"]["summary"], doc["cut"]["library median"])  # the released credit: validate's cut check
+    assert (ROOT / "reports" / "cut_runs.md").read_text() == cut_runs.markdown(doc)
 
 
 def test_extrapolation_figures_draw_every_point_even_far_off(tmp_path):

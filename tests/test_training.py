@@ -139,6 +139,20 @@ def test_ddp_two_processes_on_cpu(rule_dataset, tmp_path):
         assert metrics["test"][k] == pytest.approx(once[k], abs=1e-9), k
 
 
+def test_a_resumed_run_keeps_the_killed_attempts_epochs_and_their_seconds(tmp_path):
+    from types import SimpleNamespace
+
+    from srlaw.train.trainer import CurveRecorder
+    rows = [{"epoch": e, "seconds": 100.0 * e} for e in (1, 2, 3)]  # epoch 3 outran the checkpoint: it is redone
+    (tmp_path / "curve.json").write_text(json.dumps({"rows": rows}))
+    clock = CurveRecorder(tmp_path)
+    clock.on_train_start(SimpleNamespace(current_epoch=2), None)
+    assert [r["epoch"] for r in clock.rows] == [1, 2] and clock.kept_seconds == 300.0
+    fresh = CurveRecorder(tmp_path)
+    fresh.on_train_start(SimpleNamespace(current_epoch=0), None)  # a fresh run in a folder with an old curve
+    assert fresh.rows == [] and fresh.kept_seconds == 0.0
+
+
 def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
     """A run killed without warning (os._exit: no cleanup, like SIGKILL) in the middle of its third epoch and
     resumed from last.ckpt ends with exactly the metrics of the run that was never interrupted.
@@ -186,6 +200,8 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path):
     how = {name: json.loads((tmp_path / name / "run.json").read_text()) for name in ("whole", "killed")}
     assert how["killed"]["resumed"] and not how["whole"]["resumed"]
     assert len(how["killed"]["epoch_seconds"]) == 3 and len(how["whole"]["epoch_seconds"]) == 5  # epochs 3-5 rerun
+    kept = json.loads((tmp_path / "killed" / "curve.json").read_text())["rows"][:2]  # the killed attempt's epochs
+    assert how["killed"]["train_seconds"] >= sum(r["seconds"] for r in kept) + sum(how["killed"]["epoch_seconds"])
     assert (resumed["epochs"], resumed["best_epoch"]) == (whole["epochs"], whole["best_epoch"])
     assert 0.05 < whole["test"]["ndcg@10"] < 0.9  # not saturated: the comparison below can fail
     for split in ("valid", "test"):

@@ -49,11 +49,17 @@ def load_store(store: Path = STORE) -> tuple[list[dict], dict]:
         for r in runs:
             records.append({"variant": v, "n_layers": r["n_layers"], "d_model": r["d_model"], "seed": r["seed"],
                             "params_non_embedding": r["params_non_embedding"], "epochs": r["epochs"],
-                            "train_seconds": r["train_seconds"], "device": r["device"],
+                            "train_seconds": _train_seconds(r), "device": r["device"],
                             "stopped_by": r["stopped_by"], **{m: r["test"][m] for m in METRICS},
                             "loss": r["test"].get("loss"),  # full-catalogue cross-entropy of the chosen checkpoint
                             "curve": {m: [row["valid"][m] for row in r["curve"] if "valid" in row] for m in METRICS}})
     return records, datasets
+
+
+def _train_seconds(run: dict) -> float:
+    """A run's training seconds. A run resumed before the trainer counted the killed attempt's epochs recorded the
+    last attempt's time only; no run trains in less than its curve's epochs took, so it counts those."""
+    return max(run["train_seconds"], float(sum(row["seconds"] for row in run["curve"])))
 
 
 def _scores(scores: dict) -> dict:

@@ -83,17 +83,23 @@ def subsample_levels(records: list[dict], metric: str = "ndcg@10") -> list[dict]
     return out
 
 
-def cut_run(run: dict, epochs: int, convergence: dict) -> dict:
+def library_gain(convergence: dict):
+    """The gain ``srlaw calibrate`` credits a capped run with, as ``gain(run, epochs, metric)`` → (mean, variance)
+    of its log: the library's learning curves (``convergence``, per metric) at that epoch, the same for every run."""
+    return lambda run, epochs, metric: unconverged_gain(convergence[metric], epochs)
+
+
+def cut_run(run: dict, epochs: int, gain) -> dict:
     """``run`` as a cap would have left it after ``epochs`` epochs, counted as ``srlaw calibrate`` counts a capped
     run: the recipe's learning rate is constant after warm-up, so the cut run is the first ``epochs`` epochs of the
     recorded one; its test metrics are scaled by its best validation value so far over its final best, and it
-    carries the gain the library's learning curves (``convergence``, per metric) still expect at that epoch."""
+    carries the gain still expected at that epoch (``gain(run, epochs, metric)``, e.g. :func:`library_gain`)."""
     out = {**run, "epochs": epochs, "stopped_by": "time_cap", "gain": {},
            "train_seconds": run["train_seconds"] * epochs / run["epochs"]}
     for m in METRICS:
         curve = best_so_far(run["curve"][m])
         out[m] = run[m] * curve[epochs - 1] / curve[-1]
-        out["gain"][m] = unconverged_gain(convergence[m], epochs)
+        out["gain"][m] = gain(run, epochs, m)
     return out
 
 
@@ -118,10 +124,11 @@ def scored(law: Law, mine: list[dict], metric: str, p_cal: float):
 
 
 def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
-             budget_share: float | None = BUDGET_SHARE, convergence: dict | None = None, also=()) -> dict:
-    """One held-out dataset at K runs; with ``convergence`` (the other datasets' learning curves, per metric) the
-    runs are cut to :data:`CUT_SHARE` of one run of the costliest scored configuration. ``fits`` is the library
-    without ``hold`` and the variants in ``also``, which stay out of what the law borrows from other grids too."""
+             budget_share: float | None = BUDGET_SHARE, gain=None, also=()) -> dict:
+    """One held-out dataset at K runs; with ``gain`` (what a cut run is credited with, see :func:`cut_run`; learnt
+    without ``hold``) the runs are cut to :data:`CUT_SHARE` of one run of the costliest scored configuration.
+    ``fits`` is the library without ``hold`` and the variants in ``also``, which stay out of what the law borrows
+    from other grids too."""
     ds = datasets[hold]
     max_len = ds["recipe"]["model"]["max_len"]
     out = {"dataset": hold, "k": k, "budget_share": budget_share, "metrics": {}}
@@ -131,7 +138,7 @@ def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
     chosen = choose_runs(fits["ndcg@10"], probe_of(ds["scores"], "ndcg@10"), ds["n_users"], ds["n_items"], max_len, k,
                          CANDIDATES, TARGET_CONFIGS, budget_share)
     mine = [r for r in records if r["variant"] == hold]
-    if convergence is not None:
+    if gain is not None:
         big = max(usable(mine, "ndcg@10"), key=lambda r: (cost[(r["n_layers"], r["d_model"])], -r["seed"]))
         left = CUT_SHARE * cost[(big["n_layers"], big["d_model"])] * big["epochs"]
     # as `srlaw calibrate` does: a run the library calls failed is trained again at the next seed (here: the store's
@@ -139,10 +146,10 @@ def evaluate(records: list[dict], datasets: dict, hold: str, k: int, fits: dict,
     cal, spent = [], []
     for i, c in enumerate(chosen):
         for r in sorted((r for r in mine if (r["n_layers"], r["d_model"]) == c), key=lambda r: r["seed"])[:1 + RETRIES]:
-            if convergence is not None:  # an equal share of what is left, as `calibrate` splits --max-minutes
+            if gain is not None:  # an equal share of what is left, as `calibrate` splits --max-minutes
                 epochs = max(1, int(left / (len(chosen) - i) / cost[c]))
                 if epochs < r["epochs"]:
-                    r = cut_run(r, epochs, convergence)
+                    r = cut_run(r, epochs, gain)
                 left -= cost[c] * r["epochs"]
             spent.append(r)
             if r["stopped_by"] == "time_cap":  # low for want of time, not a failed optimisation
@@ -293,7 +300,9 @@ def _md_cut(doc: dict) -> list[str]:
         + f". The same runs uncut (the first table): {pct(doc['summary']['ndcg@10|1']['mape_median'])} / "
         f"{pct(doc['summary']['ndcg@10|1']['mape_worst'])} at {pct(doc['summary']['ndcg@10|1']['compute_share_flops_median'])}"
         " of one wide run. A cut run's value is as uncertain as the learning curves' spread at its epoch, which is "
-        "wide after a few epochs; where the library's curves misjudge a dataset's pace, the error stays.", ""]
+        "wide after a few epochs; where the library's curves misjudge a dataset's pace, the error stays. Crediting a "
+        "cut run by its own pace instead, or stopping calibration runs at a shorter patience: "
+        "[`cut_runs.md`](cut_runs.md).", ""]
     return lines
 
 
@@ -392,7 +401,7 @@ def study(records: list[dict], datasets: dict) -> dict:
         for share, rows in others.items():
             rows += [evaluate(records, datasets, hold, k, fits, share) for k in KS if k]
         curves = {m: convergence_table([r for r in records if r["variant"] != hold], m) for m in METRICS}
-        cut += [evaluate(records, datasets, hold, k, fits, convergence=curves) for k in KS if k]
+        cut += [evaluate(records, datasets, hold, k, fits, gain=library_gain(curves)) for k in KS if k]
         siblings = same_source(hold) - {hold}
         if siblings:  # every cut of the source out of the library; a dataset alone from its source scores as above
             strict = library_without(records, datasets, hold, siblings)

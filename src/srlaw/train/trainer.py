@@ -325,12 +325,14 @@ class CurveRecorder(L.Callback):
         self.path = Path(run_dir) / "curve.json"
         self.rows: list[dict] = []
         self.seconds: list[float] = []  # this attempt's epochs only
+        self.kept_seconds = 0.0  # what the kept rows took: a resumed run's training time counts them too
         self._t0 = None
 
     def on_train_start(self, trainer, module):
         start = int(trainer.current_epoch)  # epochs already done by a killed attempt (0 for a fresh run)
         old = json.loads(self.path.read_text())["rows"] if start and self.path.is_file() else []
         self.rows = [r for r in old if r["epoch"] <= start]
+        self.kept_seconds = float(sum(r["seconds"] for r in self.rows))
 
     def on_train_epoch_start(self, trainer, module):
         self._t0 = time.perf_counter()
@@ -517,7 +519,8 @@ def _fit_and_test(module, dm, run_dir: Path, train_cfg: TrainConfig, callbacks) 
         t0 = time.perf_counter()
         with matmul_precision("high" if precision == "tf32" else torch.get_float32_matmul_precision()):
             trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resumed else None)
-        train_seconds = time.perf_counter() - t0
+        # the whole run's: a killed attempt's epochs up to its checkpoint are part of it (its later ones were redone)
+        train_seconds = time.perf_counter() - t0 + clock.kept_seconds
         epochs = int(trainer.current_epoch)
         # read before testing: trainer.test(ckpt_path=...) restores callback states from the checkpoint
         stop = stopped_by(early.stopped_epoch, epochs, train_cfg.max_epochs)
