@@ -91,6 +91,7 @@ def gain_errors(records: list[dict], datasets: dict, hold: str, gains: dict) -> 
 
 
 def error_summary(rows: list[dict]) -> list[dict]:
+    """Per gain model, metric and band of epochs: how many cuts, mean abs. and rms error, 95 % coverage."""
     out = []
     for name in sorted({r["model"] for r in rows}):
         for m in METRICS:
@@ -116,6 +117,20 @@ def stopped_sooner(run: dict, patience: int, metric: str = "ndcg@10") -> tuple[i
     return e + 1, best / max(max(curve), 1e-9)
 
 
+def _calibration_at(res: dict, patience: int, runs: dict, datasets: dict) -> tuple[float, float]:
+    """(compute share, least value kept by a run it used) of validate's calibration ``res`` at ``patience``."""
+    ds = datasets[res["dataset"]]
+    flops = sooner = 0.0
+    worst = 1.0
+    for c in res["calibration_runs"]:
+        cost = float(training_cost(c["n_layers"], c["d_model"], ds["n_items"], ds["n_users"],
+                                   ds["recipe"]["model"]["max_len"]))
+        epochs, keep = stopped_sooner(runs[(res["dataset"], c["n_layers"], c["d_model"], c["seed"])], patience)
+        flops, sooner = flops + cost * c["epochs"], sooner + cost * min(epochs, c["epochs"])
+        worst = min(worst, keep) if c["used"] else worst
+    return res["metrics"]["ndcg@10"]["compute_share_flops"] * sooner / flops, worst
+
+
 def patience_rows(records: list[dict], datasets: dict, converged: list[dict]) -> list[dict]:
     """Per patience: over the library's small runs, the share of their epochs trained and the value kept; over the
     calibrations ``converged`` (validate's default-budget results, per K), the compute at that patience and the value
@@ -125,26 +140,15 @@ def patience_rows(records: list[dict], datasets: dict, converged: list[dict]) ->
     out = []
     for p in PATIENCES:
         done = [stopped_sooner(r, p) for r in small]
-        row = {"patience": p, "n_runs": len(small), "epochs_share_median": float(np.median([e / len(r["curve"]["ndcg@10"])
-                                                                                           for (e, _), r in zip(done, small)])),
-               "kept_median": float(np.median([k for _, k in done])), "kept_p10": float(np.percentile([k for _, k in done], 10)),
-               "by_k": {}}
+        kept = [k for _, k in done]
+        share = [e / len(r["curve"]["ndcg@10"]) for (e, _), r in zip(done, small)]
+        row = {"patience": p, "n_runs": len(small), "epochs_share_median": float(np.median(share)),
+               "kept_median": float(np.median(kept)), "kept_p10": float(np.percentile(kept, 10)), "by_k": {}}
         for k in KS[1:]:
-            shares, kept = [], []
-            for res in (c for c in converged if c["k"] == k):
-                ds = datasets[res["dataset"]]
-                max_len = ds["recipe"]["model"]["max_len"]
-                flops = later = 0.0
-                worst = 1.0
-                for c in res["calibration_runs"]:
-                    cost = float(training_cost(c["n_layers"], c["d_model"], ds["n_items"], ds["n_users"], max_len))
-                    epochs, keep = stopped_sooner(runs[(res["dataset"], c["n_layers"], c["d_model"], c["seed"])], p)
-                    flops, later = flops + cost * c["epochs"], later + cost * min(epochs, c["epochs"])
-                    worst = min(worst, keep) if c["used"] else worst
-                shares.append(res["metrics"]["ndcg@10"]["compute_share_flops"] * later / flops)
-                kept.append(worst)
-            row["by_k"][str(k)] = {"compute_median": float(np.median(shares)), "kept_median": float(np.median(kept)),
-                                   "kept_worst": float(min(kept))}
+            at = [_calibration_at(res, p, runs, datasets) for res in converged if res["k"] == k]
+            row["by_k"][str(k)] = {"compute_median": float(np.median([c for c, _ in at])),
+                                   "kept_median": float(np.median([w for _, w in at])),
+                                   "kept_worst": float(min(w for _, w in at))}
         out.append(row)
     return out
 
