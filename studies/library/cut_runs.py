@@ -28,13 +28,13 @@ from srlaw.library.fits import METRICS
 from srlaw.library.shape import SMALL_WIDTH, convergence_table, library_without, training_cost
 from srlaw.library.store import ROOT, report_main
 from srlaw.library.validate import CUT_SHARE, KS, TARGETS, evaluate, library_gain, summarise
+from srlaw.predictor.law import Z95
 from srlaw.report.format import pct
 from srlaw.train.curves import best_so_far
 
 REPORT = ROOT / "reports" / "cut_runs.md"
 BANDS = ((1, 6), (7, 12), (13, 30))  # epochs at the cut (a 10 % cap leaves the check's calibration runs 9–34)
 PATIENCES = (1, 2, 3)
-Z95 = 1.959964
 
 
 def _best(run: dict, metric: str, epochs: int) -> float:
