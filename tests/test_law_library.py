@@ -53,6 +53,21 @@ def test_joint_fit_recovers_the_shared_shape_and_each_level():
         np.testing.assert_allclose(levels[k], DATASETS[name][0], rtol=1e-3)
 
 
+def test_fitted_on_sizes_a_seeded_size_weighs_as_much_as_one_trained_once():
+    recs = synthetic_records(noise=0.03, seed=3)
+    # seeds at the wide sizes of one dataset: the same metric again and a spread around it (mean log unchanged)
+    seeded = recs + [{**r, "seed": s, "ndcg@10": r["ndcg@10"] * math.exp(e)} for r in recs
+                     if r["variant"] == "a" and r["d_model"] >= 128 for s, e in ((1, 0.05), (2, -0.05))]
+    on_sizes = [library(rs, misfit=False, per_size=True) for rs in (recs, seeded)]
+    on_runs = [library(rs, misfit=False) for rs in (recs, seeded)]
+    # the same points up to rounding, which the depth term's flat valley turns into a few parts per million
+    assert on_sizes[1].w == pytest.approx(on_sizes[0].w, rel=1e-4)
+    np.testing.assert_allclose(on_sizes[1].levels["a"], on_sizes[0].levels["a"], rtol=1e-4)
+    assert abs(on_runs[1].w / on_runs[0].w - 1) > 0.1  # fitted on runs, the seeds pull the shape
+    assert on_sizes[0].w == pytest.approx(on_runs[0].w, rel=1e-9)  # one run per size: the two fits are one
+    assert on_sizes[1].noise != on_sizes[0].noise  # the noise is fitted on the runs: it sees the seeds' spread
+
+
 def test_prior_reads_the_ceiling_from_the_probe():
     fit = library(synthetic_records(noise=0.01), misfit=False)
     # mu follows log probe across the synthetic datasets: the regression's slope is positive and near 1

@@ -425,6 +425,29 @@ def test_the_cut_runs_report_is_todays_store_and_calibration_check():
     assert (ROOT / "reports" / "cut_runs.md").read_text() == cut_runs.markdown(doc)
 
 
+def test_the_shape_weights_report_scores_the_released_fit_as_the_released_reports_do():
+    from srlaw.library.store import load_store, store_digest
+    from studies.library import shape_weights
+    records, _ = load_store()
+    doc = json.loads((ROOT / "reports" / "shape_weights.json").read_text())
+    assert doc["store_digest"] == store_digest(records), \
+        "reports/shape_weights.md is stale: python -m studies.library.shape_weights"
+    calibration = json.loads((ROOT / "reports" / "calibration.json").read_text())
+    extrapolation = json.loads((ROOT / "reports" / "extrapolation.json").read_text())["datasets"]
+    released = doc["weightings"]["runs"]
+    _close(calibration["source_out"]["summary"], released["source_out"])
+    _close(calibration["summary"], released["one_out"])
+    for v, e in released["extrapolation"].items():
+        x = extrapolation[v]
+        _close({m: {s: c["library"]["mape"] for s, c in x["metrics"][m]["splits"].items()} for m in x["metrics"]},
+               e["one_out"]["mape"])
+        assert e["one_out"]["regret_worst"] == pytest.approx(max(r["regret"] for r in x["regret_library"]), abs=5e-4)
+        if "source_out" in x:
+            assert e["source_out"]["regret_worst"] == pytest.approx(max(r["regret"] for r in x["source_out"]["regret"]),
+                                                                    abs=5e-4)
+    assert (ROOT / "reports" / "shape_weights.md").read_text() == shape_weights.markdown(doc)
+
+
 def test_extrapolation_figures_draw_every_point_even_far_off(tmp_path):
     from srlaw.library import extrapolation_plots as plots
 

@@ -146,6 +146,17 @@ def fit_joint(idx, N, d, logy, n_sets: int, starts=STARTS):
     return float(best.x[0]), float(best.x[1]), best.x[2:].reshape(n_sets, 3)
 
 
+def size_means(idx, N, d, logy):
+    """One point per dataset and size: the mean of its runs' log metric, so that a size weighs the same whether it
+    was trained once or with three seeds."""
+    by = {}
+    for key, v in zip(zip(idx.tolist(), N.tolist(), d.tolist()), logy):
+        by.setdefault(key, []).append(v)
+    cells = sorted(by)
+    return (np.array([c[0] for c in cells]), np.array([c[1] for c in cells]), np.array([c[2] for c in cells]),
+            np.array([float(np.mean(by[c])) for c in cells]))
+
+
 def fit_prior(levels: np.ndarray, probes: np.ndarray) -> Prior:
     """Regress mu on log probe (slope fixed at 1 below four datasets) and centre a; scatter as covariance."""
     z = np.log(np.asarray(probes, float))
@@ -200,7 +211,8 @@ def probe_of(scores: dict, metric: str) -> float:
     return float(scores[f"markov_{metric}"])
 
 
-def fit_library(records: list[dict], metric: str, probes: dict, n_users: dict, misfit: bool = True) -> LibraryFit:
+def fit_library(records: list[dict], metric: str, probes: dict, n_users: dict, misfit: bool = True,
+                per_size: bool = False) -> LibraryFit:
     """Fit depth term, levels, curvatures, prior and noise on ``records`` (one per run: variant, n_layers,
     d_model, the metric); ``probes``/``n_users``: each dataset's :func:`probe_of` and user count. Collapsed runs
     (:func:`collapsed`) are left out.
@@ -210,6 +222,10 @@ def fit_library(records: list[dict], metric: str, probes: dict, n_users: dict, m
     wide configurations; per number of runs, the variance that makes those errors match their predicted spread
     (:func:`misfit_variance`) becomes :attr:`LibraryFit.misfit`, added to the variance of a prediction from as many
     runs.
+
+    ``per_size``: fit the shape on :func:`size_means` rather than on every run (the noise is fitted on the runs
+    either way). Not the released fit: tried, it loses at the worst held-out dataset
+    (``studies/library/shape_weights.py``).
     """
     bad = {(r["variant"], r["n_layers"], r["d_model"], r.get("seed")) for r in collapsed(records, metric)}
     recs = [r for r in records if (r["variant"], r["n_layers"], r["d_model"], r.get("seed")) not in bad]
@@ -219,7 +235,8 @@ def fit_library(records: list[dict], metric: str, probes: dict, n_users: dict, m
     d = np.array([r["d_model"] for r in recs], float)
     y = np.array([r[metric] for r in recs], float)
     nu = np.array([n_users[r["variant"]] for r in recs], float)
-    w, gamma, levels = fit_joint(idx, N, d, np.log(y), len(sets))
+    points = size_means(idx, N, d, np.log(y)) if per_size else (idx, N, d, np.log(y))
+    w, gamma, levels = fit_joint(*points, len(sets))
     noise = fit_noise(idx, N, d, np.log(y), y, nu, w, gamma, levels, len(sets))
     prior = fit_prior(levels[:, :2], np.array([probes[s] for s in sets]))
     fit = LibraryFit(metric, w, gamma, {s: levels[k] for k, s in enumerate(sets)}, prior, noise,
@@ -227,7 +244,8 @@ def fit_library(records: list[dict], metric: str, probes: dict, n_users: dict, m
     if misfit and len(sets) >= 4:
         excess = {k: [] for k in MISFIT_DESIGNS}
         for hold in sets:
-            inner = fit_library([r for r in recs if r["variant"] != hold], metric, probes, n_users, misfit=False)
+            inner = fit_library([r for r in recs if r["variant"] != hold], metric, probes, n_users, misfit=False,
+                                per_size=per_size)
             mine = [r for r in recs if r["variant"] == hold]
             far = [r for r in mine if r["d_model"] > SMALL_WIDTH]
             for k, designs in MISFIT_DESIGNS.items():
@@ -571,9 +589,11 @@ def library_seen(fits: dict, probe: float, n_users: int) -> dict:
             "metric": {m: widened(f) for m, f in fits.items() if f.envelope}}
 
 
-def library_without(records: list[dict], datasets: dict, hold: str, also=()) -> dict:
-    """Per metric, the library fitted on every dataset but ``hold`` (and those in ``also``)."""
+def library_without(records: list[dict], datasets: dict, hold: str, also=(), per_size: bool = False) -> dict:
+    """Per metric, the library fitted on every dataset but ``hold`` (and those in ``also``); ``per_size`` as for
+    :func:`fit_library`."""
     others = [r for r in records if r["variant"] != hold and r["variant"] not in also]
     users = {v: d["n_users"] for v, d in datasets.items()}
-    return {m: fit_library(others, m, {v: probe_of(d["scores"], m) for v, d in datasets.items()}, users)
+    return {m: fit_library(others, m, {v: probe_of(d["scores"], m) for v, d in datasets.items()}, users,
+                           per_size=per_size)
             for m in METRICS}
