@@ -379,9 +379,9 @@ def calibrate(fit: LibraryFit, probe: float, n_users: int, runs: list[dict], n_s
 
     The gain a stays ≥ :data:`GAIN_FLOOR` (a prior truncated there: no library dataset loses from width or depth),
     so one low run lowers the level instead of turning the width gain negative. Returns ``params`` (mu, a, beta, w,
-    gamma) of the most probable curvature, ``samples`` [n, 5] drawn from the mixture over curvatures, ``weights`` of
-    the curvatures, ``sigma`` (relative noise at the dataset's level) and the posterior sd of (mu, a) under the most
-    probable curvature.
+    gamma): beta the posterior mean of log beta over the curvatures, (mu, a) the level's posterior mode at that beta;
+    ``samples`` [n, 5] drawn from the mixture over curvatures, ``weights`` of the curvatures, ``sigma`` (relative
+    noise at the dataset's level) and the posterior sd of (mu, a) at the point's beta.
     """
     m = fit.metric
     N = np.array([r["n_layers"] for r in runs], float)
@@ -399,8 +399,8 @@ def calibrate(fit: LibraryFit, probe: float, n_users: int, runs: list[dict], n_s
     for beta in betas:
         X = design(N, d, beta, fit.w, fit.gamma)
         mean, cov = posterior(m0, cov0, X, logy, var)
-        mode, log_kept = _truncated(mean, cov)
-        comps.append((beta, mean, cov, _log_evidence(m0, cov0, X, logy, var) + log_kept - log_prior_kept, mode))
+        _, log_kept = _truncated(mean, cov)
+        comps.append((beta, mean, cov, _log_evidence(m0, cov0, X, logy, var) + log_kept - log_prior_kept))
     ev = np.array([c[3] for c in comps]) + np.log(prior_w)
     weights = np.exp(ev - ev.max())
     weights /= weights.sum()
@@ -409,8 +409,13 @@ def calibrate(fit: LibraryFit, probe: float, n_users: int, runs: list[dict], n_s
     lo, hi = np.array(FORM.lower), np.array(FORM.upper)
     samples = np.vstack([np.column_stack([_draw_level(rng, mean, cov, n), np.full((n, 1), beta),
                                           np.tile([fit.w, fit.gamma], (n, 1))])
-                         for (beta, mean, cov, _, _), n in zip(comps, counts) if n])
-    beta, mean, cov, _, mode = comps[int(np.argmax(weights))]
+                         for (beta, mean, cov, _), n in zip(comps, counts) if n])
+    # the point's curvature is the posterior mean of log beta (its prior is normal in log beta), not the most
+    # probable node: two curvatures often explain the runs about equally, and a point that jumps from one to the
+    # other when runs of another dataset tip the balance is a law that jumps with it
+    beta = float(np.exp(weights @ np.log(betas)))
+    mean, cov = posterior(m0, cov0, design(N, d, beta, fit.w, fit.gamma), logy, var)
+    mode, _ = _truncated(mean, cov)
     level = float(np.exp(mode[0] - mode[1]))  # the metric of a 64-wide model with no depth penalty
     return {"params": dict(zip(FORM.param_names, np.clip(np.r_[mode, beta, fit.w, fit.gamma], lo, hi).tolist())),
             "samples": np.clip(samples, lo, hi), "weights": weights.tolist(), "betas": betas,
