@@ -92,6 +92,25 @@ def test_more_calibration_runs_narrow_the_interval_and_move_towards_the_truth():
     assert errors[3] < errors[0]
 
 
+def test_the_calibrated_point_moves_smoothly_as_the_posterior_shifts_between_curvatures():
+    recs = synthetic_records(noise=0.01)
+    held = "e"
+    fit = library([r for r in recs if r["variant"] != held], misfit=False)
+    mine = {(r["n_layers"], r["d_model"]): r for r in recs if r["variant"] == held}
+    probe, users = DATASETS[held][1], DATASETS[held][2]
+    preds, betas = [], []
+    for f in np.linspace(0.85, 1.15, 61):  # one calibration run swept: the posterior moves from one curvature to another
+        run = {**mine[(2, 64)], "ndcg@10": mine[(2, 64)]["ndcg@10"] * f}
+        c = calibrate(fit, probe, users, [mine[(1, 16)], mine[(2, 32)], run])
+        preds.append(float(FORM.fn(np.array(list(c["params"].values())), 2.0, 256.0, 1.0)))
+        betas.append(c["params"]["beta"])
+        assert c["params"]["beta"] == pytest.approx(math.exp(np.dot(c["weights"], np.log(c["betas"]))))
+    assert max(betas) > 2 * min(betas)  # the sweep does cross curvatures
+    steps = np.abs(np.diff(np.log(preds)))
+    # taking the most probable curvature, the point jumped where two curvatures swap ranks (9× the median step here)
+    assert steps.max() < 4 * np.median(steps)
+
+
 def test_posterior_with_no_runs_is_the_prior_and_with_runs_is_tighter():
     m0, c0 = np.array([-2.0, 0.05]), np.diag([0.04, 0.0004])
     m, c = posterior(m0, c0, np.zeros((0, 2)), np.zeros(0), np.zeros(0))
