@@ -75,12 +75,16 @@ def test_prior_reads_the_ceiling_from_the_probe():
     assert fit.prior.cov[0, 0] > 0 and fit.prior.cov[1, 1] > 0
 
 
-def test_more_calibration_runs_narrow_the_interval_and_move_towards_the_truth():
+def held_out(held="e"):
+    """The library without ``held`` (synthetic runs, 1 % noise), ``held``'s runs by size, its probe and users."""
     recs = synthetic_records(noise=0.01)
-    held = "e"
     fit = library([r for r in recs if r["variant"] != held], misfit=False)
     mine = {(r["n_layers"], r["d_model"]): r for r in recs if r["variant"] == held}
-    probe, users = DATASETS[held][1], DATASETS[held][2]
+    return fit, mine, DATASETS[held][1], DATASETS[held][2]
+
+
+def test_more_calibration_runs_narrow_the_interval_and_move_towards_the_truth():
+    fit, mine, probe, users = held_out()
     truth = mine[(2, 256)]["ndcg@10"]
     widths, errors = [], []
     for cal in ([], [(1, 16)], [(1, 16), (2, 64)], [(1, 16), (1, 32), (2, 64)]):
@@ -93,11 +97,7 @@ def test_more_calibration_runs_narrow_the_interval_and_move_towards_the_truth():
 
 
 def test_the_calibrated_point_moves_smoothly_as_the_posterior_shifts_between_curvatures():
-    recs = synthetic_records(noise=0.01)
-    held = "e"
-    fit = library([r for r in recs if r["variant"] != held], misfit=False)
-    mine = {(r["n_layers"], r["d_model"]): r for r in recs if r["variant"] == held}
-    probe, users = DATASETS[held][1], DATASETS[held][2]
+    fit, mine, probe, users = held_out()
     preds, betas = [], []
     for f in np.linspace(0.85, 1.15, 61):  # one calibration run swept: the posterior moves from one curvature to another
         run = {**mine[(2, 64)], "ndcg@10": mine[(2, 64)]["ndcg@10"] * f}
