@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from srlaw.library.extrapolate import FIT_MAX, library_law, library_scores, regret
+from srlaw.library.extrapolate import source_out
 from srlaw.library.grid import same_source
 from srlaw.library.shape import collapse_counts, library_without, unstable_sizes
 from srlaw.library.store import METRICS, ROOT, report_main, store_digest
@@ -36,14 +36,11 @@ LABEL = {"ndcg@10": "NDCG@10", "hr@10": "HR@10"}
 def extrapolation(records: list[dict], datasets: dict, hold: str, fits: dict, also=()) -> dict:
     """``extrapolate``'s library law for ``hold`` calibrated on its runs up to 2 × 32 with ``fits`` (the library
     without ``hold`` and ``also``): MAPE per metric and split, and the worst ``advise`` regret over the budgets."""
-    ds = datasets[hold]
     mine = [r for r in records if r["variant"] == hold]
     apart = [r for r in records if r["variant"] != hold and r["variant"] not in also]
-    fit = [r for r in mine if r["params_non_embedding"] <= FIT_MAX]
-    law = library_law(fit, ds, fits, unstable_sizes(apart), collapse_counts(apart))
-    scores = library_scores(mine, law, max(r["params_non_embedding"] for r in fit))
-    return {"mape": {m: {s: v["library"]["mape"] for s, v in scores[m]["splits"].items()} for m in METRICS},
-            "regret_worst": max(r["regret"] for r in regret(mine, law))}
+    out = source_out(mine, datasets[hold], fits, unstable_sizes(apart), collapse_counts(apart), sorted(also))
+    return {"mape": {m: {s: v["library"]["mape"] for s, v in out["metrics"][m]["splits"].items()} for m in METRICS},
+            "regret_worst": max(r["regret"] for r in out["regret"])}
 
 
 def study(records: list[dict], datasets: dict) -> dict:
